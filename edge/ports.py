@@ -1,0 +1,73 @@
+"""The small protocols behind which models and hardware sit.
+
+The pipeline is wired against these only; tests plug in real fakes (a video file, an NMEA
+log, a real broker) instead of patching module paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+
+from edge.records import Frame, GeoFix, PlateDetection, PlateText
+
+
+class PlateDetector(Protocol):
+    name: str
+
+    def predict(self, image: np.ndarray) -> list[PlateDetection]:
+        """Plates in a BGR image, boxes in that image's pixels, best first."""
+        ...
+
+
+class PlateReader(Protocol):
+    name: str
+
+    def predict(self, crops: Sequence[np.ndarray]) -> list[PlateText]:
+        """Text of each BGR plate crop, in order."""
+        ...
+
+
+class FrameSource(Protocol):
+    name: str
+
+    def frames(self) -> Iterator[Frame]:
+        """Frames until the source ends (a video) or `close()` is called (a camera)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class GpsSource(Protocol):
+    name: str
+
+    def position_at(self, t_utc: datetime) -> GeoFix | None:
+        """Best position at that instant (interpolated between fixes), or None if unknown."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Clock(Protocol):
+    def monotonic_ns(self) -> int: ...
+
+    def utc_from_monotonic(self, t_mono_ns: int) -> datetime: ...
+
+    def state(self) -> str:
+        """"ntp" | "gps" | "unsynced": which source the wall clock is trusted from."""
+        ...
+
+
+class ServiceNotifier(Protocol):
+    """systemd's sd_notify, or a no-op off systemd."""
+
+    def ready(self) -> None: ...
+
+    def watchdog(self) -> None: ...
+
+    def status(self, text: str) -> None: ...
+
+    def stopping(self) -> None: ...

@@ -1,0 +1,141 @@
+"""Frozen records that flow between the pipeline's stages. No I/O here.
+
+Every stage talks to the next through these types, never through dicts or tuples,
+so a model, a camera or a GPS can be swapped without touching the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class BoundingBox:
+    """Axis-aligned box in pixels of the original image: top-left corner, width, height."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+    @property
+    def x2(self) -> float:
+        return self.x + self.w
+
+    @property
+    def y2(self) -> float:
+        return self.y + self.h
+
+    @property
+    def area(self) -> float:
+        return max(self.w, 0.0) * max(self.h, 0.0)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.x + self.w / 2.0, self.y + self.h / 2.0)
+
+    def iou(self, other: BoundingBox) -> float:
+        ix = max(0.0, min(self.x2, other.x2) - max(self.x, other.x))
+        iy = max(0.0, min(self.y2, other.y2) - max(self.y, other.y))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    def as_list(self) -> list[int]:
+        return [round(self.x), round(self.y), round(self.w), round(self.h)]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One captured image. `image` is BGR uint8 (OpenCV order), never copied between stages.
+
+    `t_mono_ns` comes from the sensor or monotonic clock; `t_utc` is the wall time derived
+    from it through the clock's measured offset (or the video's start time + its PTS).
+    """
+
+    seq: int
+    image: np.ndarray
+    t_mono_ns: int
+    t_utc: datetime
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlateDetection:
+    box: BoundingBox
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class CharConfidence:
+    c: str
+    p: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlateText:
+    """What the OCR model read from one crop."""
+
+    text: str
+    chars: tuple[CharConfidence, ...]
+
+    @property
+    def confidence(self) -> float:
+        """Product-free summary: the weakest character bounds how sure we are of the whole."""
+        return min((ch.p for ch in self.chars), default=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class PlateRead:
+    """A detection plus its text, tied to the frame it came from."""
+
+    text: str
+    chars: tuple[CharConfidence, ...]
+    confidence: float
+    box: BoundingBox
+    detection_score: float
+    frame_seq: int
+    region: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GeoFix:
+    lat: float
+    lon: float
+    alt: float | None
+    speed_mps: float | None
+    heading_deg: float | None
+    accuracy_m: float | None
+    fix_utc: datetime
+    source: str  # "gpsd" | "nmea" | "static"
+    mode: int = 3  # 2 = 2D fix, 3 = 3D fix (gpsd's convention)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    text: str
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlateEvent:
+    """One vehicle pass: the consensus of a track's reads, ready to be stored and published."""
+
+    id: str  # UUIDv7, made once when the event is created
+    text: str
+    confidence: float
+    chars: tuple[CharConfidence, ...]
+    candidates: tuple[Candidate, ...]
+    region: str | None
+    first_seen: datetime
+    last_seen: datetime
+    best_seen: datetime
+    clock: str  # "ntp" | "gps" | "unsynced" | "video"
+    location: GeoFix | None
+    frame_count: int
+    best_frame_seq: int
+    box: BoundingBox
+    crop_jpeg: bytes | None = field(default=None, repr=False)
