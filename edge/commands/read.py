@@ -1,0 +1,137 @@
+"""`edge read IMAGE_OR_VIDEO...`: one-shot reading, one JSON line per image or per video event."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+
+from edge.records import PlateRead
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".ts"}
+
+
+class InputError(Exception):
+    """An input that cannot be read; the message is one line saying what is wrong."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("read", help="read the plates in images or videos (one JSON line each)")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_VIDEO",
+                   help="image or video files, or folders of images")
+    p.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+    p.add_argument("--config", type=Path, help="TOML config (models, formats, tracking)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.app import load_readers
+    from edge.config import ConfigError
+    from edge.settings import load_config
+
+    try:
+        config = load_config(args.config)
+        models = load_readers(config)
+    except (ConfigError, OSError, RuntimeError) as exc:
+        print(f"edge read: {exc}", file=sys.stderr)
+        return 2
+
+    failures = 0
+    out = sys.stdout
+    if args.format == "table":
+        print(f"{'input':<40} {'plate':<10} {'conf':>5}  {'box':<22} region", file=out)
+    for path in _expand(args.inputs):
+        try:
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                for event_json in _read_video(path, config):
+                    _emit_video_event(out, args.format, path, event_json)
+            else:
+                line = _read_image(path, models)
+                _emit_image(out, args.format, line)
+        except InputError as exc:
+            failures += 1
+            print(f"edge read: {path}: {exc}", file=sys.stderr)
+        out.flush()
+    return 1 if failures else 0
+
+
+def _expand(inputs: list[str]) -> Iterator[Path]:
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+        else:
+            yield path
+
+
+def _read_image(path: Path, models) -> dict:
+    from edge.reading import read_image
+
+    if not path.exists():
+        raise InputError("no such file")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError("not a readable image (unknown format or corrupt file)")
+    result = read_image(image, models.detector, models.reader, models.rules)
+    return {
+        "image": str(path),
+        "plates": [_plate_json(r) for r in result.reads],
+        "ms": {"detect": round(result.detect_ms, 2), "ocr": round(result.ocr_ms, 2)},
+    }
+
+
+def _plate_json(read: PlateRead) -> dict:
+    plate = {
+        "text": read.text,
+        "confidence": round(read.confidence, 4),
+        "box": read.box.as_list(),
+        "chars": [{"c": c.c, "p": round(c.p, 4)} for c in read.chars],
+    }
+    if read.region:
+        plate["region"] = read.region
+    return plate
+
+
+def _read_video(path: Path, config) -> Iterator[dict]:
+    from edge.app import read_video_events
+    from edge.sources import SourceError
+
+    if not path.exists():
+        raise InputError("no such file")
+    try:
+        yield from read_video_events(path, config)
+    except SourceError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _emit_image(out, fmt: str, line: dict) -> None:
+    if fmt == "jsonl":
+        out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        return
+    if not line["plates"]:
+        out.write(f"{_short(line['image']):<40} {'-':<10}\n")
+    for plate in line["plates"]:
+        box = ",".join(str(v) for v in plate["box"])
+        out.write(f"{_short(line['image']):<40} {plate['text']:<10} {plate['confidence']:>5.2f}  "
+                  f"{box:<22} {plate.get('region', '')}\n")
+
+
+def _emit_video_event(out, fmt: str, path: Path, event: dict) -> None:
+    if fmt == "jsonl":
+        out.write(json.dumps(event, ensure_ascii=False) + "\n")
+        return
+    box = ",".join(str(v) for v in event["box"])
+    label = f"{_short(str(path))}@{event['time']['best'][11:23]}"
+    out.write(f"{label:<40} {event['plate']['text']:<10} {event['plate']['confidence']:>5.2f}  "
+              f"{box:<22} {event['plate'].get('region') or ''}\n")
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1):]
