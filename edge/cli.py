@@ -41,8 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return 2
+    from edge.config import ConfigError
+
     try:
         return int(args.handler(args) or 0)
+    except ConfigError as exc:
+        print(f"edge {args.command}: config error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
