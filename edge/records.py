@@ -61,6 +61,9 @@ class Frame:
     t_mono_ns: int
     t_utc: datetime
     source: str
+    # Optional low-resolution copy for detection (picamera2's "lores" stream); detections on
+    # it are scaled back to `image`, which stays full resolution for plate crops.
+    detect_image: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
