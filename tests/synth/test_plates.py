@@ -1,0 +1,70 @@
+import re
+
+import numpy as np
+import pytest
+
+from edge.synth.degrade import degrade
+from edge.synth.plates import STYLES, SynthPlate, render_plate
+
+TEXT = re.compile(r"^[A-Z0-9]{2,10}$")
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_every_style_renders_a_valid_plate(style):
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        p = render_plate(rng, style)
+        assert isinstance(p, SynthPlate)
+        assert p.style == style
+        assert TEXT.match(p.text), p.text
+        assert p.lines in (1, 2)
+        img = p.image
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+        h, w = img.shape[:2]
+        assert (1.1 if p.lines == 2 else 1.8) <= w / h <= 5.0
+        assert img.std() > 10  # not a blank image
+
+
+def test_same_seed_gives_identical_plates():
+    a = [render_plate(np.random.default_rng(5)) for _ in range(2)]
+    rng1, rng2 = np.random.default_rng(123), np.random.default_rng(123)
+    for _ in range(30):
+        p, q = render_plate(rng1), render_plate(rng2)
+        assert p.text == q.text and p.style == q.style
+        assert p.image.tobytes() == q.image.tobytes()
+    assert a[0].image.tobytes() == a[1].image.tobytes()
+
+
+def test_different_seeds_differ_and_random_style_covers_many():
+    rng = np.random.default_rng(0)
+    plates = [render_plate(rng) for _ in range(300)]
+    assert len({p.style for p in plates}) >= len(STYLES) - 3
+    assert len({p.text for p in plates}) >= 290
+
+
+def test_width_is_respected():
+    p = render_plate(np.random.default_rng(1), "eu_de", width=320)
+    assert p.image.shape[1] == 320
+
+
+def test_unknown_style_is_rejected():
+    with pytest.raises(ValueError, match="unknown plate style"):
+        render_plate(np.random.default_rng(0), "atlantis")
+
+
+def test_degrade_is_deterministic_and_keeps_a_valid_image():
+    img = render_plate(np.random.default_rng(3), "us").image
+    for seed in range(40):
+        a = degrade(np.random.default_rng(seed), img, strength=1.0)
+        b = degrade(np.random.default_rng(seed), img, strength=1.0)
+        assert a.tobytes() == b.tobytes()
+        assert a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3
+        assert a.shape[0] >= 4 and a.shape[1] >= 8
+    assert degrade(np.random.default_rng(0), img, strength=0).tobytes() == img.tobytes()
+    # strong degradation actually changes the image
+    assert not np.array_equal(degrade(np.random.default_rng(1), img, strength=1.5), img)
+
+
+def test_degrade_rejects_non_bgr():
+    with pytest.raises(ValueError):
+        degrade(np.random.default_rng(0), np.zeros((10, 20), np.uint8))
