@@ -1,0 +1,328 @@
+"""The one place where the application is wired: AppConfig -> running service.
+
+config -> clock, gps, source, detector/reader (+ warm-up), format rules, tracker,
+outbox + encoder + durable sink, MQTT publisher, systemd notifier -> Pipeline.
+
+Used by `edge run` (run_service), `edge read` on videos (read_video_events),
+`edge read` on images (load_readers), `edge bench` and `edge doctor`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from edge.pipeline import Pipeline, PipelineOptions
+from edge.ports import Clock, PlateDetector, PlateReader
+from edge.settings import AppConfig, resolve_path
+from edge.sources import SourceConfig, open_source
+
+log = logging.getLogger(__name__)
+
+DETECTOR_FILE = "plate_detector.onnx"
+READER_FILE = "plate_reader.onnx"
+
+
+class StartupError(RuntimeError):
+    """Something needed to start is missing or broken; the message is one line."""
+
+
+# ---------------------------------------------------------------------------- models
+
+
+@dataclass
+class Models:
+    detector: PlateDetector
+    reader: PlateReader
+    rules: Any  # edge.formats.FormatRules | None
+
+    @property
+    def names(self) -> dict[str, str]:
+        return {"detector": str(getattr(self.detector, "name", "unknown")),
+                "reader": str(getattr(self.reader, "name", "unknown"))}
+
+
+def model_paths(config: AppConfig) -> tuple[Path, Path]:
+    from edge.inference import models_dir
+
+    det = resolve_path(config, config.detector.model) if config.detector.model else models_dir() / DETECTOR_FILE
+    rdr = resolve_path(config, config.reader.model) if config.reader.model else models_dir() / READER_FILE
+    return det, rdr
+
+
+def load_rules(config: AppConfig) -> Any:
+    from edge.formats import FormatRules
+
+    fc = config.formats
+    if hasattr(FormatRules, "from_config"):
+        return FormatRules.from_config(fc)
+    return FormatRules.for_regions(getattr(fc, "regions", None) or None)
+
+
+def load_readers(config: AppConfig) -> Models:
+    """Detector + reader + format rules from the config (RuntimeError subclasses, one line)."""
+    det_path, rdr_path = model_paths(config)
+    for what, p in (("detector", det_path), ("reader", rdr_path)):
+        if not p.is_file():
+            raise StartupError(f"{p}: {what} model not found (set {what}.model or $EDGE_MODELS_DIR)")
+    from edge.inference.detector import OnnxPlateDetector
+    from edge.inference.reader import OnnxPlateReader
+
+    detector = OnnxPlateDetector(det_path, threads=config.detector.threads)
+    sidecar = resolve_path(config, config.reader.sidecar) if config.reader.sidecar else None
+    reader = OnnxPlateReader(rdr_path, threads=config.reader.threads, sidecar=sidecar)
+    return Models(detector, reader, load_rules(config))
+
+
+def warm_up(models: Models, size: tuple[int, int] = (1280, 720)) -> float:
+    """Run each model once (first inference allocates and is slow); returns ms."""
+    t0 = time.perf_counter()
+    w, h = size
+    image = np.full((h, w, 3), 127, np.uint8)
+    models.detector.predict(image)
+    models.reader.predict([np.full((48, 160, 3), 200, np.uint8)])
+    return (time.perf_counter() - t0) * 1e3
+
+
+# ---------------------------------------------------------------------------- parts
+
+
+class _MonotonicClock:
+    """Fallback used only if edge.clock is not in this checkout: wall time, state unsynced."""
+
+    def __init__(self) -> None:
+        self._offset_ns = time.time_ns() - time.monotonic_ns()
+
+    def monotonic_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def utc_from_monotonic(self, t_mono_ns: int):
+        from datetime import datetime, timezone
+
+        return datetime.fromtimestamp((t_mono_ns + self._offset_ns) / 1e9, tz=timezone.utc)
+
+    def state(self) -> str:
+        return "unsynced"
+
+
+def make_clock(config: AppConfig) -> Clock:
+    try:
+        import edge.clock as clock_mod
+    except ModuleNotFoundError as exc:
+        if exc.name != "edge.clock":
+            raise
+        return _MonotonicClock()
+    if hasattr(clock_mod, "open_clock"):
+        return clock_mod.open_clock(config.clock)
+    try:
+        return clock_mod.SystemClock(config.clock)
+    except TypeError:
+        return clock_mod.SystemClock()
+
+
+def make_tracker(config: AppConfig, rules: Any, locate: Callable, clock_state: Callable[[], str]):
+    from edge.tracking import PlateTracker
+
+    return PlateTracker(config.tracking, rules, locate, clock_state)
+
+
+def make_transform(config: AppConfig):
+    path = getattr(config.calibration, "path", "")
+    if not path:
+        return None
+    from edge.calibration import frame_transform
+
+    base = config.origin.parent if config.origin is not None else None
+    return frame_transform(config.calibration, base_dir=base)
+
+
+def is_file_source(source: Any) -> bool:
+    return not bool(getattr(source, "live", True))
+
+
+class MemorySink:
+    """A sink with no outbox (edge read on videos): numbers events 1..N in memory."""
+
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder
+        self.events: list[dict] = []
+
+    def submit(self, event: Any) -> dict:
+        payload = self.encoder.to_dict(event, len(self.events) + 1)
+        self.events.append(payload)
+        return payload
+
+
+def device_temperature(path: str) -> float | None:
+    try:
+        return round(int(Path(path).read_text().strip()) / 1000.0, 1)
+    except (OSError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------- edge read (video)
+
+
+def read_video_events(path: Path, config: AppConfig) -> Iterator[dict]:
+    """All events of one video file, as published-event dicts (seq 1..N), in order."""
+    from edge.event_json import EventEncoder
+    from edge.gps import open_gps
+
+    models = load_readers(config)
+    source_cfg = dataclasses.replace(config.source, kind="video", path=str(path), pacing="fast", loop=False)
+    source = open_source(source_cfg)
+    gps = open_gps(config.gps)
+    try:
+        tracker = make_tracker(config, models.rules, gps.position_at, lambda: "video")
+        encoder = EventEncoder(config.device.resolved_id, config.device.camera, models.names,
+                               getattr(config.mqtt, "topic_prefix", "alpr"))
+        sink = MemorySink(encoder)
+        pipeline = Pipeline(source, models.detector, models.reader, tracker, sink, rules=models.rules,
+                            motion=config.motion, transform=make_transform(config),
+                            options=PipelineOptions(queue_size=config.source.queue_size))
+        pipeline.run()
+    finally:
+        gps.close()
+    yield from sink.events
+
+
+# ---------------------------------------------------------------------------- edge run
+
+
+class Application:
+    """Everything `edge run` holds; built by `open()`, run by `run()`, released by `close()`."""
+
+    def __init__(self, config: AppConfig, *, print_events: bool = False, out: TextIO | None = None,
+                 notifier: Any = None) -> None:
+        from edge.service import NullNotifier
+
+        self.config = config
+        self.print_events = print_events
+        self.out = out or sys.stdout
+        self.notifier = notifier or NullNotifier()
+        self.pipeline: Pipeline | None = None
+        self.publisher: Any = None
+        self.outbox: Any = None
+        self.sink: Any = None
+        self.gps: Any = None
+        self.source: Any = None
+        self.models: Models | None = None
+        self._stop_requested = False
+        self._closers: list[Callable[[], None]] = []
+
+    def stop(self) -> None:
+        """Graceful stop (signal handler): the pipeline flushes open tracks and returns."""
+        self._stop_requested = True
+        if self.pipeline is not None:
+            self.pipeline.stop()
+
+    def open(self) -> None:
+        from edge.event_json import EventEncoder
+        from edge.gps import open_gps
+        from edge.mqtt import MqttPublisher
+        from edge.outbox import DurableSink, Outbox
+
+        cfg = self.config
+        self.notifier.status("loading models")
+        self.models = load_readers(cfg)
+        warm_ms = warm_up(self.models)
+        log.info("models %s warmed up in %.0f ms", self.models.names, warm_ms)
+
+        self.notifier.status("opening outbox")
+        self.outbox = Outbox(cfg.outbox)
+        self._closers.append(self.outbox.close)
+        encoder = EventEncoder(cfg.device.resolved_id, cfg.device.camera, self.models.names,
+                               getattr(cfg.mqtt, "topic_prefix", "alpr"))
+
+        clock = make_clock(cfg)
+        self.clock = clock
+        on_fix = getattr(clock, "on_gps_fix", None)
+        self.gps = open_gps(cfg.gps, on_fix=on_fix) if on_fix else open_gps(cfg.gps)
+        self._closers.append(self.gps.close)
+
+        self.notifier.status("opening camera")
+        self.source = open_source(cfg.source, clock)
+        self._closers.append(self.source.close)
+        file_source = is_file_source(self.source)
+        clock_state = (lambda: "video") if file_source else clock.state
+        tracker = make_tracker(cfg, self.models.rules, self.gps.position_at, clock_state)
+
+        self.publisher = MqttPublisher(cfg.mqtt, self.outbox, cfg.device.resolved_id, health=self.health)
+        self.sink = DurableSink(self.outbox, encoder, notify_publisher=self.publisher.notify)
+        from edge.service import watchdog_interval_s
+
+        wd = watchdog_interval_s() or 5.0
+        self.pipeline = Pipeline(
+            self.source, self.models.detector, self.models.reader, tracker, self.sink,
+            rules=self.models.rules, motion=cfg.motion, transform=make_transform(cfg),
+            notifier=self.notifier,
+            options=PipelineOptions(queue_size=cfg.source.queue_size, watchdog_interval_s=min(wd, 5.0)),
+            on_stored=self._print_event if self.print_events else None)
+        if self._stop_requested:
+            self.pipeline.stop()
+
+    def _print_event(self, stored: Any) -> None:
+        if stored is None:
+            return
+        payload = stored.payload.decode("utf-8") if isinstance(stored.payload, bytes) else json.dumps(stored)
+        self.out.write(payload + "\n")
+        self.out.flush()
+
+    def health(self) -> dict:
+        out: dict[str, Any] = {}
+        if self.pipeline is not None:
+            out.update(self.pipeline.health())
+        out["temperature_c"] = device_temperature(self.config.health.temperature_path)
+        if self.source is not None and is_file_source(self.source):
+            out["clock"] = "video"
+        elif getattr(self, "clock", None) is not None:
+            out["clock"] = self.clock.state()
+        return out
+
+    def run(self) -> dict:
+        """Start delivery, say READY, run the pipeline to its end (or stop), flush, stop delivery."""
+        assert self.pipeline is not None and self.publisher is not None
+        self.publisher.start()  # never waits for the broker
+        self.notifier.ready()
+        self.notifier.status(f"running: {self.source.name}")
+        try:
+            summary = self.pipeline.run()
+        finally:
+            self.notifier.stopping()
+            self.notifier.status("stopping: delivering pending events")
+            try:
+                self.sink.close()
+            finally:
+                self.publisher.stop(timeout=5.0)
+        return summary
+
+    def close(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception:  # closing must not hide the real outcome
+                log.debug("close failed", exc_info=True)
+
+
+def apply_overrides(config: AppConfig, *, source: str | None = None, no_mqtt: bool = False) -> AppConfig:
+    from edge.sources import source_from_uri
+
+    if source:
+        config = dataclasses.replace(config, source=source_from_uri(source, config.source))
+    if no_mqtt and hasattr(config.mqtt, "enabled"):
+        config = dataclasses.replace(config, mqtt=dataclasses.replace(config.mqtt, enabled=False))
+    return config
+
+
+__all__ = ["Application", "MemorySink", "Models", "StartupError", "apply_overrides", "load_readers",
+           "make_clock", "model_paths", "read_video_events", "warm_up", "SourceConfig"]

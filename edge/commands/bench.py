@@ -1,0 +1,102 @@
+"""`edge bench VIDEO`: frames per second and per-stage latency of the real pipeline, peak memory.
+
+Runs the same Pipeline as `edge run` (capture thread, queue, motion gate, detector, reader,
+formats, tracker) on a video file as fast as possible, with events kept in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure fps, per-stage latency and peak memory on a video")
+    p.add_argument("video", type=Path, metavar="VIDEO")
+    p.add_argument("--config", type=Path, help="TOML config (models, motion gate, tracking)")
+    p.add_argument("--frames", type=int, default=0, help="stop after N frames (0 = whole video)")
+    p.add_argument("--detect-every-frame", action="store_true",
+                   help="disable the motion gate: run the detector on every frame")
+    p.add_argument("--loop", action="store_true", help="loop the video until --frames are read")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (ru_maxrss is KiB on Linux)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+
+
+def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False,
+          loop: bool = False) -> dict:
+    from edge.app import MemorySink, load_readers, make_tracker, make_transform, warm_up
+    from edge.event_json import EventEncoder
+    from edge.pipeline import Pipeline, PipelineOptions
+    from edge.sources import open_source
+
+    t0 = time.perf_counter()
+    models = load_readers(config)
+    load_ms = (time.perf_counter() - t0) * 1e3
+    source_cfg = dataclasses.replace(config.source, kind="video", path=str(video), pacing="fast",
+                                     loop=loop)
+    source = open_source(source_cfg)
+    warm_ms = warm_up(models, (getattr(source, "width", 0) or 1280, getattr(source, "height", 0) or 720))
+    motion = config.motion
+    if detect_every_frame:
+        motion = dataclasses.replace(motion, enabled=False)
+    tracker = make_tracker(config, models.rules, lambda t: None, lambda: "video")
+    encoder = EventEncoder(config.device.resolved_id, config.device.camera, models.names)
+    sink = MemorySink(encoder)
+    pipeline = Pipeline(source, models.detector, models.reader, tracker, sink, rules=models.rules,
+                        motion=motion, transform=make_transform(config),
+                        options=PipelineOptions(queue_size=config.source.queue_size, max_frames=frames))
+    summary = pipeline.run()
+    return {
+        "video": str(video),
+        "size": [getattr(source, "width", None), getattr(source, "height", None)],
+        "detect_every_frame": not motion.enabled,
+        "fps": summary["fps"],
+        "frames": summary["frames"],
+        "motion": summary["motion"],
+        "latency_ms": summary["latency_ms"],
+        "events": [e["plate"]["text"] for e in sink.events],
+        "models": models.names,
+        "model_load_ms": round(load_ms, 1),
+        "warm_up_ms": round(warm_ms, 1),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.config import ConfigError
+    from edge.settings import load_config
+
+    try:
+        config = load_config(args.config)
+        result = bench(args.video, config, args.frames, args.detect_every_frame, args.loop)
+    except ConfigError as exc:
+        print(f"edge bench: {exc}", file=sys.stderr)
+        return 2
+    except (RuntimeError, OSError, ValueError) as exc:
+        print(f"edge bench: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    f = result["frames"]
+    w, h = result["size"]
+    print(f"video      {result['video']} ({w}x{h})")
+    print(f"mode       {'detect every frame' if result['detect_every_frame'] else 'motion gate'}")
+    print(f"frames     {f['processed']} processed, {f['detected_frames']} analysed, "
+          f"{f['gated_frames']} skipped as static, {f['dropped']} dropped")
+    print(f"fps        {result['fps']:.1f}")
+    print(f"events     {len(result['events'])}: {' '.join(result['events'])}")
+    print(f"peak RSS   {result['peak_rss_mb']:.0f} MB")
+    print(f"{'stage':<8} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}")
+    for stage, v in result["latency_ms"].items():
+        print(f"{stage:<8} {v['n']:>6} {v['p50']:>8.2f} {v['p95']:>8.2f} {v['mean']:>8.2f}")
+    return 0

@@ -1,0 +1,94 @@
+"""`edge run`: the capture loop as a long-running service (see edge/app.py, edge/service.py).
+
+Without --config it runs the embedded default: the bundled fixture video, no broker, events
+printed as JSON lines on stdout and kept in the outbox under ./state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("edge.run")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the capture loop (camera or video -> events -> MQTT)")
+    p.add_argument("--config", type=Path, help="TOML config (default: the embedded default)")
+    p.add_argument("--source", metavar="URI",
+                   help="override source: a video file, an image folder, rtsp://..., usb:N, /dev/videoN, picamera")
+    p.add_argument("--check-config", action="store_true", help="validate the config and exit")
+    p.add_argument("--no-mqtt", action="store_true", help="do not publish (events stay in the outbox)")
+    p.add_argument("--print", dest="print_events", action="store_true",
+                   help="also print each committed event as a JSON line on stdout")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.app import Application, apply_overrides
+    from edge.config import ConfigError
+    from edge.settings import load_config
+
+    try:
+        config = load_config(args.config)
+        config = apply_overrides(config, source=args.source, no_mqtt=args.no_mqtt)
+        if args.check_config:
+            _check_extra(config)
+    except ConfigError as exc:
+        print(f"edge run: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    if args.check_config:
+        where = args.config or "embedded default"
+        print(f"edge run: config OK ({where})")
+        return 0
+
+    from edge.service import GracefulStop, notifier_from_env
+
+    notifier = notifier_from_env()
+    print_events = args.print_events or not config.mqtt_enabled
+    app = Application(config, print_events=print_events, notifier=notifier)
+    stopper = GracefulStop(app.stop)
+    stopper.install()
+    try:
+        try:
+            app.open()
+        except ConfigError as exc:
+            print(f"edge run: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        except (RuntimeError, OSError, ValueError) as exc:  # SourceError, OutboxError, GpsError, models...
+            print(f"edge run: {_one_line(exc)}", file=sys.stderr)
+            return 1
+        try:
+            summary = app.run()
+        except (RuntimeError, OSError, ValueError) as exc:
+            print(f"edge run: {_one_line(exc)}", file=sys.stderr)
+            return 1
+        frames = summary["frames"]
+        log.info("done: %d frames (%d analysed, %d skipped as static, %d dropped), %d events, %.1f fps",
+                 frames["processed"], frames["detected_frames"], frames["gated_frames"],
+                 frames["dropped"], frames["events"], summary["fps"])
+        return 0
+    finally:
+        app.close()
+        stopper.uninstall()
+
+
+def _check_extra(config) -> None:
+    """--check-config also validates files the config points to (calibration)."""
+    from edge.config import ConfigError
+    from edge.settings import resolve_path
+
+    cal = getattr(config.calibration, "path", "")
+    if cal:
+        from edge.calibration import CalibrationError, load_calibration
+
+        try:
+            load_calibration(resolve_path(config, cal))
+        except (CalibrationError, OSError) as exc:
+            raise ConfigError(f"calibration.path: {_one_line(exc)}") from None

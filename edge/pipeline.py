@@ -1,0 +1,456 @@
+"""The capture loop: source -> motion gate -> detector -> crops -> reader -> formats -> tracker -> sink.
+
+Threads (see DESIGN.md):
+
+- a capture thread pulls frames from the source into a small bounded queue (1-2 slots);
+- one inference thread takes frames from it and runs every stage after capture, so the
+  tracker and the sink are only ever touched by one thread.
+
+Live cameras: when the models are slower than the camera, the capture thread drops the
+OLDEST queued frame (the newest is the most useful) and counts it; a slow model therefore
+never blocks the camera. Files (video, images): nothing is dropped — the capture thread
+waits for a free slot instead. A file is not a live camera: it can always be read a little
+later, and dropping frames from it would make the result depend on the machine's speed
+(non-deterministic events and times).
+
+On the source's end, on `stop()` or on an error, the tracker is flushed (every open track is
+closed) and each resulting event is submitted to the sink — which returns only once it is
+durably committed — before `run()` returns. A vehicle still in view is not lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from edge.motion import MotionConfig, MotionGate, roi_contains
+from edge.ports import FrameSource, PlateDetector, PlateReader, ServiceNotifier
+from edge.records import BoundingBox, Frame, PlateDetection, PlateEvent, PlateRead
+
+log = logging.getLogger(__name__)
+
+# Optional geometric correction from calibration (undistort / prewarp): full BGR frame in,
+# corrected BGR frame out. Detection, crops and boxes are then in the corrected image.
+FrameTransform = Callable[[np.ndarray], np.ndarray]
+
+STAGES = ("motion", "detect", "crop", "read", "track", "sink", "total")
+_END = object()
+
+
+def _crop_plate(image: np.ndarray, box: BoundingBox) -> np.ndarray:
+    """The crop `edge read` uses (edge.reading.crop_plate), so both read the same pixels."""
+    from edge.reading import crop_plate
+
+    return crop_plate(image, box)
+
+
+class EventSink(Protocol):
+    def submit(self, event: PlateEvent) -> Any:
+        """Store the event durably; return only once committed (returns a StoredEvent)."""
+        ...
+
+
+class Tracker(Protocol):
+    def update(self, frame: Frame, reads: Sequence[PlateRead]) -> list[PlateEvent]: ...
+
+    def flush(self) -> list[PlateEvent]: ...
+
+
+class NullNotifier:
+    def ready(self) -> None: ...
+
+    def watchdog(self) -> None: ...
+
+    def status(self, text: str) -> None: ...
+
+    def stopping(self) -> None: ...
+
+
+class FrameQueue:
+    """Bounded queue between capture and inference.
+
+    `put_drop_oldest` never blocks (live cameras) and returns how many frames it dropped;
+    `put_wait` blocks until there is room or `stop` is set (files).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self._items: deque = deque()
+        self._cond = threading.Condition()
+        self.dropped = 0
+
+    def put_drop_oldest(self, item: object) -> int:
+        with self._cond:
+            dropped = 0
+            while len(self._items) >= self.size:
+                old = self._items.popleft()
+                if old is not _END:
+                    dropped += 1
+            self._items.append(item)
+            self.dropped += dropped
+            self._cond.notify()
+            return dropped
+
+    def put_wait(self, item: object, stop: threading.Event) -> bool:
+        with self._cond:
+            while len(self._items) >= self.size:
+                if stop.is_set():
+                    return False
+                self._cond.wait(0.1)
+            self._items.append(item)
+            self._cond.notify()
+            return True
+
+    def put_end(self) -> None:
+        """The end marker always gets in (it never displaces a frame)."""
+        with self._cond:
+            self._items.append(_END)
+            self._cond.notify()
+
+    def get(self, timeout: float) -> object | None:
+        with self._cond:
+            if not self._items:
+                self._cond.wait(timeout)
+            if not self._items:
+                return None
+            item = self._items.popleft()
+            self._cond.notify()
+            return item
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+
+class LatencyStats:
+    """Recent per-stage latencies (ms) for health; all of them for bench (bounded)."""
+
+    def __init__(self, keep: int = 20000) -> None:
+        self._data = {s: deque(maxlen=keep) for s in STAGES}
+        self._lock = threading.Lock()
+
+    def add(self, stage: str, ms: float) -> None:
+        with self._lock:
+            self._data[stage].append(ms)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        with self._lock:
+            out = {}
+            for stage, values in self._data.items():
+                if not values:
+                    continue
+                arr = np.fromiter(values, float)
+                out[stage] = {"n": int(arr.size), "p50": round(float(np.percentile(arr, 50)), 3),
+                              "p95": round(float(np.percentile(arr, 95)), 3),
+                              "mean": round(float(arr.mean()), 3)}
+            return out
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    queue_size: int = 2
+    drop_when_full: bool | None = None  # None = drop for live sources, wait for files
+    watchdog_interval_s: float = 5.0
+    max_frames: int = 0  # stop after this many frames (bench); 0 = no limit
+
+
+class Pipeline:
+    def __init__(
+        self,
+        source: FrameSource,
+        detector: PlateDetector,
+        reader: PlateReader,
+        tracker: Tracker,
+        sink: EventSink,
+        *,
+        rules: Any = None,
+        motion: MotionConfig | None = None,
+        transform: FrameTransform | None = None,
+        notifier: ServiceNotifier | None = None,
+        options: PipelineOptions | None = None,
+        on_stored: Callable[[Any], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.detector = detector
+        self.reader = reader
+        self.tracker = tracker
+        self.sink = sink
+        self.rules = rules
+        self.motion_config = motion or MotionConfig(enabled=False)
+        self.gate = MotionGate(self.motion_config)
+        self.roi = self.motion_config.roi
+        self.transform = transform
+        self.notifier = notifier or NullNotifier()
+        self.options = options or PipelineOptions()
+        self.on_stored = on_stored
+        live = bool(getattr(source, "live", True))
+        drop = self.options.drop_when_full
+        self.drop_when_full = live if drop is None else drop
+        self.queue = FrameQueue(self.options.queue_size)
+        self.latency = LatencyStats()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._errors: list[BaseException] = []
+        self._unsubmitted: list[PlateEvent] = []
+        self._last_sink_error: str | None = None
+        self.counts = {"captured": 0, "processed": 0, "detected_frames": 0, "gated_frames": 0,
+                       "detections": 0, "reads": 0, "events": 0, "sink_errors": 0}
+        self._t_start: float | None = None
+        self._t_end: float | None = None
+        self._last_watchdog = 0.0
+
+    # -- control ------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask for a graceful stop (thread- and signal-safe): open tracks are still flushed."""
+        self._stop.set()
+        try:
+            self.source.close()
+        except Exception:  # closing is best effort; the capture thread also checks _stop
+            log.debug("source.close failed", exc_info=True)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> dict:
+        """Run until the source ends or stop() is called; flush and submit; return the summary.
+
+        Raises the first capture/inference error after flushing what was already tracked.
+        """
+        self._t_start = time.perf_counter()
+        capture = threading.Thread(target=self._capture_loop, name="capture", daemon=True)
+        infer = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
+        capture.start()
+        infer.start()
+        while infer.is_alive():
+            infer.join(0.2)  # short joins keep the main thread free for signal handlers
+        self._stop.set()
+        capture.join(2.0)
+        self._t_end = time.perf_counter()
+        if self._errors:
+            raise self._errors[0]
+        return self.summary()
+
+    # -- threads ------------------------------------------------------------------------
+
+    def _capture_loop(self) -> None:
+        try:
+            for frame in self.source.frames():
+                if self._stop.is_set():
+                    break
+                with self._lock:
+                    self.counts["captured"] += 1
+                if self.drop_when_full:
+                    dropped = self.queue.put_drop_oldest(frame)
+                    if dropped:
+                        log.debug("capture queue full: dropped %d oldest frame(s)", dropped)
+                elif not self.queue.put_wait(frame, self._stop):
+                    break
+                if self.options.max_frames and self.counts["captured"] >= self.options.max_frames:
+                    break
+        except BaseException as exc:  # noqa: BLE001 - reported by run() after the flush
+            self._errors.append(exc)
+        finally:
+            self.queue.put_end()
+
+    def _inference_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                item = self.queue.get(timeout=0.5)
+                if item is None:
+                    self._ping_watchdog()  # alive, just waiting for the camera
+                    continue
+                if item is _END:
+                    break
+                self.process(item)
+                self._ping_watchdog()
+        except BaseException as exc:  # noqa: BLE001
+            self._errors.append(exc)
+        finally:
+            try:
+                self.finish()
+            except BaseException as exc:  # noqa: BLE001
+                self._errors.append(exc)
+
+    def _ping_watchdog(self) -> None:
+        now = time.monotonic()
+        if now - self._last_watchdog >= self.options.watchdog_interval_s:
+            self._last_watchdog = now
+            self.notifier.watchdog()
+
+    # -- the stages ---------------------------------------------------------------------
+
+    def process(self, frame: Frame) -> None:
+        """All stages for one frame (inference thread only)."""
+        t0 = time.perf_counter()
+        image = frame.image
+        detect_image = frame.detect_image
+        if self.transform is not None:
+            image = self.transform(image)
+            detect_image = None
+            frame = Frame(frame.seq, image, frame.t_mono_ns, frame.t_utc, frame.source)
+        gate_image = detect_image if detect_image is not None else image
+        run_detector = self.gate.should_detect(gate_image)
+        t1 = time.perf_counter()
+        self.latency.add("motion", (t1 - t0) * 1e3)
+        reads: list[PlateRead] = []
+        if run_detector:
+            detections = self._detect(image, detect_image)
+            t2 = time.perf_counter()
+            self.latency.add("detect", (t2 - t1) * 1e3)
+            self.gate.saw_plates(bool(detections))
+            if detections:
+                reads = self._read(image, detections, frame.seq, t2)
+        # Frames the gate skipped are not shown to the tracker: they carry no detections, and
+        # the hold window keeps detecting for a while after the last plate, so tracks end on
+        # frames that were really looked at.
+        events: list[PlateEvent] = []
+        if run_detector:
+            t3 = time.perf_counter()
+            events = self.tracker.update(frame, reads)
+            self.latency.add("track", (time.perf_counter() - t3) * 1e3)
+        t4 = time.perf_counter()
+        self._submit(events)
+        t5 = time.perf_counter()
+        if events or self._unsubmitted:
+            self.latency.add("sink", (t5 - t4) * 1e3)
+        self.latency.add("total", (t5 - t0) * 1e3)
+        with self._lock:
+            self.counts["processed"] += 1
+            self.counts["detected_frames" if run_detector else "gated_frames"] += 1
+            self.counts["reads"] += len(reads)
+
+    def _detect(self, image: np.ndarray, detect_image: np.ndarray | None) -> list[PlateDetection]:
+        if detect_image is None:
+            detections = list(self.detector.predict(image))
+        else:
+            sx = image.shape[1] / detect_image.shape[1]
+            sy = image.shape[0] / detect_image.shape[0]
+            detections = [PlateDetection(BoundingBox(d.box.x * sx, d.box.y * sy, d.box.w * sx,
+                                                     d.box.h * sy), d.score)
+                          for d in self.detector.predict(detect_image)]
+        if self.roi:
+            detections = [d for d in detections if roi_contains(self.roi, *d.box.center)]
+        with self._lock:
+            self.counts["detections"] += len(detections)
+        return detections
+
+    def _read(self, image: np.ndarray, detections: list[PlateDetection], seq: int,
+              t_start: float) -> list[PlateRead]:
+        pairs = []
+        for det in detections:
+            crop = _crop_plate(image, det.box)
+            if crop.shape[0] >= 4 and crop.shape[1] >= 8:
+                pairs.append((det, crop))
+        t1 = time.perf_counter()
+        self.latency.add("crop", (t1 - t_start) * 1e3)
+        if not pairs:
+            return []
+        texts = self.reader.predict([c for _, c in pairs])  # all crops of the frame in one batch
+        t2 = time.perf_counter()
+        self.latency.add("read", (t2 - t1) * 1e3)
+        reads = []
+        for (det, _), plate in zip(pairs, texts):
+            text, chars, region = plate.text, tuple(plate.chars), None
+            if not text:
+                continue
+            if self.rules is not None:
+                match = self.rules.best(text, chars)
+                text, chars, region = match.text, tuple(match.chars), match.region
+            confidence = min((c.p for c in chars), default=0.0)
+            reads.append(PlateRead(text=text, chars=chars, confidence=confidence, box=det.box,
+                                   detection_score=det.score, frame_seq=seq, region=region))
+        return reads
+
+    def _submit(self, events: Sequence[PlateEvent], final: bool = False) -> None:
+        """Commit events; if the sink fails (full disk...), keep them and retry on the next frame."""
+        pending = self._unsubmitted + list(events)
+        self._unsubmitted = []
+        for i, event in enumerate(pending):
+            try:
+                stored = self.sink.submit(event)
+            except Exception as exc:  # noqa: BLE001 - kept in memory, retried, reported
+                self._unsubmitted = pending[i:]
+                with self._lock:
+                    self.counts["sink_errors"] += 1
+                msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                if msg != self._last_sink_error:
+                    log.warning("cannot store event (%s); %d event(s) held in memory and retried",
+                                msg, len(self._unsubmitted))
+                self._last_sink_error = msg
+                if final:
+                    raise RuntimeError(f"cannot store {len(self._unsubmitted)} event(s): {msg}") from exc
+                return
+            self._last_sink_error = None
+            with self._lock:
+                self.counts["events"] += 1
+            if self.on_stored is not None:
+                self.on_stored(stored)
+
+    def finish(self) -> None:
+        """Close every open track and commit the events (end of video, stop, error)."""
+        t0 = time.perf_counter()
+        events = self.tracker.flush()
+        self._submit(events)
+        for attempt in range(5):  # a full disk may free up; then fail loudly, not silently
+            if not self._unsubmitted:
+                break
+            time.sleep(0.5)
+            self._submit([], final=attempt == 4)
+        self.latency.add("sink", (time.perf_counter() - t0) * 1e3)
+
+    # -- reporting ----------------------------------------------------------------------
+
+    def fps(self) -> float:
+        if self._t_start is None:
+            return 0.0
+        end = self._t_end or time.perf_counter()
+        elapsed = end - self._t_start
+        return self.counts["processed"] / elapsed if elapsed > 0 else 0.0
+
+    def summary(self) -> dict:
+        with self._lock:
+            counts = dict(self.counts)
+        counts["dropped"] = self.queue.dropped
+        source_stats = getattr(self.source, "stats", None)
+        return {
+            "fps": round(self.fps(), 2),
+            "elapsed_s": round(((self._t_end or time.perf_counter()) - (self._t_start or 0)), 3)
+            if self._t_start else 0.0,
+            "frames": counts,
+            "motion": dict(self.gate.counts),
+            "latency_ms": self.latency.summary(),
+            "source": source_stats() if callable(source_stats) else {},
+            "unsubmitted": len(self._unsubmitted),
+        }
+
+    def health(self) -> dict:
+        """Fields for the periodic health message (edge.health/1: fps, latency_ms, drops, warnings)."""
+        lat = self.latency.summary()
+        latency = {}
+        for stage, v in lat.items():
+            latency[stage] = v["p50"]
+            latency[f"{stage}_p95"] = v["p95"]
+        src = getattr(self.source, "stats", None)
+        src_stats = src() if callable(src) else {}
+        drops = {"capture_queue": int(self.queue.dropped)}
+        for key in ("read_failures", "disconnects", "reconnects", "unreadable"):
+            if isinstance(src_stats.get(key), int):
+                drops[f"source_{key}"] = int(src_stats[key])
+        warnings = []
+        if self._last_sink_error:
+            warnings.append(f"events held in memory ({len(self._unsubmitted)}): {self._last_sink_error}")
+        if src_stats.get("connected") is False and src_stats.get("disconnects", 0):
+            warnings.append("camera disconnected; reconnecting")
+        if src_stats.get("truncated"):
+            warnings.append("video ended early (truncated or damaged file)")
+        return {"fps": round(self.fps(), 2), "latency_ms": latency, "drops": drops,
+                "warnings": warnings}

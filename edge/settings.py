@@ -1,0 +1,188 @@
+"""The one validated application config: `AppConfig`, built from each owner's section dataclass.
+
+`load_config(path)` reads a TOML file (every key checked, one-line ConfigError naming the key);
+`load_config(None)` gives the EMBEDDED DEFAULT: the bundled fixture video, no broker (events are
+printed as JSON lines and kept in the outbox under ./state), no GPS. So `edge run` works on a
+fresh machine with no camera, no broker and no config file.
+
+Sections (see examples/edge.toml for every key):
+  device, source, detector, reader, tracking, formats, motion, gps, clock, outbox, mqtt,
+  health, preview, calibration
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.config import ConfigError, from_mapping, load_toml
+from edge.motion import MotionConfig
+from edge.sources import SourceConfig
+
+
+def _placeholder(name: str, doc: str) -> type:
+    """An empty section used only until its owner's module lands (no keys accepted yet)."""
+    cls = dataclasses.make_dataclass(name, [], frozen=True)
+    cls.__doc__ = doc + " (placeholder: its owner's module is not in this checkout yet)"
+    return cls
+
+
+def _section(module: str, name: str) -> type:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return _placeholder(name, f"[{module}.{name}]")
+    cls = getattr(mod, name, None)
+    return cls if cls is not None else _placeholder(name, f"[{module}.{name}]")
+
+
+TrackerConfig = _section("edge.tracking", "TrackerConfig")
+FormatsConfig = _section("edge.formats", "FormatsConfig")
+GpsConfig = _section("edge.gps", "GpsConfig")
+ClockConfig = _section("edge.clock", "ClockConfig")
+OutboxConfig = _section("edge.outbox", "OutboxConfig")
+MqttConfig = _section("edge.mqtt", "MqttConfig")
+PreviewConfig = _section("edge.preview", "PreviewConfig")
+CalibrationConfig = _section("edge.calibration", "CalibrationConfig")
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """`[device]`: who this box is. `id` is in every topic and event ("" = from the hostname)."""
+
+    id: str = ""
+    camera: str = "cam0"
+
+    def __post_init__(self) -> None:
+        if self.id and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", self.id):
+            raise ValueError(f"id: {self.id!r} must be 1-64 of A-Z a-z 0-9 . _ -")
+
+    @property
+    def resolved_id(self) -> str:
+        if self.id:
+            return self.id
+        host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:64].strip("-.")
+        return host or "edge"
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """`[detector]`: the plate detector model ("" = the shipped models/plate_detector.onnx)."""
+
+    model: str = ""
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.threads <= 64:
+            raise ValueError(f"threads: must be between 0 (onnxruntime's choice) and 64, got {self.threads}")
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """`[reader]`: the OCR model ("" = the shipped models/plate_reader.onnx; sidecar .json beside it)."""
+
+    model: str = ""
+    sidecar: str = ""
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.threads <= 64:
+            raise ValueError(f"threads: must be between 0 (onnxruntime's choice) and 64, got {self.threads}")
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """`[health]`: what goes into health reports and when `edge doctor`/health warn."""
+
+    temperature_path: str = "/sys/class/thermal/thermal_zone0/temp"
+    min_free_mb: float = 200.0  # warn when the state directory's disk has less free space
+    print_interval_s: float = 0.0  # >0: also log a one-line health summary this often
+
+    def __post_init__(self) -> None:
+        if self.min_free_mb < 0 or self.print_interval_s < 0:
+            raise ValueError("min_free_mb and print_interval_s must be >= 0")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    reader: ReaderConfig = field(default_factory=ReaderConfig)
+    tracking: TrackerConfig = field(default_factory=TrackerConfig)  # type: ignore[valid-type]
+    formats: FormatsConfig = field(default_factory=FormatsConfig)  # type: ignore[valid-type]
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    gps: GpsConfig = field(default_factory=GpsConfig)  # type: ignore[valid-type]
+    clock: ClockConfig = field(default_factory=ClockConfig)  # type: ignore[valid-type]
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)  # type: ignore[valid-type]
+    mqtt: MqttConfig = field(default_factory=MqttConfig)  # type: ignore[valid-type]
+    health: HealthConfig = field(default_factory=HealthConfig)
+    preview: PreviewConfig = field(default_factory=PreviewConfig)  # type: ignore[valid-type]
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)  # type: ignore[valid-type]
+    # Where the config came from (None = the embedded default); relative paths in it
+    # (calibration file, models) are resolved against this file's folder.
+    origin: Path | None = field(default=None, compare=False)
+
+    @property
+    def embedded_default(self) -> bool:
+        return self.origin is None
+
+    @property
+    def mqtt_enabled(self) -> bool:
+        cfg = self.mqtt
+        if hasattr(cfg, "enabled"):
+            return bool(cfg.enabled)
+        return bool(getattr(cfg, "host", ""))
+
+
+# The embedded default (no config file): the bundled fixture video, no broker, no GPS,
+# the outbox under ./state (relative to where `edge run` is started).
+EMBEDDED_DEFAULT: dict[str, Any] = {
+    "source": {"kind": "video", "path": ""},
+    "outbox": {"path": "state/outbox.db"},
+}
+
+
+def _mqtt_off(data: dict[str, Any]) -> dict[str, Any]:
+    fields = {f.name for f in dataclasses.fields(MqttConfig)}
+    if "enabled" in fields:
+        return {"enabled": False}
+    if "host" in fields:
+        return {"host": ""}
+    return {}
+
+
+def build_config(data: dict[str, Any] | None, origin: Path | None = None) -> AppConfig:
+    """Validate a parsed mapping into AppConfig (one-line ConfigError on any bad key/value)."""
+    data = dict(data or {})
+    if "origin" in data:
+        raise ConfigError("origin: unknown key")
+    config = from_mapping(AppConfig, data)
+    return dataclasses.replace(config, origin=origin)
+
+
+def load_config(path: str | Path | None = None) -> AppConfig:
+    """The config at `path`, or the embedded default when `path` is None."""
+    if path is None:
+        data = {k: dict(v) for k, v in EMBEDDED_DEFAULT.items()}
+        off = _mqtt_off(data)
+        if off:
+            data["mqtt"] = off
+        return build_config(data, origin=None)
+    path = Path(path)
+    return build_config(load_toml(path), origin=path.resolve())
+
+
+def resolve_path(config: AppConfig, value: str | Path) -> Path:
+    """A path from the config: absolute as is, relative to the config file's folder (or cwd)."""
+    p = Path(value).expanduser()
+    if p.is_absolute() or config.origin is None:
+        return p
+    return config.origin.parent / p
