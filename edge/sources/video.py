@@ -23,6 +23,12 @@ from pathlib import Path
 import cv2
 
 from edge.records import Frame
+
+# FFmpeg's own console messages ("moov atom not found", ...) would bury our one-line error;
+# keep them quiet unless the user asked for them (set before the first capture is opened).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+if os.environ.get("OPENCV_LOG_LEVEL") is None:
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 from edge.sources import VIDEO_EPOCH, SourceConfig, SourceError, parse_start_time
 
 log = logging.getLogger(__name__)
