@@ -1,0 +1,131 @@
+"""ROI mask, prewarp, the calibration file and the transform `edge run` applies."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.calibration import (
+    CalibratedTransform, Calibration, CalibrationConfig, CalibrationError, Roi, frame_transform,
+    load_calibration, prewarp_from_points, save_calibration,
+)
+from edge.calibration import checkerboard
+from edge.config import ConfigError, from_mapping
+from edge.cli import main
+
+W, H = 640, 480
+# A 400x100 rectangle seen in perspective: its top edge shorter than its bottom edge.
+QUAD = [(220, 200), (420, 190), (470, 300), (170, 320)]
+
+
+def scene() -> np.ndarray:
+    img = np.full((H, W, 3), 90, np.uint8)
+    cv2.fillPoly(img, [np.array(QUAD, np.int32)], (255, 255, 255))
+    return img
+
+
+def test_config_section_and_no_calibration_means_no_transform(tmp_path):
+    assert from_mapping(CalibrationConfig, {}) == CalibrationConfig(path="")
+    assert frame_transform(CalibrationConfig()) is None
+    with pytest.raises(ConfigError, match=r"^calibration\.pth: unknown key \(did you mean 'path'\?\)$"):
+        from_mapping(CalibrationConfig, {"pth": "x"}, "calibration")
+    # relative paths resolve against the config file's folder
+    save_calibration(Calibration(image_size=(W, H), roi=Roi(((0, 0), (10, 0), (10, 10)))), tmp_path / "cal.json")
+    t = frame_transform(CalibrationConfig(path="cal.json"), base_dir=tmp_path)
+    assert isinstance(t, CalibratedTransform)
+
+
+def test_roi_masks_outside_and_keeps_inside():
+    poly = ((100, 100), (500, 120), (520, 400), (80, 380))
+    t = CalibratedTransform(Calibration(image_size=(W, H), roi=Roi(poly)))
+    img = np.full((H, W, 3), 200, np.uint8)
+    out = t(img)
+    assert out.shape == img.shape and img.min() == 200  # input untouched
+    assert (out[300, 300] == 200).all() and (out[10, 10] == 0).all() and (out[470, 630] == 0).all()
+    inside = cv2.pointPolygonTest(np.array(poly, np.float32), (90.0, 110.0), False)
+    assert inside < 0 and (out[110, 90] == 0).all()
+    # same calibration, frames at twice the resolution: the polygon scales with them
+    big = t(np.full((2 * H, 2 * W, 3), 200, np.uint8))
+    assert (big[600, 600] == 200).all() and (big[20, 20] == 0).all()
+
+
+def test_prewarp_makes_the_rectangle_upright_with_its_real_aspect():
+    warp = prewarp_from_points(QUAD, (W, H), aspect=4.0)
+    Hm = warp.H
+    pts = cv2.perspectiveTransform(np.array(QUAD, np.float64).reshape(-1, 1, 2), Hm).reshape(-1, 2)
+    (tl, tr, br, bl) = pts
+    assert tl[1] == pytest.approx(tr[1], abs=1e-6) and bl[1] == pytest.approx(br[1], abs=1e-6)
+    assert tl[0] == pytest.approx(bl[0], abs=1e-6) and tr[0] == pytest.approx(br[0], abs=1e-6)
+    assert (tr[0] - tl[0]) / (bl[1] - tl[1]) == pytest.approx(4.0)
+    # as wide as the outline was on average (200 and 300 px), so plates keep their resolution
+    assert tr[0] - tl[0] == pytest.approx(250.0, abs=1.0)
+
+    out = CalibratedTransform(Calibration(image_size=(W, H), prewarp=warp))(scene())
+    mask = (out[..., 0] > 200).astype(np.uint8)
+    x, y, w, h = cv2.boundingRect(mask)
+    assert mask.sum() / (w * h) > 0.97  # the white quadrilateral became an axis-aligned rectangle
+    assert w / h == pytest.approx(4.0, rel=0.05)
+
+
+def test_points_must_be_ordered_and_convex():
+    with pytest.raises(CalibrationError, match="convex quadrilateral in the order top-left"):
+        prewarp_from_points([QUAD[1], QUAD[0], QUAD[2], QUAD[3]], (W, H))
+
+
+def test_cli_roi_prewarp_apply_build_one_file(tmp_path, capsys):
+    frame = tmp_path / "frame.png"
+    cv2.imwrite(str(frame), scene())
+    cal = tmp_path / "camera.json"
+    assert main(["calibrate", "roi", "--polygon", "150,150 500,150 520,360 120,360", "--image", str(frame),
+                 "--out", str(cal), "--preview", str(tmp_path / "roi.png")]) == 0
+    assert main(["calibrate", "prewarp", "--points", " ".join(f"{x},{y}" for x, y in QUAD), "--aspect", "4",
+                 "--image", str(frame), "--out", str(cal), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["output_size"] == [W, H]
+    c = load_calibration(cal)
+    assert c.image_size == (W, H) and c.roi is not None and c.prewarp is not None
+    assert main(["calibrate", "apply", str(frame), "--calibration", str(cal), "--out", str(tmp_path / "a.png")]) == 0
+    applied = cv2.imread(str(tmp_path / "a.png"))
+    assert applied.shape == (H, W, 3) and applied[0, 0].max() == 0 and applied.max() == 255
+    # a point outside the frame, and points for a different frame size, are refused in one line
+    assert main(["calibrate", "roi", "--polygon", "0,0 900,0 900,10", "--out", str(cal)]) == 1
+    assert main(["calibrate", "roi", "--polygon", "0,0 9,0 9,9", "--size", "1280x720", "--out", str(cal)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "outside the 640x480 frame" in err[0] and "is for 640x480 frames" in err[1]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{", "not valid JSON"),
+    ('{"schema": "other/1"}', "expected 'edge.calibration/1'"),
+    ('{"schema": "edge.calibration/1", "image_size": [640, 480], "roi": {"polygon": [[0, 0], [1, 1]]}}',
+     r"roi.polygon: expected at least 3 points, got 2"),
+    ('{"schema": "edge.calibration/1", "roi": {"polygon": [[0, 0], [1, 1], [2, 0]]}}', "image_size: required"),
+    ('{"schema": "edge.calibration/1", "image_size": [640, 480], "extra": 1}', "extra: unknown key"),
+])
+def test_bad_calibration_files_fail_in_one_line(tmp_path, text, message):
+    p = tmp_path / "c.json"
+    p.write_text(text)
+    with pytest.raises(CalibrationError, match=message) as err:
+        load_calibration(p)
+    assert "\n" not in str(err.value)
+
+
+def test_printable_checkerboard(tmp_path):
+    # The pattern itself: OpenCV finds exactly 9x6 inner corners in it.
+    img = checkerboard.render(9, 6, px_per_square=30)
+    found, corners = cv2.findChessboardCorners(img, (9, 6))
+    assert found and len(corners) == 54
+    # The PDF: valid cross-reference table, A4 landscape, 25 mm squares (70.866 pt).
+    pdf = checkerboard.write_pdf(tmp_path / "b.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF")
+    xref = int(pdf.rsplit(b"startxref", 1)[1].split()[0])
+    assert pdf[xref:xref + 4] == b"xref"
+    offsets = [int(line[:10]) for line in pdf[xref:].split(b"\n")[3:8]]
+    assert [pdf[o:o + 7] for o in offsets] == [f"{i} 0 obj".encode() for i in range(1, 6)]
+    assert b"/MediaBox [0 0 841.890 595.276]" in pdf
+    squares = [line for line in pdf.split(b"\n") if line.endswith(b" re")]
+    assert len(squares) == 35 + 1  # 10x7 squares, half black, plus the 100 mm scale bar
+    assert all(line.split()[2:4] == [b"70.866", b"70.866"] for line in squares[:-1])
+    assert squares[-1].split()[2] == b"283.465"  # 100 mm
+    svg = checkerboard.write_svg(tmp_path / "b.svg").read_text()
+    assert 'width="297.0mm"' in svg and svg.count('width="25.0" height="25.0"') == 35
