@@ -1,0 +1,529 @@
+"""Plate tracker: group the reads of one vehicle pass, vote on the text, emit one event per pass.
+
+How it works (per `update(frame, reads)`, O(open tracks x reads), no pixels needed):
+
+1. **End tracks** that have had no read for `max_gap_s` (monotonic frame time; or for
+   `max_gap_frames` updates when that is set). An ended track becomes an event (below).
+2. **Associate** each read with an open track, greedily by score. A pair is allowed when the
+   read's box is near where the track is expected now (its last box moved by its velocity):
+   IoU >= `iou_min` or centre distance <= `max_center_distance` box widths, with box widths
+   within `max_size_ratio`; or, when the read's text is similar to the track's text
+   (>= `text_min_similarity`), within `text_max_center_distance` box widths and any size — so a
+   fast plate, or a parked car under a panning and zooming camera, stays one track. A read
+   whose text clearly differs from an established track (< `text_conflict_similarity`) joins
+   it only if the boxes overlap strongly (`conflict_iou`): two vehicles crossing stay apart.
+   Score = IoU + 0.5 * closeness + text similarity. Reads left over start new tracks.
+3. **Early event** (optional): once `early_reads` reads of a track agree exactly with its
+   current consensus text and the consensus confidence is >= `early_min_confidence`.
+
+**Consensus** (when an event is made): reads are grouped by text length; each group's weight
+is the sum of its reads' confidences. In each of the heaviest groups every position is voted
+on, each read adding its character's confidence to that character. A position's confidence is
+(the winner's share of that position's votes) x (mean confidence of the reads that voted for
+it). The group's text then goes through the format rules (confusable fixes where a region's
+layout makes them unambiguous), and its confidence is
+``(group weight / all weight) x (weakest character's confidence)`` — the probability-like
+figure a consumer can threshold. The heaviest group wins unless a lighter one fits a known
+format and the heavier one does not (a miss costs a factor `format_miss_penalty`).
+Candidates are the consensus of each length group plus the most frequent raw reads.
+
+**Events**: one per vehicle pass, made when the track ends (or at `flush()`), with times from
+the frames (first/last read, and the best read = highest confidence), the best read's box and
+frame, `locate(best_seen)` and `clock_state()` at creation, and a fresh UUIDv7. A track needs
+`min_reads` reads and `min_confidence` to be emitted.
+
+**Early-event semantics** (`early_event = true`): an event is one immutable record. A track
+that emitted an early event emits *nothing more* when it ends, unless its final consensus text
+differs from the early one: then the final event is emitted as well (a new record with its own
+id, the corrected text and the whole pass's times). So a consumer receives one event per pass,
+or two when the early read turned out wrong.
+
+**Parked cars**: a vehicle that stays visible is one track, however long. When a track would be
+emitted with the same text (or one substitution away, for texts of 5+ characters) as an event
+emitted or suppressed at about the same place whose vehicle was last seen less than
+`repeat_suppress_s` before this track's first read, it is not emitted; the remembered sighting
+is refreshed instead, so a car parked for hours, whose detection flickers, is reported once.
+"Same place": both event locations within `repeat_suppress_m` metres when both are known
+(a moving camera), otherwise the same camera is the same place; with
+`repeat_suppress_same_box`, the boxes must also overlap or be near in the image.
+
+Call `update` for every frame, with an empty `reads` when nothing was read (or the motion gate
+skipped detection), so tracks end on time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from edge.formats import FormatRules
+from edge.ids import uuid7
+from edge.records import BoundingBox, Candidate, CharConfidence, Frame, GeoFix, PlateEvent, PlateRead
+
+__all__ = ["PlateTracker", "TrackerConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    """`[tracking]` section. Distances are in box widths, times in seconds."""
+
+    iou_min: float = 0.05
+    max_center_distance: float = 1.5  # from the motion-predicted box, in box widths
+    max_size_ratio: float = 2.5  # box width ratio allowed for a geometry-only match
+    text_min_similarity: float = 0.6  # text this close widens the gate ...
+    text_max_center_distance: float = 8.0  # ... to this many box widths, any size
+    text_conflict_similarity: float = 0.3  # text this different needs ...
+    conflict_iou: float = 0.5  # ... this much overlap to join an established track
+    max_gap_s: float = 1.0  # a track ends after this long without a read
+    max_gap_frames: int = 0  # ... or after this many updates without a read (0 = time only)
+    min_reads: int = 2  # fewer reads: not a plate pass, no event
+    min_confidence: float = 0.0  # events below this confidence are dropped
+    early_event: bool = False
+    early_reads: int = 5  # reads agreeing with the consensus before the early event
+    early_min_confidence: float = 0.6
+    repeat_suppress_s: float = 300.0  # parked cars: same text, same place, within this window
+    repeat_suppress_m: float = 30.0
+    repeat_suppress_same_box: bool = False
+    format_miss_penalty: float = 0.5
+    max_candidates: int = 5
+    max_variants: int = 32  # distinct raw texts remembered per track
+    max_tracks: int = 64  # open tracks; beyond this the stalest is ended
+
+    def __post_init__(self) -> None:
+        for name in ("iou_min", "text_min_similarity", "text_conflict_similarity", "conflict_iou",
+                     "min_confidence", "early_min_confidence", "format_miss_penalty"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        for name in ("max_center_distance", "text_max_center_distance", "max_gap_s",
+                     "repeat_suppress_s", "repeat_suppress_m"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.max_size_ratio < 1.0:
+            raise ValueError("max_size_ratio must be at least 1")
+        for name in ("min_reads", "early_reads", "max_candidates", "max_variants", "max_tracks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.max_gap_frames < 0:
+            raise ValueError("max_gap_frames must not be negative")
+
+
+# ----------------------------------------------------------------------------- track state
+
+
+class _LengthGroup:
+    __slots__ = ("weight", "count", "votes")
+
+    def __init__(self, length: int) -> None:
+        self.weight = 0.0
+        self.count = 0
+        self.votes: list[dict[str, list[float]]] = [{} for _ in range(length)]  # c -> [sum p, n]
+
+
+class _Track:
+    __slots__ = (
+        "first_utc", "first_mono", "last_utc", "last_mono", "last_update", "box", "cx", "cy",
+        "vx", "vy", "reads", "groups", "variants", "key_text", "key_weight", "best_read",
+        "best_utc", "total_weight", "early_text", "suppressed", "serial",
+    )
+
+    def __init__(self, frame: Frame, read: PlateRead, update_no: int, serial: int) -> None:
+        self.serial = serial
+        self.first_utc = frame.t_utc
+        self.first_mono = frame.t_mono_ns
+        self.last_utc = frame.t_utc
+        self.last_mono = frame.t_mono_ns
+        self.last_update = update_no
+        self.box = read.box
+        self.cx, self.cy = read.box.center
+        self.vx = 0.0  # px per second
+        self.vy = 0.0
+        self.reads = 0
+        self.groups: dict[int, _LengthGroup] = {}
+        self.variants: dict[str, list[float]] = {}  # text -> [weight, count]
+        self.key_text = ""
+        self.key_weight = -1.0
+        self.best_read: PlateRead = read
+        self.best_utc = frame.t_utc
+        self.total_weight = 0.0
+        self.early_text: str | None = None
+        self.suppressed = False
+
+    def add(self, frame: Frame, read: PlateRead, update_no: int, max_variants: int) -> None:
+        box = read.box
+        cx, cy = box.center
+        if self.reads:
+            dt = (frame.t_mono_ns - self.last_mono) / 1e9
+            if dt > 0:
+                vx, vy = (cx - self.cx) / dt, (cy - self.cy) / dt
+                if self.reads == 1:
+                    self.vx, self.vy = vx, vy
+                else:
+                    self.vx = 0.5 * self.vx + 0.5 * vx
+                    self.vy = 0.5 * self.vy + 0.5 * vy
+        self.box, self.cx, self.cy = box, cx, cy
+        self.last_utc = frame.t_utc
+        self.last_mono = frame.t_mono_ns
+        self.last_update = update_no
+        self.reads += 1
+        if read.confidence > self.best_read.confidence or (self.reads == 1):
+            self.best_read, self.best_utc = read, frame.t_utc
+        text = read.text
+        if not text:
+            return
+        weight = read.confidence if read.confidence > 0 else 1e-3
+        self.total_weight += weight
+        n = len(text)
+        group = self.groups.get(n)
+        if group is None:
+            group = self.groups[n] = _LengthGroup(n)
+        group.weight += weight
+        group.count += 1
+        chars = read.chars if len(read.chars) == n else None
+        for i, c in enumerate(text):
+            p = chars[i].p if chars is not None else weight
+            slot = group.votes[i].get(c)
+            if slot is None:
+                group.votes[i][c] = [p, 1.0]
+            else:
+                slot[0] += p
+                slot[1] += 1.0
+        var = self.variants.get(text)
+        if var is None:
+            if len(self.variants) >= max_variants:  # forget the lightest, keep memory bounded
+                lightest = min(self.variants, key=lambda t: self.variants[t][0])
+                if lightest == self.key_text:
+                    self.key_weight = -1.0
+                del self.variants[lightest]
+            var = self.variants[text] = [0.0, 0.0]
+        var[0] += weight
+        var[1] += 1.0
+        if var[0] > self.key_weight or text == self.key_text:
+            self.key_text, self.key_weight = text, var[0]
+
+
+@dataclass(frozen=True, slots=True)
+class _Consensus:
+    text: str
+    confidence: float
+    chars: tuple[CharConfidence, ...]
+    region: str | None
+    candidates: tuple[Candidate, ...]
+    raw: str  # the voted text before the format rules
+
+
+@dataclass(slots=True)
+class _Sighting:
+    """An emitted (or suppressed) plate, remembered for parked-car suppression."""
+
+    text: str
+    last_mono: int
+    location: GeoFix | None
+    box: BoundingBox
+    owner: int  # serial of the track that made it: a track never suppresses itself
+
+
+# ----------------------------------------------------------------------------- tracker
+
+
+class PlateTracker:
+    """Groups plate reads into vehicle passes and turns each pass into one `PlateEvent`."""
+
+    def __init__(
+        self,
+        config: TrackerConfig,
+        rules: FormatRules | None,
+        locate: Callable[[datetime], GeoFix | None],
+        clock_state: Callable[[], str],
+        *,
+        new_id: Callable[[], str] = uuid7,
+    ) -> None:
+        self.config = config
+        self.rules = rules
+        self._locate = locate
+        self._clock_state = clock_state
+        self._new_id = new_id
+        self._tracks: list[_Track] = []
+        self._sightings: list[_Sighting] = []
+        self._updates = 0
+        self._gap_ns = int(config.max_gap_s * 1e9)
+        self._suppress_ns = int(config.repeat_suppress_s * 1e9)
+        self.stats = {"tracks": 0, "events": 0, "early_events": 0, "suppressed": 0, "discarded": 0}
+
+    @property
+    def open_tracks(self) -> int:
+        return len(self._tracks)
+
+    def update(self, frame: Frame, reads: Sequence[PlateRead]) -> list[PlateEvent]:
+        """Feed one frame's reads (possibly none); returns events of passes that ended."""
+        cfg = self.config
+        self._updates += 1
+        now = frame.t_mono_ns
+        events: list[PlateEvent] = []
+
+        # 1. end tracks whose gap is over (before associating: a late read starts a new pass)
+        if self._tracks:
+            keep = []
+            for tr in self._tracks:
+                if now - tr.last_mono > self._gap_ns or (
+                    cfg.max_gap_frames and self._updates - tr.last_update > cfg.max_gap_frames
+                ):
+                    self._close(tr, events)
+                else:
+                    keep.append(tr)
+            self._tracks = keep
+
+        if not reads:
+            return events
+
+        # 2. associate greedily by score
+        tracks = self._tracks
+        pairs: list[tuple[float, int, int]] = []
+        if tracks:
+            for ti, tr in enumerate(tracks):
+                dt = (now - tr.last_mono) / 1e9
+                pcx = tr.cx + tr.vx * dt
+                pcy = tr.cy + tr.vy * dt
+                pw, ph = tr.box.w, tr.box.h
+                px1, py1 = pcx - pw / 2, pcy - ph / 2
+                px2, py2 = px1 + pw, py1 + ph
+                established = tr.reads >= 2
+                for ri, rd in enumerate(reads):
+                    b = rd.box
+                    scale = max(pw, b.w, 1.0)
+                    rcx, rcy = b.x + b.w / 2, b.y + b.h / 2
+                    dist = math.hypot(rcx - pcx, rcy - pcy) / scale
+                    if dist > cfg.text_max_center_distance and dist > cfg.max_center_distance:
+                        continue
+                    ix = min(px2, b.x + b.w) - max(px1, b.x)
+                    iy = min(py2, b.y + b.h) - max(py1, b.y)
+                    inter = ix * iy if ix > 0 and iy > 0 else 0.0
+                    union = pw * ph + b.w * b.h - inter
+                    iou = inter / union if union > 0 else 0.0
+                    sim = _similarity(rd.text, tr.key_text) if rd.text and tr.key_text else -1.0
+                    ratio = max(pw, b.w) / max(min(pw, b.w), 1e-6)
+                    geo_ok = ratio <= cfg.max_size_ratio and (
+                        iou >= cfg.iou_min or dist <= cfg.max_center_distance
+                    )
+                    text_ok = sim >= cfg.text_min_similarity and dist <= cfg.text_max_center_distance
+                    if not (geo_ok or text_ok):
+                        continue
+                    if established and 0.0 <= sim < cfg.text_conflict_similarity and iou < cfg.conflict_iou:
+                        continue
+                    gate = cfg.text_max_center_distance if text_ok else max(cfg.max_center_distance, 1e-6)
+                    score = iou + 0.5 * max(0.0, 1.0 - dist / gate) + max(sim, 0.0)
+                    pairs.append((score, ti, ri))
+            pairs.sort(reverse=True)
+        used_t: set[int] = set()
+        used_r: set[int] = set()
+        touched: list[_Track] = []
+        for _score, ti, ri in pairs:
+            if ti in used_t or ri in used_r:
+                continue
+            used_t.add(ti)
+            used_r.add(ri)
+            tr = tracks[ti]
+            tr.add(frame, reads[ri], self._updates, cfg.max_variants)
+            touched.append(tr)
+        for ri, rd in enumerate(reads):
+            if ri in used_r:
+                continue
+            tr = _Track(frame, rd, self._updates, self.stats["tracks"])
+            tr.add(frame, rd, self._updates, cfg.max_variants)
+            self._tracks.append(tr)
+            touched.append(tr)
+            self.stats["tracks"] += 1
+
+        # 3. early events
+        if cfg.early_event:
+            for tr in touched:
+                if tr.early_text is None and not tr.suppressed and tr.reads >= cfg.early_reads:
+                    var = tr.variants.get(tr.key_text)
+                    if var is None or var[1] < cfg.early_reads:
+                        continue
+                    cons = self._consensus(tr)
+                    if cons.raw == tr.key_text and cons.confidence >= cfg.early_min_confidence:
+                        ev = self._emit(tr, cons, early=True)
+                        if ev is not None:
+                            events.append(ev)
+
+        # bound the number of open tracks: end the stalest
+        if len(self._tracks) > cfg.max_tracks:
+            self._tracks.sort(key=lambda t: t.last_mono)
+            while len(self._tracks) > cfg.max_tracks:
+                self._close(self._tracks.pop(0), events)
+        return events
+
+    def flush(self) -> list[PlateEvent]:
+        """End every open track (end of video, shutdown) and return their events."""
+        events: list[PlateEvent] = []
+        for tr in sorted(self._tracks, key=lambda t: t.first_mono):
+            self._close(tr, events)
+        self._tracks = []
+        return events
+
+    # -- events
+
+    def _close(self, tr: _Track, events: list[PlateEvent]) -> None:
+        cfg = self.config
+        if tr.suppressed:
+            self._refresh(tr, tr.early_text or tr.key_text)
+            return
+        if tr.reads < cfg.min_reads or tr.total_weight <= 0:
+            self.stats["discarded"] += 1
+            return
+        cons = self._consensus(tr)
+        if tr.early_text is not None:
+            self._refresh(tr, tr.early_text)
+            if cons.text == tr.early_text:
+                return  # the early event already told it
+        ev = self._emit(tr, cons, early=False)
+        if ev is not None:
+            events.append(ev)
+
+    def _emit(self, tr: _Track, cons: _Consensus, *, early: bool) -> PlateEvent | None:
+        cfg = self.config
+        if cons.confidence < cfg.min_confidence or not cons.text:
+            if not early:
+                self.stats["discarded"] += 1
+            return None
+        location = self._locate(tr.best_utc)
+        if self._is_repeat(tr, cons.text, location):
+            tr.suppressed = True
+            self.stats["suppressed"] += 1
+            return None
+        best = tr.best_read
+        event = PlateEvent(
+            id=self._new_id(),
+            text=cons.text,
+            confidence=cons.confidence,
+            chars=cons.chars,
+            candidates=cons.candidates,
+            region=cons.region,
+            first_seen=tr.first_utc,
+            last_seen=tr.last_utc,
+            best_seen=tr.best_utc,
+            clock=self._clock_state(),
+            location=location,
+            frame_count=tr.reads,
+            best_frame_seq=best.frame_seq,
+            box=best.box,
+        )
+        if early:
+            tr.early_text = cons.text
+            self.stats["early_events"] += 1
+        self.stats["events"] += 1
+        self._sightings.append(_Sighting(cons.text, tr.last_mono, location, best.box, tr.serial))
+        return event
+
+    def _is_repeat(self, tr: _Track, text: str, location: GeoFix | None) -> bool:
+        if self._suppress_ns <= 0:
+            return False
+        if len(self._sightings) > 64:  # forget what no open track can repeat any more
+            oldest = min((t.first_mono for t in self._tracks), default=tr.first_mono)
+            horizon = min(oldest, tr.first_mono) - self._suppress_ns
+            self._sightings = [s for s in self._sightings if s.last_mono >= horizon]
+        cfg = self.config
+        mine = tr.serial
+        for s in self._sightings:
+            if s.owner == mine or tr.first_mono - s.last_mono > self._suppress_ns:
+                continue
+            if not _same_text(text, s.text):
+                continue
+            if location is not None and s.location is not None:
+                if _distance_m(location, s.location) > cfg.repeat_suppress_m:
+                    continue
+            if cfg.repeat_suppress_same_box:
+                b = tr.best_read.box
+                near = math.hypot(b.center[0] - s.box.center[0], b.center[1] - s.box.center[1])
+                if b.iou(s.box) < 0.3 and near > cfg.max_center_distance * max(b.w, s.box.w):
+                    continue
+            s.last_mono = max(s.last_mono, tr.last_mono)
+            return True
+        return False
+
+    def _refresh(self, tr: _Track, text: str) -> None:
+        for s in self._sightings:
+            if _same_text(text, s.text) and tr.first_mono - s.last_mono <= self._suppress_ns:
+                s.last_mono = max(s.last_mono, tr.last_mono)
+
+    # -- consensus
+
+    def _consensus(self, tr: _Track) -> _Consensus:
+        cfg = self.config
+        total = tr.total_weight or 1.0
+        scored: list[tuple[float, str, float, tuple[CharConfidence, ...], str | None, str]] = []
+        for length, group in sorted(tr.groups.items(), key=lambda kv: -kv[1].weight)[:3]:
+            text_chars: list[str] = []
+            confs: list[CharConfidence] = []
+            for votes in group.votes:
+                c, (w, k) = max(votes.items(), key=lambda kv: kv[1][0])
+                all_w = sum(v[0] for v in votes.values())
+                p = (w / all_w if all_w > 0 else 0.0) * (w / k)
+                text_chars.append(c)
+                confs.append(CharConfidence(c, min(max(p, 0.0), 1.0)))
+            raw = text = "".join(text_chars)
+            chars = tuple(confs)
+            region = None
+            fits = True
+            if self.rules is not None:
+                m = self.rules.best(text, chars)
+                text, chars, region = m.text, m.chars or chars, m.region
+                fits = m.region is not None
+            share = group.weight / total
+            conf = share * min((c.p for c in chars), default=0.0)
+            rank = conf * (1.0 if fits else cfg.format_miss_penalty)
+            scored.append((rank, text, conf, chars, region, raw))
+        scored.sort(key=lambda s: -s[0])
+        _, text, conf, chars, region, raw = scored[0]
+        cands: dict[str, float] = {}
+        for _, t, c, _, _, _ in scored:
+            cands[t] = max(cands.get(t, 0.0), c)
+        for t, (w, k) in sorted(tr.variants.items(), key=lambda kv: -kv[1][0])[: cfg.max_candidates]:
+            c = (w / total) * (w / k)
+            if c > cands.get(t, -1.0):
+                cands[t] = c
+        ordered = sorted(((t, c) for t, c in cands.items() if t != text), key=lambda tc: -tc[1])
+        candidates = (Candidate(text, conf),) + tuple(
+            Candidate(t, c) for t, c in ordered[: cfg.max_candidates - 1]
+        )
+        return _Consensus(text, conf, chars, region, candidates, raw)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _similarity(a: str, b: str) -> float:
+    """1 - edit distance / longer length (Hamming when the lengths are equal: cheap)."""
+    if a == b:
+        return 1.0
+    la, lb = len(a), len(b)
+    if la == lb:
+        return 1.0 - sum(1 for x, y in zip(a, b) if x != y) / la
+    if abs(la - lb) > 3:
+        return 0.0
+    prev = list(range(lb + 1))
+    for i in range(1, la + 1):
+        cur = [i] + [0] * lb
+        ca = a[i - 1]
+        for j in range(1, lb + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != b[j - 1]))
+        prev = cur
+    return 1.0 - prev[lb] / max(la, lb)
+
+
+def _same_text(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if len(a) != len(b) or len(a) < 5:
+        return False
+    return sum(1 for x, y in zip(a, b) if x != y) <= 1
+
+
+def _distance_m(a: GeoFix, b: GeoFix) -> float:
+    lat1, lat2 = math.radians(a.lat), math.radians(b.lat)
+    dlat = lat2 - lat1
+    dlon = math.radians(b.lon - a.lon)
+    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(h)))

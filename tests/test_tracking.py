@@ -1,0 +1,340 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from edge.config import ConfigError, from_mapping
+from edge.formats import FormatRules
+from edge.ids import uuid7_time_ms
+from edge.records import BoundingBox, CharConfidence, Frame, GeoFix, PlateRead
+from edge.tracking import PlateTracker, TrackerConfig
+
+T0 = datetime(2026, 11, 27, 21, 0, 0, tzinfo=timezone.utc)
+IMAGE = np.zeros((1, 1, 3), np.uint8)  # the tracker never looks at pixels
+RULES = FormatRules.for_regions(None)
+
+
+class Clock:
+    """Frames at a fixed rate, with exact UTC and monotonic times."""
+
+    def __init__(self, fps: float = 25.0) -> None:
+        self.fps = fps
+        self.seq = -1
+
+    def frame(self, seq: int | None = None) -> Frame:
+        self.seq = self.seq + 1 if seq is None else seq
+        t = self.seq / self.fps
+        return Frame(self.seq, IMAGE, 10**12 + round(t * 1e9), T0 + timedelta(seconds=t), "test")
+
+    def t(self, seq: int) -> datetime:
+        return T0 + timedelta(seconds=seq / self.fps)
+
+
+def read(text, x, y, frame, p=0.95, w=100.0, h=25.0, low=None):
+    """A read whose characters all have confidence p, except positions in `low` {i: p}."""
+    low = low or {}
+    chars = tuple(CharConfidence(c, low.get(i, p)) for i, c in enumerate(text))
+    conf = min(ch.p for ch in chars) if chars else 0.0
+    return PlateRead(text, chars, conf, BoundingBox(x, y, w, h), 0.9, frame.seq)
+
+
+class Located:
+    """locate() that records what it was asked and returns a fix there."""
+
+    def __init__(self, lat=52.0, lon=13.0):
+        self.asked: list[datetime] = []
+        self.lat, self.lon = lat, lon
+
+    def __call__(self, t):
+        self.asked.append(t)
+        return GeoFix(self.lat, self.lon, None, 0.0, None, 5.0, t, "static")
+
+
+def make(config=None, rules=RULES, locate=None, state="ntp"):
+    return PlateTracker(config or TrackerConfig(), rules, locate or Located(), lambda: state)
+
+
+def drain(tracker, clock, frames=60):
+    out = []
+    for _ in range(frames):
+        out += tracker.update(clock.frame(), [])
+    return out
+
+
+def test_one_event_per_pass_with_noisy_reads():
+    clock, loc = Clock(), Located()
+    tr = make(locate=loc)
+    noise = {3: "AB128CD", 7: "A8123CD", 12: "AB123C0", 15: "AB23CD", 16: "A8I23CD"}
+    events = []
+    for i in range(20):
+        f = clock.frame()
+        text = noise.get(i, "AB123CD")
+        p = 0.99 if i == 9 else (0.6 if i in noise else 0.9)
+        events += tr.update(f, [read(text, 100 + 15 * i, 300 - 2 * i, f, p=p)])
+    assert events == []  # the pass is still going on
+    events += drain(tr, clock)
+    assert len(events) == 1
+    ev = events[0]
+    assert ev.text == "AB123CD"
+    assert ev.region == "IT"
+    assert [c.c for c in ev.chars] == list("AB123CD")
+    assert ev.first_seen == clock.t(0) and ev.last_seen == clock.t(19)
+    assert ev.best_seen == clock.t(9) and ev.best_frame_seq == 9
+    assert ev.box == BoundingBox(100 + 15 * 9, 300 - 18, 100, 25)
+    assert ev.frame_count == 20
+    assert ev.clock == "ntp"
+    assert loc.asked == [clock.t(9)] and ev.location.fix_utc == clock.t(9)
+    assert ev.candidates[0].text == "AB123CD" and ev.candidates[0].confidence == ev.confidence
+    assert {"AB128CD", "AB23CD"} <= {c.text for c in ev.candidates}
+    assert 0.5 < ev.confidence < 0.9  # honest: below the reads' 0.9, since some reads disagree
+    assert all(a.confidence >= b.confidence for a, b in zip(ev.candidates[1:], ev.candidates[2:]))
+
+
+def test_consensus_needs_agreement_not_just_one_confident_read():
+    clock = Clock()
+    tr = make()
+    for i in range(9):
+        f = clock.frame()
+        text, p = ("XY987ZW", 0.99) if i == 4 else ("XY981ZW", 0.8)
+        tr.update(f, [read(text, 10 * i, 50, f, p=p)])
+    (ev,) = tr.flush()
+    assert ev.text == "XY981ZW"
+    assert ev.best_frame_seq == 4  # the best frame is still the most confident read
+    assert "XY987ZW" in [c.text for c in ev.candidates]
+
+
+def test_format_rules_fix_the_consensus():
+    clock = Clock()
+    tr = make()
+    for i in range(6):  # every frame hesitates between O and 0 in a digit slot
+        f = clock.frame()
+        text = "SB9OTZI" if i % 2 else "SB9OTZI"
+        tr.update(f, [read(text, 300, 200, f, p=0.95, low={3: 0.55})])
+    (ev,) = tr.flush()
+    assert ev.text == "SB90TZI" and ev.region == "RO"
+    assert ev.chars[3].c == "0"
+
+
+def test_length_vote_picks_the_most_weighted_length():
+    clock = Clock()
+    tr = make(rules=None)
+    texts = ["ABC1234", "ABC1234", "AB1234", "ABC1234", "ABC12345", "ABC1234"]
+    for i, t in enumerate(texts):
+        f = clock.frame()
+        tr.update(f, [read(t, 100 + i, 100, f)])
+    (ev,) = tr.flush()
+    assert ev.text == "ABC1234" and ev.region is None
+    assert ev.confidence == pytest.approx(4 / 6 * 0.95)
+
+
+def test_two_vehicles_crossing_stay_apart():
+    clock = Clock()
+    tr = make()
+    events = []
+    for i in range(30):
+        f = clock.frame()
+        a = read("AB123CD", 100 + 30 * i, 400, f)  # left to right
+        b = read("XY987ZW", 970 - 30 * i, 405, f)  # right to left, crossing at i = 14.5
+        reads = [b, a] if i % 2 else [a, b]
+        events += tr.update(f, reads)
+    events += drain(tr, clock)
+    assert sorted(e.text for e in events) == ["AB123CD", "XY987ZW"]
+    for e in events:
+        assert e.frame_count == 30
+        assert e.first_seen == clock.t(0) and e.last_seen == clock.t(29)
+        assert [c.text for c in e.candidates] == [e.text]  # no read of the other plate leaked in
+
+
+def test_fast_plate_and_zooming_camera_keep_one_track():
+    clock = Clock()
+    tr = make()
+    for i in range(12):  # three box widths per frame, growing 15% per frame
+        f = clock.frame()
+        w = 60 * 1.15**i
+        tr.update(f, [read("KA05MN4321", 50 + 180 * i if i < 6 else 1000 - 150 * (i - 6), 300, f, w=w, h=w / 4)])
+    events = tr.flush()
+    assert [e.text for e in events] == ["KA05MN4321"] and events[0].frame_count == 12
+
+
+def test_short_gap_keeps_one_track_long_gap_splits():
+    clock = Clock()
+    tr = make(TrackerConfig(max_gap_s=1.0, repeat_suppress_s=0))
+    events = []
+    for i in range(60):
+        f = clock.frame()
+        visible = i < 10 or 30 <= i < 40  # 20 missing frames = 0.8 s < max_gap_s
+        events += tr.update(f, [read("AB123CD", 100 + 5 * i, 300, f)] if visible else [])
+    assert events == []
+    for i in range(60, 120):
+        f = clock.frame()
+        visible = i >= 80  # 40 missing frames = 1.6 s > max_gap_s: the first pass ends
+        events += tr.update(f, [read("AB123CD", 100 + 5 * i, 300, f)] if visible else [])
+    assert [e.frame_count for e in events] == [20]
+    assert events[0].first_seen == clock.t(0) and events[0].last_seen == clock.t(39)
+    events += tr.flush()
+    assert [e.frame_count for e in events] == [20, 40]
+
+
+def test_max_gap_frames_ends_tracks_by_count():
+    clock = Clock(fps=1000)
+    tr = make(TrackerConfig(max_gap_s=60, max_gap_frames=3))
+    for i in range(5):
+        f = clock.frame()
+        assert tr.update(f, [read("AB123CD", 100, 100, f)]) == []
+    out = []
+    for _ in range(4):
+        out += tr.update(clock.frame(), [])
+    assert [e.text for e in out] == ["AB123CD"]
+
+
+def test_parked_car_for_ten_minutes_is_one_event():
+    clock = Clock(fps=2)
+    loc = Located()
+    tr = make(TrackerConfig(max_gap_s=1.0), locate=loc)
+    events = []
+    for i in range(1200):  # 10 minutes at 2 fps
+        f = clock.frame()
+        dropout = (i % 120) >= 110  # the detector loses it for 5 s every minute
+        jitter = (i * 7) % 5 - 2
+        text = "AB123CD" if i % 13 else "AB123C0"
+        events += tr.update(f, [] if dropout else [read(text, 500 + jitter, 400 - jitter, f)])
+    events += drain(tr, clock, 10)
+    assert [e.text for e in events] == ["AB123CD"]
+    assert tr.stats["suppressed"] == 9
+    # the car leaves, another one parks at the same place: that one is reported
+    for _ in range(10):
+        f = clock.frame()
+        events += tr.update(f, [read("XY987ZW", 500, 400, f)])
+    events += tr.flush()
+    assert [e.text for e in events] == ["AB123CD", "XY987ZW"]
+
+
+def test_parked_car_with_early_event_is_reported_early_and_once():
+    clock = Clock(fps=2)
+    tr = make(TrackerConfig(early_event=True, early_reads=5))
+    events = []
+    first_at = None
+    for i in range(1200):
+        f = clock.frame()
+        dropout = (i % 120) >= 110
+        new = tr.update(f, [] if dropout else [read("AB123CD", 500, 400, f)])
+        if new and first_at is None:
+            first_at = i
+        events += new
+    events += tr.flush()
+    assert [e.text for e in events] == ["AB123CD"]
+    assert first_at == 4  # at the fifth read
+    assert events[0].frame_count == 5 and events[0].last_seen == clock.t(4)
+
+
+def test_same_text_far_away_is_a_new_sighting_for_a_moving_camera():
+    clock = Clock(fps=10)
+    loc = Located()
+    tr = make(locate=loc)
+    events = []
+    for i in range(10):
+        f = clock.frame()
+        events += tr.update(f, [read("AB123CD", 500, 400, f)])
+    events += drain(tr, clock, 20)
+    loc.lat += 0.01  # about 1.1 km north: the camera drove on and met the car again
+    for i in range(10):
+        f = clock.frame()
+        events += tr.update(f, [read("AB123CD", 500, 400, f)])
+    events += tr.flush()
+    assert [e.text for e in events] == ["AB123CD", "AB123CD"]
+    assert events[0].id != events[1].id
+
+
+def test_early_event_then_final_only_if_the_text_changed():
+    clock = Clock()
+    tr = make(TrackerConfig(early_event=True, early_reads=3))
+    events = []
+    for i in range(3):
+        f = clock.frame()
+        events += tr.update(f, [read("AB123CD", 100 + 10 * i, 300, f, p=0.9)])
+    assert [e.text for e in events] == ["AB123CD"] and events[0].frame_count == 3
+    for i in range(3, 20):
+        f = clock.frame()
+        events += tr.update(f, [read("AB123CD", 100 + 10 * i, 300, f, p=0.9)])
+    events += drain(tr, clock)
+    assert len(events) == 1  # same text at the end: nothing more
+
+    clock2 = Clock()
+    tr2 = make(TrackerConfig(early_event=True, early_reads=3))
+    out = []
+    for i in range(3):
+        f = clock2.frame()
+        out += tr2.update(f, [read("AB128CD", 100 + 10 * i, 300, f, p=0.7)])
+    for i in range(3, 20):  # closer, sharper: the real text emerges
+        f = clock2.frame()
+        out += tr2.update(f, [read("AB123CD", 100 + 10 * i, 300, f, p=0.95)])
+    out += tr2.flush()
+    assert [e.text for e in out] == ["AB128CD", "AB123CD"]
+    assert out[0].id != out[1].id and out[1].frame_count == 20 and out[1].first_seen == clock2.t(0)
+
+
+def test_flush_emits_open_tracks_and_single_reads_are_not_events():
+    clock = Clock()
+    tr = make()
+    f = clock.frame()
+    tr.update(f, [read("AB123CD", 100, 100, f), read("ZZ999", 800, 100, f)])
+    f = clock.frame()
+    tr.update(f, [read("AB123CD", 105, 100, f)])
+    assert tr.open_tracks == 2
+    events = tr.flush()
+    assert [e.text for e in events] == ["AB123CD"]
+    assert tr.open_tracks == 0 and tr.flush() == []
+    assert tr.stats["discarded"] == 1
+
+
+def test_min_confidence_and_clock_state_at_creation():
+    clock = Clock()
+    states = iter(["unsynced", "gps"])
+    tr = PlateTracker(TrackerConfig(min_confidence=0.5), RULES, lambda t: None, lambda: next(states))
+    for i in range(4):
+        f = clock.frame()
+        tr.update(f, [read("AB123CD", 100, 100, f, p=0.9), read("QQ1", 600, 100, f, p=0.3)])
+    events = tr.flush()
+    assert [(e.text, e.clock, e.location) for e in events] == [("AB123CD", "unsynced", None)]
+
+
+def test_event_ids_are_uuid7_in_creation_order():
+    clock = Clock()
+    tr = make()
+    texts = ["AB123CD", "XY987ZW", "KA05MN4321", "SB90TZI"]
+    events = []
+    for k, t in enumerate(texts):
+        for _ in range(3):
+            f = clock.frame()
+            events += tr.update(f, [read(t, 100 + 200 * k, 100, f)])
+        events += drain(tr, clock, 30)
+    assert [e.text for e in events] == texts
+    ids = [e.id for e in events]
+    assert ids == sorted(ids) and len(set(ids)) == 4
+    assert all(len(i) == 36 and i[14] == "7" for i in ids)
+    assert uuid7_time_ms(ids[0]) <= uuid7_time_ms(ids[-1])
+
+
+def test_reads_without_text_extend_the_track_but_do_not_vote():
+    clock = Clock()
+    tr = make()
+    for i in range(8):
+        f = clock.frame()
+        r = read("AB123CD", 100 + 10 * i, 100, f)
+        if i % 2:
+            r = replace(r, text="", chars=(), confidence=0.0)
+        tr.update(f, [r])
+    (ev,) = tr.flush()
+    assert ev.text == "AB123CD" and ev.frame_count == 8 and ev.last_seen == clock.t(7)
+
+
+def test_config_from_toml_mapping():
+    cfg = from_mapping(TrackerConfig, {"max_gap_s": 2, "early_event": True}, "tracking")
+    assert cfg.max_gap_s == 2.0 and cfg.early_event
+    with pytest.raises(ConfigError, match=r"^tracking\.max_gap: unknown key \(did you mean 'max_gap_s'\?\)$"):
+        from_mapping(TrackerConfig, {"max_gap": 2}, "tracking")
+    with pytest.raises(ConfigError, match=r"^tracking: min_reads must be at least 1$"):
+        from_mapping(TrackerConfig, {"min_reads": 0}, "tracking")
