@@ -184,7 +184,7 @@ def _vanity(rng: np.random.Generator) -> str:
     return s
 
 
-def _us(rng: np.random.Generator, W: int, H: int, vanity: bool) -> tuple[np.ndarray, str]:
+def _us(rng: np.random.Generator, W: int, H: int, vanity: bool, ov: str | None = None) -> tuple[np.ndarray, str]:
     bg_top, bg_bot, ch, hd, sl = (hexc(c) for c in _pick(rng, US_SCHEMES))
     img = vertical_gradient(H, W, jitter(rng, bg_top, 8), jitter(rng, bg_bot, 8))
     # background motif: a faint hill / sun / band
@@ -215,6 +215,8 @@ def _us(rng: np.random.Generator, W: int, H: int, vanity: bool) -> tuple[np.ndar
         for i in sorted(seps, reverse=True):
             shown = shown[:i] + sep + shown[i:]
         text = _clean(text)
+    if ov is not None:
+        shown, text = ov, _clean(ov)
     # header: state name
     state = _pick(rng, US_STATES)
     if rng.random() < 0.5:
@@ -301,8 +303,10 @@ def _eu_text(rng: np.random.Generator, country: str) -> tuple[str, str]:
 EU_COUNTRIES = ("de", "fr", "it", "es", "nl", "pl", "ro", "other")
 
 
-def _eu(rng: np.random.Generator, W: int, H: int, country: str) -> tuple[np.ndarray, str]:
+def _eu(rng: np.random.Generator, W: int, H: int, country: str, ov: str | None = None) -> tuple[np.ndarray, str]:
     shown, code = _eu_text(rng, country)
+    if ov is not None:
+        shown = ov
     bg = hexc("#F6C900") if country == "nl" else (hexc("#FFD500") if (country == "other" and code == "L") else
                                                    (245, 245, 245))
     img = vertical_gradient(H, W, jitter(rng, bg, 6), jitter(rng, tuple(int(c * 0.95) for c in bg), 6))
@@ -327,7 +331,7 @@ def _eu(rng: np.random.Generator, W: int, H: int, country: str) -> tuple[np.ndar
     cy = H * 0.5 + rng.normal(0, H * 0.015)
     f = _font(rng, "narrow")
     x0 = b + band_w + W * 0.02
-    if country == "de" and rng.random() < 0.85:
+    if country == "de" and " " in shown and rng.random() < 0.85:
         # two round seals between city code and letters
         city, rest = shown.split(" ", 1)
         w1 = fit_text(img, f, city, (x0, cy - cap / 2, x0 + W * 0.25, cy + cap / 2), chars, spacing=0.1,
@@ -385,11 +389,11 @@ def _qr(rng: np.random.Generator, img: np.ndarray, x: float, y: float, s: float)
                                                            q[:, :, None])
 
 
-def _br_mercosur(rng: np.random.Generator, W: int, H: int) -> tuple[np.ndarray, str]:
+def _br_mercosur(rng: np.random.Generator, W: int, H: int, ov: str | None = None) -> tuple[np.ndarray, str]:
     img = vertical_gradient(H, W, jitter(rng, (250, 250, 250), 5), jitter(rng, (232, 232, 232), 5))
     band_h = int(H * rng.uniform(0.2, 0.25))
     _mercosur_band(rng, img, W, band_h)
-    text = _pat(rng, "LLLNLNN")
+    text = _pat(rng, "LLLNLNN") if ov is None else ov
     chars = (20, 20, 20) if rng.random() < 0.8 else _pick(rng, [hexc("#B00000"), hexc("#0A3C8C"), hexc("#0B6E3A")])
     _qr(rng, img, W * 0.025, band_h + H * 0.08, H * 0.17)
     fit_text(img, "hershey_simplex", "BR", (W * 0.025, band_h + H * 0.32, W * 0.09, band_h + H * 0.44), (20, 20, 20))
@@ -401,10 +405,13 @@ def _br_mercosur(rng: np.random.Generator, W: int, H: int) -> tuple[np.ndarray, 
     return img, text
 
 
-def _br_old(rng: np.random.Generator, W: int, H: int) -> tuple[np.ndarray, str]:
+def _br_old(rng: np.random.Generator, W: int, H: int, ov: str | None = None) -> tuple[np.ndarray, str]:
     g = int(rng.integers(165, 205))
     img = vertical_gradient(H, W, jitter(rng, (g, g, g + 3), 4), jitter(rng, (g - 12, g - 12, g - 10), 4))
     text = _pat(rng, "LLLNNNN")
+    disp = text[:3] + "-" + text[3:]
+    if ov is not None:
+        text, disp = ov, (ov[:3] + "-" + ov[3:] if ov.isalnum() and len(ov) == 7 else ov)
     chars = (25, 25, 25) if rng.random() < 0.85 else (245, 245, 245)
     if chars[0] > 200:
         img = vertical_gradient(H, W, jitter(rng, hexc("#A01010"), 8), jitter(rng, hexc("#800A0A"), 8))
@@ -412,7 +419,7 @@ def _br_old(rng: np.random.Generator, W: int, H: int) -> tuple[np.ndarray, str]:
              spacing=0.08)
     cap = H * rng.uniform(0.5, 0.58)
     cy = H * 0.62
-    fit_text(img, _font(rng, "narrow"), text[:3] + "-" + text[3:], (W * 0.05, cy - cap / 2, W * 0.95, cy + cap / 2),
+    fit_text(img, _font(rng, "narrow"), disp, (W * 0.05, cy - cap / 2, W * 0.95, cy + cap / 2),
              chars, spacing=rng.uniform(0.06, 0.14), squeeze=rng.uniform(0.85, 1.05), bold=int(rng.integers(0, 2)))
     rounded_rect(img, (0, 0), (W - 1, H - 1), chars, max(1, int(H * 0.04)), int(H * 0.05))
     _bolts(rng, img, [(W * 0.04, H * 0.5), (W * 0.96, H * 0.5)], H * 0.045)
@@ -421,10 +428,13 @@ def _br_old(rng: np.random.Generator, W: int, H: int) -> tuple[np.ndarray, str]:
 
 # --------------------------------------------------------------------------- UK
 
-def _uk(rng: np.random.Generator, W: int, H: int, rear: bool) -> tuple[np.ndarray, str]:
+def _uk(rng: np.random.Generator, W: int, H: int, rear: bool, ov: str | None = None) -> tuple[np.ndarray, str]:
     bg = hexc("#F9D10F") if rear else (248, 248, 248)
     img = vertical_gradient(H, W, jitter(rng, bg, 6), jitter(rng, tuple(int(c * 0.94) for c in bg), 6))
     text = _pat(rng, "LLNNLLL", "ABCDEFGHJKLMNOPRSTUVWXYZ")
+    disp = text[:4] + " " + text[4:]
+    if ov is not None:
+        text, disp = ov, (ov[:4] + " " + ov[4:] if ov.isalnum() and len(ov) == 7 else ov)
     x0 = W * 0.03
     if rng.random() < 0.5:
         bw = int(W * 0.08)
@@ -438,7 +448,7 @@ def _uk(rng: np.random.Generator, W: int, H: int, rear: bool) -> tuple[np.ndarra
     cap = H * rng.uniform(0.62, 0.72)
     cy = H * 0.5
     f = _font(rng, "wide")
-    fit_text(img, f, text[:4] + " " + text[4:], (x0, cy - cap / 2, W * 0.97, cy + cap / 2), (15, 15, 15),
+    fit_text(img, f, disp, (x0, cy - cap / 2, W * 0.97, cy + cap / 2), (15, 15, 15),
              spacing=rng.uniform(0.06, 0.14), squeeze=rng.uniform(0.8, 1.0), bold=int(rng.integers(0, 2)))
     if rng.random() < 0.5:
         fit_text(img, "hershey_simplex", _pick(rng, ["AUTO PLATES LTD", "MOTORS", "CARS.CO.UK", "BS AU 145e"]),
@@ -450,7 +460,7 @@ def _uk(rng: np.random.Generator, W: int, H: int, rear: bool) -> tuple[np.ndarra
 
 # --------------------------------------------------------------------------- two-line plates
 
-def _two_line(rng: np.random.Generator, W: int, H: int, kind: str) -> tuple[np.ndarray, str]:
+def _two_line(rng: np.random.Generator, W: int, H: int, kind: str, ov: str | None = None) -> tuple[np.ndarray, str]:
     if kind == "br":
         img = vertical_gradient(H, W, (250, 250, 250), jitter(rng, (232, 232, 232), 5))
         band_h = int(H * 0.18)
@@ -480,13 +490,18 @@ def _two_line(rng: np.random.Generator, W: int, H: int, kind: str) -> tuple[np.n
         bw = int(W * 0.12)
         _eu_band(rng, img, 0, bw, 0, H, code)
         top, chars, f = H * 0.08, (20, 20, 20), _font(rng, "narrow")
-        img = img  # band occupies the left
+        if ov is not None:
+            r1, r2 = _split_rows(ov)
+            t = r1 + r2
         left = bw + W * 0.03
         cap = (H - top - H * 0.08) * 0.44
         fit_text(img, f, r1, (left, top, W * 0.96, top + cap), chars, spacing=0.12)
         fit_text(img, f, r2, (left, H - H * 0.08 - cap, W * 0.96, H - H * 0.08), chars, spacing=0.12)
         rounded_rect(img, (0, 0), (W - 1, H - 1), (25, 25, 25), max(1, int(H * 0.03)), int(H * 0.06))
         return img, _clean(t)
+    if ov is not None:
+        r1, r2 = _split_rows(ov)
+        t = r1 + r2
     cap = (H - top - H * 0.08) * 0.43
     fit_text(img, f, r1, (W * 0.08, top, W * 0.92, top + cap), chars, spacing=0.12)
     fit_text(img, f, r2, (W * 0.05, H - H * 0.08 - cap, W * 0.95, H - H * 0.08), chars, spacing=0.12)
@@ -495,6 +510,16 @@ def _two_line(rng: np.random.Generator, W: int, H: int, kind: str) -> tuple[np.n
 
 
 # --------------------------------------------------------------------------- Chinese-style, Indian-style
+
+def _split_rows(ov: str) -> tuple[str, str]:
+    """Rows of a two-line plate from caller text: split at '/', else in the middle."""
+    if "/" in ov:
+        a, b = ov.split("/", 1)
+        return a.strip(), b.strip()
+    c = _clean(ov)
+    k = (len(c) + 1) // 2 if len(c) < 6 else len(c) // 2
+    return c[:k], c[k:]
+
 
 def _pseudo_hanzi(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A CJK-looking block of strokes (not a real character; not part of the text)."""
@@ -512,12 +537,14 @@ def _pseudo_hanzi(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return m
 
 
-def _cn(rng: np.random.Generator, W: int, H: int) -> tuple[np.ndarray, str]:
+def _cn(rng: np.random.Generator, W: int, H: int, ov: str | None = None) -> tuple[np.ndarray, str]:
     img = vertical_gradient(H, W, jitter(rng, hexc("#0A46C8"), 12), jitter(rng, hexc("#0838A8"), 12))
     b = max(1, int(H * 0.04))
     rounded_rect(img, (b, b), (W - 1 - b, H - 1 - b), (240, 240, 240), max(1, int(H * 0.025)), int(H * 0.08))
     t = _pick(rng, "ABCDEFGHJKLMN") + _pat(rng, _pick(rng, ("NNNNN", "LNNNN", "LLNNN", "NLNNN", "NNNNL",
                                                              "NNLNN", "LNLNN")), _NO_IOQ)
+    if ov is not None:
+        t = ov
     cap = H * 0.66
     y0 = (H - cap) / 2
     hz = _pseudo_hanzi(rng, int(cap), int(cap * 0.9))
@@ -529,12 +556,14 @@ def _cn(rng: np.random.Generator, W: int, H: int) -> tuple[np.ndarray, str]:
     return img, t
 
 
-def _india(rng: np.random.Generator, W: int, H: int) -> tuple[np.ndarray, str]:
+def _india(rng: np.random.Generator, W: int, H: int, ov: str | None = None) -> tuple[np.ndarray, str]:
     bg = (245, 245, 245) if rng.random() < 0.7 else hexc("#F7D117")
     img = vertical_gradient(H, W, jitter(rng, bg, 5), jitter(rng, tuple(int(c * 0.95) for c in bg), 5))
     st = _pick(rng, ("MH", "DL", "KA", "TN", "UP", "GJ", "RJ", "KL", "AP", "WB", "HR", "PB", "TS", "MP"))
     t = st + _pat(rng, _pick(rng, ("NNLLNNNN", "NNLNNNN", "NNLLNNNN")))
     shown = f"{t[:2]} {t[2:4]} {t[4:-4]} {t[-4:]}" if rng.random() < 0.7 else t
+    if ov is not None:
+        t = shown = ov
     x0 = W * 0.04
     if rng.random() < 0.5:
         x0 = W * 0.09
@@ -582,8 +611,19 @@ def style_region(style: str) -> str:
     return style.split("_")[0]
 
 
-def render_plate(rng: np.random.Generator, style: str | None = None, *, width: int | None = None) -> SynthPlate:
-    """Render one plate. `style` from STYLES (None: weighted random); `width` in pixels (default 200-260)."""
+def render_plate(rng: np.random.Generator, style: str | None = None, *, width: int | None = None,
+                 text: str | None = None) -> SynthPlate:
+    """Render one plate. `style` from STYLES (None: weighted random); `width` in pixels (default 200-260).
+
+    `text` forces the registration (for fixtures): A-Z0-9 plus display separators
+    (' ', '-', '·'; '/' splits the rows of a two-line plate), e.g. "AB-123-CD". The
+    returned `SynthPlate.text` is the same without separators.
+    """
+    ov = None
+    if text is not None:
+        ov = " ".join(str(text).upper().split())
+        if not _clean(ov) or any(not (c.isascii() and c.isalnum()) and c not in " -·/" for c in ov):
+            raise ValueError(f"plate text must be A-Z0-9 with ' ', '-', '·' or '/' separators: {text!r}")
     if style is None:
         style = STYLES[int(rng.choice(len(STYLES), p=_WEIGHTS))]
     if style not in _SPECS:
@@ -596,25 +636,25 @@ def render_plate(rng: np.random.Generator, style: str | None = None, *, width: i
     W = max(W, 16)
     H = max(8, int(round(W / aspect)))
     if style in ("us", "us_vanity"):
-        img, text = _us(rng, W, H, vanity=style == "us_vanity")
+        img, text = _us(rng, W, H, vanity=style == "us_vanity", ov=ov)
     elif style.startswith("eu_") and lines == 1:
-        img, text = _eu(rng, W, H, style[3:])
+        img, text = _eu(rng, W, H, style[3:], ov)
     elif style == "br_mercosur":
-        img, text = _br_mercosur(rng, W, H)
+        img, text = _br_mercosur(rng, W, H, ov)
     elif style == "br_old":
-        img, text = _br_old(rng, W, H)
+        img, text = _br_old(rng, W, H, ov)
     elif style in ("uk_rear", "uk_front"):
-        img, text = _uk(rng, W, H, rear=style == "uk_rear")
+        img, text = _uk(rng, W, H, rear=style == "uk_rear", ov=ov)
     elif style == "eu_2line":
-        img, text = _two_line(rng, W, H, "eu")
+        img, text = _two_line(rng, W, H, "eu", ov)
     elif style == "br_2line":
-        img, text = _two_line(rng, W, H, "br")
+        img, text = _two_line(rng, W, H, "br", ov)
     elif style == "in_2line":
-        img, text = _two_line(rng, W, H, "in")
+        img, text = _two_line(rng, W, H, "in", ov)
     elif style == "cn_blue":
-        img, text = _cn(rng, W, H)
+        img, text = _cn(rng, W, H, ov)
     else:
-        img, text = _india(rng, W, H)
+        img, text = _india(rng, W, H, ov)
     img = _emboss(rng, img)
     text = _clean(text)
     return SynthPlate(image=np.ascontiguousarray(img), text=text, style=style, lines=lines)
