@@ -129,6 +129,22 @@ def make_clock(config: AppConfig) -> Clock:
         return clock_mod.SystemClock()
 
 
+def gps_clock_hook(config: AppConfig, clock: Any) -> Callable | None:
+    """GPS time disciplines the clock only from a live receiver (gpsd, a serial device),
+    never from a replayed log, whose times are in the past."""
+    discipline = getattr(clock, "discipline_from_gps", None)
+    gps = config.gps
+    live = gps.kind == "gpsd" or (gps.kind == "nmea" and str(getattr(gps, "path", "")).startswith("/dev/"))
+    if discipline is None or not live:
+        return None
+
+    def on_fix(fix: Any, t_mono_ns: int) -> None:
+        if getattr(fix, "fix_utc", None) is not None:
+            discipline(fix.fix_utc, t_mono_ns)
+
+    return on_fix
+
+
 def make_tracker(config: AppConfig, rules: Any, locate: Callable, clock_state: Callable[[], str]):
     from edge.tracking import PlateTracker
 
@@ -245,8 +261,7 @@ class Application:
 
         clock = make_clock(cfg)
         self.clock = clock
-        on_fix = getattr(clock, "on_gps_fix", None)
-        self.gps = open_gps(cfg.gps, on_fix=on_fix) if on_fix else open_gps(cfg.gps)
+        self.gps = open_gps(cfg.gps, on_fix=gps_clock_hook(cfg, clock))
         self._closers.append(self.gps.close)
 
         self.notifier.status("opening camera")

@@ -40,7 +40,7 @@ class MotionConfig:
     min_area: float = 0.002
     learning_rate: float = 0.05
     detect_every_n: int = 15
-    hold_frames: int = 30
+    hold_frames: int = 8
     roi: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
@@ -130,7 +130,9 @@ class MotionGate:
 
     # -- the decision -------------------------------------------------------------------
 
-    def should_detect(self, image: np.ndarray) -> bool:
+    def should_detect(self, image: np.ndarray, tracks_open: bool = False) -> bool:
+        """Run the detector on this frame? Yes on motion, while a track is open (the tracker
+        says so, or a plate was seen within `hold_frames`), and every `detect_every_n` frames."""
         cfg = self.config
         self.counts["frames"] += 1
         if not cfg.enabled:
@@ -140,7 +142,7 @@ class MotionGate:
         reason = None
         if moving:
             reason = "motion"
-        elif self._since_plate < cfg.hold_frames:
+        elif tracks_open or self._since_plate < cfg.hold_frames:
             reason = "hold"
         elif cfg.detect_every_n and self._since_detect >= cfg.detect_every_n:
             reason = "periodic"

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 # corrected BGR frame out. Detection, crops and boxes are then in the corrected image.
 FrameTransform = Callable[[np.ndarray], np.ndarray]
 
-STAGES = ("motion", "detect", "crop", "read", "track", "sink", "total")
+STAGES = ("transform", "motion", "detect", "crop", "read", "track", "sink", "total")
 _END = object()
 
 
@@ -290,15 +290,18 @@ class Pipeline:
 
     def process(self, frame: Frame) -> None:
         """All stages for one frame (inference thread only)."""
-        t0 = time.perf_counter()
+        t_frame = t0 = time.perf_counter()
         image = frame.image
         detect_image = frame.detect_image
         if self.transform is not None:
             image = self.transform(image)
             detect_image = None
             frame = Frame(frame.seq, image, frame.t_mono_ns, frame.t_utc, frame.source)
+            t = time.perf_counter()
+            self.latency.add("transform", (t - t0) * 1e3)
+            t0 = t
         gate_image = detect_image if detect_image is not None else image
-        run_detector = self.gate.should_detect(gate_image)
+        run_detector = self.gate.should_detect(gate_image, self._tracks_open())
         t1 = time.perf_counter()
         self.latency.add("motion", (t1 - t0) * 1e3)
         reads: list[PlateRead] = []
@@ -309,24 +312,25 @@ class Pipeline:
             self.gate.saw_plates(bool(detections))
             if detections:
                 reads = self._read(image, detections, frame.seq, t2)
-        # Frames the gate skipped are not shown to the tracker: they carry no detections, and
-        # the hold window keeps detecting for a while after the last plate, so tracks end on
-        # frames that were really looked at.
-        events: list[PlateEvent] = []
-        if run_detector:
-            t3 = time.perf_counter()
-            events = self.tracker.update(frame, reads)
-            self.latency.add("track", (time.perf_counter() - t3) * 1e3)
+        # Every frame goes to the tracker, with no reads when the gate skipped detection, so
+        # tracks end on time (the tracker's gap is measured on the frames' own timeline).
+        t3 = time.perf_counter()
+        events = self.tracker.update(frame, reads)
+        self.latency.add("track", (time.perf_counter() - t3) * 1e3)
         t4 = time.perf_counter()
         self._submit(events)
         t5 = time.perf_counter()
         if events or self._unsubmitted:
             self.latency.add("sink", (t5 - t4) * 1e3)
-        self.latency.add("total", (t5 - t0) * 1e3)
+        self.latency.add("total", (t5 - t_frame) * 1e3)
         with self._lock:
             self.counts["processed"] += 1
             self.counts["detected_frames" if run_detector else "gated_frames"] += 1
             self.counts["reads"] += len(reads)
+
+    def _tracks_open(self) -> bool:
+        n = getattr(self.tracker, "open_tracks", 0)
+        return bool(n() if callable(n) else n)
 
     def _detect(self, image: np.ndarray, detect_image: np.ndarray | None) -> list[PlateDetection]:
         if detect_image is None:
