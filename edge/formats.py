@@ -128,8 +128,12 @@ def _aliases(data_dir: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for code in known_regions(data_dir):
         out[code] = code
-        for alias in _load_region(data_dir, code).aliases:
-            out[alias.upper()] = code
+        try:  # only the aliases here; a broken file is reported when its region is loaded
+            aliases = tomllib.loads((Path(data_dir) / f"{code}.toml").read_text()).get("aliases", ())
+        except (OSError, tomllib.TOMLDecodeError):
+            aliases = ()
+        for alias in aliases if isinstance(aliases, list) else ():
+            out[str(alias).upper()] = code
     return out
 
 
@@ -174,7 +178,9 @@ def _expand(pattern: str, where: str) -> list[tuple[int, ...]]:
             continue
         if c == "{":
             j = pattern.find("}", i)
-            if j < 0 or not elements:
+            if j < 0:
+                raise ValueError(f"{where}: unclosed quantifier {{")
+            if not elements:
                 raise ValueError(f"{where}: quantifier without a token")
             parts = pattern[i + 1 : j].split(",")
             try:
@@ -468,6 +474,10 @@ def _compiled(names: tuple[str, ...], config: FormatsConfig, data_dir: Path) -> 
     codes: list[str] = []
     for name in names or known_regions(data_dir):
         code = aliases.get(name)
+        if code is None:  # a file added since the folder was listed?
+            _aliases.cache_clear()
+            aliases = _aliases(data_dir)
+            code = aliases.get(name)
         if code is None:
             raise ValueError(f"unknown plate region {name!r} (known: {', '.join(known_regions(data_dir))})")
         if code not in codes:
