@@ -68,18 +68,42 @@ def load_rules(config: AppConfig) -> Any:
     return FormatRules.for_regions(getattr(fc, "regions", None) or None)
 
 
+def load_plugin(spec: str, section: Any, what: str) -> Any:
+    """`package.module:factory` -> factory(section): a model behind the PlateDetector/PlateReader protocol."""
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise StartupError(f"{what}.plugin: {spec!r} must look like 'package.module:factory'")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise StartupError(f"{what}.plugin: cannot load {spec!r}: {exc}") from None
+    try:
+        return factory(section)
+    except TypeError:
+        return factory()
+
+
 def load_readers(config: AppConfig) -> Models:
     """Detector + reader + format rules from the config (RuntimeError subclasses, one line)."""
     det_path, rdr_path = model_paths(config)
     for what, p in (("detector", det_path), ("reader", rdr_path)):
-        if not p.is_file():
+        if not getattr(config, what).plugin and not p.is_file():
             raise StartupError(f"{p}: {what} model not found (set {what}.model or $EDGE_MODELS_DIR)")
-    from edge.inference.detector import OnnxPlateDetector
-    from edge.inference.reader import OnnxPlateReader
+    if config.detector.plugin:
+        detector = load_plugin(config.detector.plugin, config.detector, "detector")
+    else:
+        from edge.inference.detector import OnnxPlateDetector
 
-    detector = OnnxPlateDetector(det_path, threads=config.detector.threads)
-    sidecar = resolve_path(config, config.reader.sidecar) if config.reader.sidecar else None
-    reader = OnnxPlateReader(rdr_path, threads=config.reader.threads, sidecar=sidecar)
+        detector = OnnxPlateDetector(det_path, threads=config.detector.threads)
+    if config.reader.plugin:
+        reader = load_plugin(config.reader.plugin, config.reader, "reader")
+    else:
+        from edge.inference.reader import OnnxPlateReader
+
+        sidecar = resolve_path(config, config.reader.sidecar) if config.reader.sidecar else None
+        reader = OnnxPlateReader(rdr_path, threads=config.reader.threads, sidecar=sidecar)
     return Models(detector, reader, load_rules(config))
 
 

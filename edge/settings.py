@@ -74,10 +74,16 @@ class DeviceConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """`[detector]`: the plate detector model ("" = the shipped models/plate_detector.onnx)."""
+    """`[detector]`: the plate detector model ("" = the shipped models/plate_detector.onnx).
+
+    plugin: "package.module:factory" — a Python callable returning any object with the
+    PlateDetector protocol (`name`, `predict(image)`), used instead of the ONNX model; it is
+    called with this section (e.g. to wrap another runtime, or a test double).
+    """
 
     model: str = ""
     threads: int = 1
+    plugin: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.threads <= 64:
@@ -86,11 +92,15 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class ReaderConfig:
-    """`[reader]`: the OCR model ("" = the shipped models/plate_reader.onnx; sidecar .json beside it)."""
+    """`[reader]`: the OCR model ("" = the shipped models/plate_reader.onnx; sidecar .json beside it).
+
+    plugin: "package.module:factory" returning a PlateReader (`name`, `predict(crops)`).
+    """
 
     model: str = ""
     sidecar: str = ""
     threads: int = 1
+    plugin: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.threads <= 64:

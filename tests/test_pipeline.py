@@ -274,3 +274,12 @@ def test_motion_outside_the_roi_is_ignored():
     cv2.rectangle(left, (200, 300), (600, 700), (255, 255, 255), -1)
     assert gate.should_detect(right) is False
     assert gate.should_detect(left) is True
+
+
+def detector_plugin(_section=None) -> ColourPlateDetector:
+    """`detector.plugin = "tests.test_pipeline:detector_plugin"` (used by tests/test_service.py)."""
+    return ColourPlateDetector()
+
+
+def reader_plugin(_section=None) -> HueTableReader:
+    return HueTableReader()

@@ -1,0 +1,175 @@
+"""`edge run` as a real subprocess: systemd notify on a real unix datagram socket, and SIGTERM
+mid-video closing the open track and committing its event before exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.service import NullNotifier, SystemdNotifier, notifier_from_env, watchdog_interval_s
+from tests.test_pipeline import make_clip
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class NotifyListener:
+    """The systemd side of sd_notify: a bound datagram socket collecting messages."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[tuple[float, str]] = []
+        self._stop = False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop:
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.messages.append((time.monotonic(), data.decode()))
+
+    def wait_for(self, prefix: str, timeout: float) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for t, m in list(self.messages):
+                if any(line.startswith(prefix) for line in m.splitlines()):
+                    return t
+            time.sleep(0.02)
+        raise AssertionError(f"no {prefix!r} within {timeout} s; got {[m for _, m in self.messages]}")
+
+    def close(self) -> None:
+        self._stop = True
+        self.sock.close()
+
+
+def write_config(tmp_path: Path, clip: Path) -> Path:
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text(f"""
+[device]
+id = "svc-test"
+
+[source]
+kind = "video"
+path = "{clip}"
+pacing = "realtime"
+start_time = "2026-05-04T07:30:00Z"
+
+[detector]
+plugin = "tests.test_pipeline:detector_plugin"
+
+[reader]
+plugin = "tests.test_pipeline:reader_plugin"
+
+[outbox]
+path = "{tmp_path / 'outbox.db'}"
+
+[mqtt]
+enabled = false
+""")
+    return cfg
+
+
+def start_edge(args: list[str], env_extra: dict[str, str], cwd: Path) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.update(env_extra)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.Popen([sys.executable, "-m", "edge", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_sigterm_mid_video_commits_the_open_track_and_notifies_systemd(tmp_path):
+    clip = make_clip(tmp_path / "passes.avi")
+    cfg = write_config(tmp_path, clip)
+    listener = NotifyListener(tmp_path / "notify.sock")
+    proc = start_edge(["run", "--config", str(cfg)],
+                      {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "400000"},
+                      tmp_path)
+    try:
+        t_ready = listener.wait_for("READY=1", timeout=60)
+        # ABC123 is in view from 0.2 s to 1.6 s of the (real-time paced) video
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - t_ready)))
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        listener.close()
+    assert proc.returncode == 0, err
+    messages = [m for _, m in listener.messages]
+    assert any(m.startswith("READY=1") for m in messages)
+    assert any(m == "WATCHDOG=1" for m in messages)
+    assert any(m == "STOPPING=1" for m in messages)
+    assert any(m.startswith("STATUS=running") for m in messages)
+    # the vehicle still in view was closed, committed to the outbox and printed
+    with sqlite3.connect(tmp_path / "outbox.db") as db:
+        rows = db.execute("SELECT seq, payload FROM events ORDER BY seq").fetchall()
+    events = [json.loads(p) for _, p in rows]
+    assert [e["plate"]["text"] for e in events] == ["ABC123"]
+    assert [s for s, _ in rows] == [1]
+    assert events[0]["time"]["first_seen"] == "2026-05-04T07:30:00.200Z"
+    assert events[0]["time"]["last_seen"] < "2026-05-04T07:30:01.600Z"  # cut short by the stop
+    printed = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [e["id"] for e in printed] == [events[0]["id"]]
+    assert "SIGTERM" in err
+
+
+def test_check_config_names_a_bad_key_in_one_line(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[source]\nknd = "video"\n')
+    proc = start_edge(["run", "--config", str(cfg), "--check-config"], {}, tmp_path)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == ["edge run: source.knd: unknown key (did you mean 'kind'?)"]
+
+
+def test_unreadable_video_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42 but nothing else")
+    cfg = write_config(tmp_path, bad)
+    proc = start_edge(["run", "--config", str(cfg)], {}, tmp_path)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("edge run:")]
+    assert lines == [f"edge run: {bad}: cannot open as a video (corrupt, truncated or unsupported format)"]
+
+
+def test_notifier_speaks_sd_notify_on_abstract_and_path_sockets(tmp_path):
+    assert isinstance(notifier_from_env({}), NullNotifier)
+    name = f"edge-test-{os.getpid()}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name)
+    sock.settimeout(2)
+    try:
+        n = notifier_from_env({"NOTIFY_SOCKET": "@" + name})
+        assert isinstance(n, SystemdNotifier)
+        n.status("warming up\nmodels")
+        n.watchdog()
+        assert sock.recv(100) == b"STATUS=warming up models"
+        assert sock.recv(100) == b"WATCHDOG=1"
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({"WATCHDOG_USEC": "10000000"}, 5.0),
+    ({"WATCHDOG_USEC": "10000000", "WATCHDOG_PID": "1"}, None),
+    ({}, None),
+])
+def test_watchdog_interval_is_half_of_systemds(env, expected):
+    assert watchdog_interval_s(env) == expected
