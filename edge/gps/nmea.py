@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 KNOT_MPS = 1852.0 / 3600.0
@@ -582,6 +582,3 @@ def parse_bytes(data: bytes, **kwargs) -> tuple[list[NmeaFix], NmeaStats]:
     fixes.extend(parser.flush())
     return fixes, parser.stats
 
-
-def shifted(fix: NmeaFix, delta: timedelta) -> NmeaFix:
-    return replace(fix, time=fix.time + delta)

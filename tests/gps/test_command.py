@@ -1,0 +1,71 @@
+"""`edge gps`: JSON lines from an NMEA log, a static position; one-line errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from edge.cli import main
+from edge.commands.gps import parse_source
+from tests.gps import nmea_writer as w
+from tests.gps.test_sources import write_log
+
+KEYS = {"time", "lat", "lon", "alt", "speed_mps", "heading_deg", "accuracy_m", "mode", "source"}
+
+
+def test_replays_a_log_as_json_lines(tmp_path, capsys):
+    truth = w.drive(w.start_time(), 10)
+    log = tmp_path / "drive.nmea"
+    write_log(log, truth)
+    assert main(["gps", "--source", f"nmea:{log}"]) == 0
+    out = capsys.readouterr()
+    rows = [json.loads(line) for line in out.out.splitlines()]
+    assert len(rows) == 10
+    assert set(rows[0]) == KEYS
+    assert rows[0]["time"] == "2025-06-14T10:00:00.000Z"
+    assert rows[3]["lat"] == pytest.approx(truth[3].lat, abs=1e-7)
+    assert rows[3]["speed_mps"] == pytest.approx(15.0, abs=0.01)
+    assert rows[3]["mode"] == 3 and rows[3]["source"] == "nmea"
+    assert "10 fixes" in out.err
+    assert main(["gps", "--source", f"nmea:{log}", "--count", "2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_static_source(capsys):
+    assert main(["gps", "--source", "static:52.52,13.405,34"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert (row["lat"], row["lon"], row["alt"], row["source"]) == (52.52, 13.405, 34.0, "static")
+
+
+def test_errors_are_one_line(tmp_path, capsys):
+    assert main(["gps", "--source", f"nmea:{tmp_path / 'missing.nmea'}"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "missing.nmea: No such file or directory" in err
+    assert main(["gps", "--source", "sattelite"]) == 2
+    assert "unknown source" in capsys.readouterr().err
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    assert main(["gps", "--source", f"gpsd:127.0.0.1:{port}", "--timeout", "1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"edge gps: gpsd at 127.0.0.1:{port} unreachable: Connection refused"
+    empty = tmp_path / "empty.nmea"
+    empty.write_bytes(b"\x00\xffnot nmea at all\n")
+    assert main(["gps", "--source", f"nmea:{empty}"]) == 1
+    assert "no position fix in" in capsys.readouterr().err
+
+
+def test_source_syntax():
+    assert (parse_source("gpsd").host, parse_source("gpsd").port) == ("127.0.0.1", 2947)
+    c = parse_source("gpsd:10.1.2.3:3000")
+    assert (c.kind, c.host, c.port) == ("gpsd", "10.1.2.3", 3000)
+    assert parse_source("gpsd:gps.local").host == "gps.local"
+    assert parse_source("gpsd:[::1]:2948").host == "::1"
+    assert parse_source("nmea:/dev/ttyACM0").path == "/dev/ttyACM0"
+    with pytest.raises(ValueError):
+        parse_source("static:52.5")
+    with pytest.raises(ValueError):
+        parse_source("gpsd:host:port")
