@@ -13,8 +13,10 @@ How it works (per `update(frame, reads)`, O(open tracks x reads), no pixels need
    whose text clearly differs from an established track (< `text_conflict_similarity`) joins
    it only if the boxes overlap strongly (`conflict_iou`): two vehicles crossing stay apart.
    Score = IoU + 0.5 * closeness + text similarity. Reads left over start new tracks.
-3. **Early event** (optional): once `early_reads` reads of a track agree exactly with its
-   current consensus text and the consensus confidence is >= `early_min_confidence`.
+3. **Early event**: (optional, `early_event`) once `early_reads` reads of a track agree
+   exactly with its current consensus text and the consensus confidence is at least
+   `early_min_confidence`; and (by default) for any pass still in view `max_wait_s` after its
+   first read — a parked car is reported after a minute, not when it finally drives away.
 
 **Consensus** (when an event is made): reads are grouped by text length; each group's weight
 is the sum of its reads' confidences. In each of the heaviest groups every position is voted
@@ -32,11 +34,11 @@ the frames (first/last read, and the best read = highest confidence), the best r
 frame, `locate(best_seen)` and `clock_state()` at creation, and a fresh UUIDv7. A track needs
 `min_reads` reads and `min_confidence` to be emitted.
 
-**Early-event semantics** (`early_event = true`): an event is one immutable record. A track
-that emitted an early event emits *nothing more* when it ends, unless its final consensus text
-differs from the early one: then the final event is emitted as well (a new record with its own
-id, the corrected text and the whole pass's times). So a consumer receives one event per pass,
-or two when the early read turned out wrong.
+**Early-event semantics**: an event is one immutable record. A track that emitted an early
+event (its times, frame count and best frame are those up to that moment) emits *nothing more*
+when it ends, unless its final consensus text differs from the early one: then the final event
+is emitted as well (a new record with its own id, the corrected text and the whole pass's
+times). So a consumer receives one event per pass, or two when the early read turned out wrong.
 
 **Parked cars**: a vehicle that stays visible is one track, however long. When a track would be
 emitted with the same text (or one substitution away, for texts of 5+ characters) as an event
@@ -64,6 +66,8 @@ from edge.records import BoundingBox, Candidate, CharConfidence, Frame, GeoFix, 
 
 __all__ = ["PlateTracker", "TrackerConfig"]
 
+_RETRY_NS = 250_000_000  # after an early event was not yet possible, wait this long to retry
+
 
 @dataclass(frozen=True, slots=True)
 class TrackerConfig:
@@ -83,6 +87,7 @@ class TrackerConfig:
     early_event: bool = False
     early_reads: int = 5  # reads agreeing with the consensus before the early event
     early_min_confidence: float = 0.6
+    max_wait_s: float = 60.0  # a pass still in view after this long is reported now (0 = never)
     repeat_suppress_s: float = 300.0  # parked cars: same text, same place, within this window
     repeat_suppress_m: float = 30.0
     repeat_suppress_same_box: bool = False
@@ -96,7 +101,7 @@ class TrackerConfig:
                      "min_confidence", "early_min_confidence", "format_miss_penalty"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
-        for name in ("max_center_distance", "text_max_center_distance", "max_gap_s",
+        for name in ("max_center_distance", "text_max_center_distance", "max_gap_s", "max_wait_s",
                      "repeat_suppress_s", "repeat_suppress_m"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
@@ -125,7 +130,7 @@ class _Track:
     __slots__ = (
         "first_utc", "first_mono", "last_utc", "last_mono", "last_update", "box", "cx", "cy",
         "vx", "vy", "reads", "groups", "variants", "key_text", "key_weight", "best_read",
-        "best_utc", "total_weight", "early_text", "suppressed", "serial",
+        "best_utc", "total_weight", "early_text", "suppressed", "serial", "next_check",
     )
 
     def __init__(self, frame: Frame, read: PlateRead, update_no: int, serial: int) -> None:
@@ -149,6 +154,7 @@ class _Track:
         self.total_weight = 0.0
         self.early_text: str | None = None
         self.suppressed = False
+        self.next_check = 0  # monotonic ns before which no early event is attempted
 
     def add(self, frame: Frame, read: PlateRead, update_no: int, max_variants: int) -> None:
         box = read.box
@@ -249,6 +255,7 @@ class PlateTracker:
         self._updates = 0
         self._gap_ns = int(config.max_gap_s * 1e9)
         self._suppress_ns = int(config.repeat_suppress_s * 1e9)
+        self._wait_ns = int(config.max_wait_s * 1e9)
         self.stats = {"tracks": 0, "events": 0, "early_events": 0, "suppressed": 0, "discarded": 0}
 
     @property
@@ -281,38 +288,53 @@ class PlateTracker:
         tracks = self._tracks
         pairs: list[tuple[float, int, int]] = []
         if tracks:
+            near = cfg.max_center_distance
+            far = cfg.text_max_center_distance
+            reach = far if far > near else near
+            iou_min, size_ratio = cfg.iou_min, cfg.max_size_ratio
+            text_min, conflict, conflict_iou = (
+                cfg.text_min_similarity, cfg.text_conflict_similarity, cfg.conflict_iou)
+            rboxes = []
+            for rd in reads:
+                b = rd.box
+                rboxes.append((b.x, b.y, b.x + b.w, b.y + b.h, b.w, b.w * b.h,
+                               b.x + b.w * 0.5, b.y + b.h * 0.5, rd.text))
             for ti, tr in enumerate(tracks):
-                dt = (now - tr.last_mono) / 1e9
+                dt = (now - tr.last_mono) * 1e-9
                 pcx = tr.cx + tr.vx * dt
                 pcy = tr.cy + tr.vy * dt
                 pw, ph = tr.box.w, tr.box.h
-                px1, py1 = pcx - pw / 2, pcy - ph / 2
+                px1, py1 = pcx - pw * 0.5, pcy - ph * 0.5
                 px2, py2 = px1 + pw, py1 + ph
+                parea = pw * ph
+                key = tr.key_text
                 established = tr.reads >= 2
-                for ri, rd in enumerate(reads):
-                    b = rd.box
-                    scale = max(pw, b.w, 1.0)
-                    rcx, rcy = b.x + b.w / 2, b.y + b.h / 2
+                for ri, (x1, y1, x2, y2, w, area, rcx, rcy, text) in enumerate(rboxes):
+                    scale = pw if pw > w else w
+                    if scale < 1.0:
+                        scale = 1.0
                     dist = math.hypot(rcx - pcx, rcy - pcy) / scale
-                    if dist > cfg.text_max_center_distance and dist > cfg.max_center_distance:
+                    if dist > reach:
                         continue
-                    ix = min(px2, b.x + b.w) - max(px1, b.x)
-                    iy = min(py2, b.y + b.h) - max(py1, b.y)
+                    ix = (px2 if px2 < x2 else x2) - (px1 if px1 > x1 else x1)
+                    iy = (py2 if py2 < y2 else y2) - (py1 if py1 > y1 else y1)
                     inter = ix * iy if ix > 0 and iy > 0 else 0.0
-                    union = pw * ph + b.w * b.h - inter
+                    union = parea + area - inter
                     iou = inter / union if union > 0 else 0.0
-                    sim = _similarity(rd.text, tr.key_text) if rd.text and tr.key_text else -1.0
-                    ratio = max(pw, b.w) / max(min(pw, b.w), 1e-6)
-                    geo_ok = ratio <= cfg.max_size_ratio and (
-                        iou >= cfg.iou_min or dist <= cfg.max_center_distance
-                    )
-                    text_ok = sim >= cfg.text_min_similarity and dist <= cfg.text_max_center_distance
+                    if text and key:
+                        sim = 1.0 if text == key else _similarity(text, key)
+                    else:
+                        sim = -1.0
+                    small = pw if pw < w else w
+                    geo_ok = (scale <= size_ratio * small) and (iou >= iou_min or dist <= near)
+                    text_ok = sim >= text_min and dist <= far
                     if not (geo_ok or text_ok):
                         continue
-                    if established and 0.0 <= sim < cfg.text_conflict_similarity and iou < cfg.conflict_iou:
+                    if established and 0.0 <= sim < conflict and iou < conflict_iou:
                         continue
-                    gate = cfg.text_max_center_distance if text_ok else max(cfg.max_center_distance, 1e-6)
-                    score = iou + 0.5 * max(0.0, 1.0 - dist / gate) + max(sim, 0.0)
+                    gate = far if text_ok else near
+                    closeness = 1.0 - dist / gate if gate > 0 and dist < gate else 0.0
+                    score = iou + 0.5 * closeness + (sim if sim > 0 else 0.0)
                     pairs.append((score, ti, ri))
             pairs.sort(reverse=True)
         used_t: set[int] = set()
@@ -335,18 +357,29 @@ class PlateTracker:
             touched.append(tr)
             self.stats["tracks"] += 1
 
-        # 3. early events
-        if cfg.early_event:
+        # 3. early events, and passes that stay in view (a parked car is reported after a while)
+        if cfg.early_event or self._wait_ns:
             for tr in touched:
-                if tr.early_text is None and not tr.suppressed and tr.reads >= cfg.early_reads:
+                if tr.early_text is not None or tr.suppressed or now < tr.next_check:
+                    continue
+                stays = bool(self._wait_ns) and now - tr.first_mono >= self._wait_ns \
+                    and tr.reads >= cfg.min_reads
+                consistent = False
+                if cfg.early_event and tr.reads >= cfg.early_reads:
                     var = tr.variants.get(tr.key_text)
-                    if var is None or var[1] < cfg.early_reads:
-                        continue
-                    cons = self._consensus(tr)
-                    if cons.raw == tr.key_text and cons.confidence >= cfg.early_min_confidence:
-                        ev = self._emit(tr, cons, early=True)
-                        if ev is not None:
-                            events.append(ev)
+                    consistent = var is not None and var[1] >= cfg.early_reads
+                if not (consistent or stays):
+                    continue
+                cons = self._consensus(tr)
+                if (stays and cons.confidence >= cfg.min_confidence) or (
+                    consistent and cons.raw == tr.key_text
+                    and cons.confidence >= cfg.early_min_confidence
+                ):
+                    ev = self._emit(tr, cons, early=True)
+                    if ev is not None:
+                        events.append(ev)
+                if tr.early_text is None and not tr.suppressed:
+                    tr.next_check = now + _RETRY_NS  # not yet: look again a little later
 
         # bound the number of open tracks: end the stalest
         if len(self._tracks) > cfg.max_tracks:
@@ -500,7 +533,7 @@ def _similarity(a: str, b: str) -> float:
         return 1.0
     la, lb = len(a), len(b)
     if la == lb:
-        return 1.0 - sum(1 for x, y in zip(a, b) if x != y) / la
+        return 1.0 - sum(map(str.__ne__, a, b)) / la
     if abs(la - lb) > 3:
         return 0.0
     prev = list(range(lb + 1))

@@ -338,3 +338,24 @@ def test_config_from_toml_mapping():
         from_mapping(TrackerConfig, {"max_gap": 2}, "tracking")
     with pytest.raises(ConfigError, match=r"^tracking: min_reads must be at least 1$"):
         from_mapping(TrackerConfig, {"min_reads": 0}, "tracking")
+
+
+def test_car_parked_in_full_view_is_reported_after_max_wait_and_never_again():
+    clock = Clock(fps=2)
+    tr = make(TrackerConfig(max_wait_s=60.0))
+    events, when = [], []
+    for i in range(1200):  # ten minutes, never lost
+        f = clock.frame()
+        new = tr.update(f, [read("AB123CD", 500, 400, f)])
+        when += [i] * len(new)
+        events += new
+    events += tr.flush()
+    assert [e.text for e in events] == ["AB123CD"] and when == [120]
+    assert events[0].first_seen == clock.t(0) and events[0].last_seen == clock.t(120)
+    never = make(TrackerConfig(max_wait_s=0))
+    clock = Clock(fps=2)
+    for i in range(300):
+        f = clock.frame()
+        assert never.update(f, [read("AB123CD", 500, 400, f)]) == []
+    (ev,) = never.flush()
+    assert ev.frame_count == 300 and ev.last_seen == clock.t(299)
