@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -305,9 +306,25 @@ class Application:
             rules=self.models.rules, motion=cfg.motion, transform=make_transform(cfg),
             notifier=self.notifier,
             options=PipelineOptions(queue_size=cfg.source.queue_size, watchdog_interval_s=min(wd, 5.0)),
-            on_stored=self._print_event if self.print_events else None)
+            on_stored=self._print_event if self.print_events else None,
+            on_frame=self._start_preview())
         if self._stop_requested:
             self.pipeline.stop()
+
+    def _start_preview(self) -> Callable | None:
+        """The aiming page (off by default): frames and reads go to its hub, encoded on demand."""
+        pc = self.config.preview
+        if not getattr(pc, "enabled", False):
+            return None
+        from edge.preview import PreviewHub, start_preview
+
+        hub = PreviewHub(jpeg_quality=pc.jpeg_quality, max_width=pc.max_width)
+        server = start_preview(pc, hub)
+        if server is None:
+            return None
+        self._closers.append(server.stop)
+        log.info("preview on %s", server.url)
+        return hub.publish
 
     def _print_event(self, stored: Any) -> None:
         if stored is None:
@@ -333,9 +350,15 @@ class Application:
         self.publisher.start()  # never waits for the broker
         self.notifier.ready()
         self.notifier.status(f"running: {self.source.name}")
+        done = threading.Event()
+        interval = self.config.health.print_interval_s
+        if interval > 0:
+            threading.Thread(target=self._log_health, args=(done, interval), name="health-log",
+                             daemon=True).start()
         try:
             summary = self.pipeline.run()
         finally:
+            done.set()
             self.notifier.stopping()
             self.notifier.status("stopping: delivering pending events")
             try:
@@ -343,6 +366,15 @@ class Application:
             finally:
                 self.publisher.stop(timeout=5.0)
         return summary
+
+    def _log_health(self, done: threading.Event, interval: float) -> None:
+        while not done.wait(interval):
+            h = self.health()
+            lat = h.get("latency_ms", {})
+            log.info("health: %.1f fps, total %.1f ms p50 / %.1f ms p95, drops %s, clock %s%s",
+                     h.get("fps", 0.0), lat.get("total", 0.0), lat.get("total_p95", 0.0),
+                     h.get("drops"), h.get("clock"),
+                     "".join(f"; {w}" for w in h.get("warnings", [])))
 
     def close(self) -> None:
         while self._closers:

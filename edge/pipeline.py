@@ -176,6 +176,7 @@ class Pipeline:
         notifier: ServiceNotifier | None = None,
         options: PipelineOptions | None = None,
         on_stored: Callable[[Any], None] | None = None,
+        on_frame: Callable[[np.ndarray, Sequence[PlateRead], Any], Any] | None = None,
     ) -> None:
         self.source = source
         self.detector = detector
@@ -190,6 +191,7 @@ class Pipeline:
         self.notifier = notifier or NullNotifier()
         self.options = options or PipelineOptions()
         self.on_stored = on_stored
+        self.on_frame = on_frame  # e.g. the live preview: (image, reads, t_utc), must be cheap
         live = bool(getattr(source, "live", True))
         drop = self.options.drop_when_full
         self.drop_when_full = live if drop is None else drop
@@ -312,6 +314,8 @@ class Pipeline:
             self.gate.saw_plates(bool(detections))
             if detections:
                 reads = self._read(image, detections, frame.seq, t2)
+        if self.on_frame is not None:
+            self.on_frame(image, reads, frame.t_utc)
         # Every frame goes to the tracker, with no reads when the gate skipped detection, so
         # tracks end on time (the tracker's gap is measured on the frames' own timeline).
         t3 = time.perf_counter()
