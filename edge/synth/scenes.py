@@ -34,7 +34,7 @@ class SynthScene:
 
 # --------------------------------------------------------------------------- backgrounds
 
-def procedural_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+def procedural_background(rng: np.random.Generator, width: int, height: int, texture: float = 1.0) -> np.ndarray:
     """A street-like backdrop: sky, buildings with windows, trees, road with markings."""
     W, H = int(width), int(height)
     horizon = int(H * rng.uniform(0.25, 0.55))
@@ -74,7 +74,7 @@ def procedural_background(rng: np.random.Generator, width: int, height: int) -> 
     # kerb / pavement
     if rng.random() < 0.6:
         cv2.rectangle(img, (0, horizon), (W, horizon + int(H * 0.04)), jitter(rng, (150, 150, 150), 20), -1)
-    n = rng.standard_normal((H // 4 + 1, W // 4 + 1), dtype=np.float32) * np.float32(rng.uniform(3, 9))
+    n = rng.standard_normal((H // 4 + 1, W // 4 + 1), dtype=np.float32) * np.float32(rng.uniform(3, 9) * texture)
     img = np.clip(img.astype(np.float32) + cv2.resize(n, (W, H))[:, :, None], 0, 255).astype(np.uint8)
     return img
 
