@@ -242,6 +242,8 @@ class MqttPublisher:
         self._logged_reject: str | None = None
         self._counts = {"published": 0, "acked": 0, "rejected": 0, "reconnects": 0}
         self._started = time.monotonic()
+        self._connected_since = 0.0
+        self._last_connect_log = -1e9
         self._client: mqtt.Client | None = None
         self._thread: threading.Thread | None = None
         self._password: str | None = None
@@ -276,8 +278,10 @@ class MqttPublisher:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
-        client.enable_logger(logging.getLogger("edge.mqtt.paho"))
-        logging.getLogger("edge.mqtt.paho").setLevel(logging.WARNING)
+        # paho's own messages (e.g. one ERROR per failed retry) only at debug level: the
+        # publisher logs one clear line per distinct problem instead.
+        paho_log = logging.getLogger("edge.mqtt.paho")
+        client.on_log = lambda _c, _u, _level, buf: paho_log.debug("%s", buf)
         self._client = client
         self._set_state("connecting", None)
         client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
@@ -374,8 +378,6 @@ class MqttPublisher:
                 retry = f"; retrying every <= {self.config.reconnect_max_s:g} s, events stay in the outbox"
                 log.log(level, "mqtt: %s%s", error, retry)
                 self._logged = error
-        elif state == "connected":
-            self._logged = None
 
     # ---------------------------------------------------------------- paho callbacks (paho's thread)
 
@@ -404,8 +406,12 @@ class MqttPublisher:
         if self._connections > 1:
             self._counts["reconnects"] += 1
         self._last_error = None
-        log.info("mqtt: connected to %s", self.config.broker)
-        self._set_state("connected", None)
+        now = time.monotonic()
+        if now - self._last_connect_log >= 30.0:  # a flapping link logs at most one line per 30 s
+            log.info("mqtt: connected to %s", self.config.broker)
+            self._last_connect_log = now
+        self._connected_since = now
+        self._state = "connected"
         self._wake.set()
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
@@ -450,6 +456,9 @@ class MqttPublisher:
                     next_health = time.monotonic()
                 if self._connected:
                     self._fill_window()
+                    if self._logged is not None and time.monotonic() - self._connected_since > 30.0:
+                        self._logged = None  # stable again: log the next problem afresh
+                        self._logged_reject = None
                 elif self._diagnose:
                     self._diagnose = False
                     state, message = diagnose(self.config, timeout=min(5.0, self.config.connect_timeout_s))

@@ -93,7 +93,7 @@ class Mosquitto:
     def write_config(self) -> None:
         lines = [f"listener {self.port} {self.host}", "persistence false", f"log_dest file {self.log}",
                  "log_type error", "log_type warning", "log_type notice", "log_type information",
-                 "max_queued_messages 0", "max_inflight_messages 0"]
+                 "max_queued_messages 100000"]  # (0 = unlimited trips a mosquitto 2.0.11 bug with MQTT 5)
         if os.geteuid() == 0:
             lines.append("user root")  # otherwise mosquitto drops to user 'mosquitto' and cannot read our files
         if self.users is not None:

@@ -1,0 +1,331 @@
+"""The publisher against a REAL mosquitto: delivery, outages (broker absent, killed with SIGKILL
+and restarted), refused credentials, TLS failures, ACL rejection and a SIGKILLed publisher.
+
+Where a broker restarts, a test "gates" the publisher (the broker's password file lets only the
+collector in until the collector has re-subscribed, then SIGHUP adds the device's account), so
+nothing is published before a subscriber is there to see it. Every assertion is on what the
+collector actually received.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from edge.event_json import EventEncoder
+from edge.mqtt import MqttConfig, MqttPublisher, check_broker
+from edge.outbox import DurableSink, Outbox, OutboxConfig
+from tests.conftest import REPO, Collector, Mosquitto, make_event, wait_until
+
+SCHEMAS = REPO / "schemas"
+READ_SCHEMA = jsonschema.Draft202012Validator(json.loads((SCHEMAS / "edge.read-1.schema.json").read_text()),
+                                              format_checker=jsonschema.FormatChecker())
+HEALTH_SCHEMA = jsonschema.Draft202012Validator(json.loads((SCHEMAS / "edge.health-1.schema.json").read_text()),
+                                                format_checker=jsonschema.FormatChecker())
+USERS = {"collector": "collector-pw", "edge": "edge-pw"}
+COLLECTOR_ONLY = {"collector": "collector-pw"}
+
+
+def fast_config(broker: Mosquitto, **kw: Any) -> MqttConfig:
+    base: dict[str, Any] = dict(host=broker.host, port=broker.port, reconnect_min_s=0.05, reconnect_max_s=0.3,
+                                health_interval_s=0.5, keepalive_s=5, max_inflight=20)
+    base.update(kw)
+    return MqttConfig(**base)
+
+
+def password_file(tmp_path: Path, password: str) -> Path:
+    p = tmp_path / "mqtt-password"
+    p.write_text(password + "\n")
+    return p
+
+
+class Rig:
+    """Outbox + encoder + sink + publisher for one device."""
+
+    def __init__(self, tmp_path: Path, config: MqttConfig, device: str = "dev1", outbox_cfg: OutboxConfig | None = None):
+        self.device = device
+        self.outbox = Outbox(outbox_cfg or OutboxConfig(), path=tmp_path / f"{device}.db")
+        self.encoder = EventEncoder(device, "cam", {"detector": "d", "reader": "r"})
+        self.publisher = MqttPublisher(config, self.outbox, device, health=lambda: {"fps": 25.0, "clock": "video"})
+        self.sink = DurableSink(self.outbox, self.encoder, self.publisher.notify)
+
+    def submit(self, n: int, delay: float = 0.0) -> list[int]:
+        seqs = []
+        for i in range(n):
+            s = self.sink.submit(make_event(f"P{i:05d}"))
+            assert s is not None
+            seqs.append(s.seq)
+            if delay:
+                time.sleep(delay)
+        return seqs
+
+    def close(self) -> None:
+        self.publisher.stop(timeout=1.0)
+        self.outbox.close()
+
+
+@pytest.fixture
+def rigs(tmp_path):
+    made: list[Rig] = []
+
+    def make(config: MqttConfig, **kw: Any) -> Rig:
+        r = Rig(tmp_path, config, **kw)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def assert_all_arrived(col: Collector, last_seq: int, timeout: float = 20.0) -> dict[str, int]:
+    ok = wait_until(lambda: col.seqs() >= set(range(1, last_seq + 1)), timeout)
+    events = col.events()
+    missing = sorted(set(range(1, last_seq + 1)) - {e["seq"] for e in events})
+    assert ok and not missing, f"missing seqs: {missing[:20]} ({len(missing)})"
+    ids: dict[int, set[str]] = defaultdict(set)
+    for e in events:
+        ids[e["seq"]].add(e["id"])
+    assert all(len(v) == 1 for v in ids.values()), "a re-delivered seq carried a different id"
+    assert len({next(iter(v)) for v in ids.values()}) == last_seq  # ids unique per seq
+    return {"received": len(events), "unique": last_seq, "duplicates": len(events) - last_seq}
+
+
+def test_delivers_everything_marks_on_puback_status_and_health(mosquitto, rigs, collector_factory, tmp_path):
+    col = collector_factory(mosquitto, "alpr/dev-a/#")
+    col.wait_subscribed()
+    rig = rigs(fast_config(mosquitto), device="dev-a")
+    rig.submit(50)  # committed before the publisher even starts
+    t0 = time.monotonic()
+    rig.publisher.start()
+    seqs = rig.submit(250)
+    assert seqs == list(range(51, 301))
+    counts = assert_all_arrived(col, 300)
+    assert wait_until(lambda: rig.outbox.stats()["depth"] == 0, 5)
+    elapsed = time.monotonic() - t0
+    for e in col.events():
+        READ_SCHEMA.validate(e)
+    st = rig.outbox.stats()
+    assert st["sent"] == 300 and st["dropped"] == 0
+    assert wait_until(lambda: col.payloads("/health"), 3)
+    health = json.loads(col.payloads("/health")[-1])
+    HEALTH_SCHEMA.validate(health)
+    assert health["device"] == "dev-a" and health["fps"] == 25.0 and health["mqtt"]["connected"] is True
+    assert col.payloads("/status")[0] == b"online"
+    rig.publisher.stop(timeout=2)
+    assert wait_until(lambda: col.payloads("/status")[-1:] == [b"offline"], 3)
+    # the retained status is what a late subscriber sees first
+    late = collector_factory(mosquitto, "alpr/dev-a/status")
+    assert wait_until(lambda: late.messages, 3) and late.messages[0][1:] == (b"offline", True)
+    print(f"\ndelivered 300 events in {elapsed:.2f} s ({300 / elapsed:.0f}/s), {counts}")
+
+
+def start_gated(broker: Mosquitto, col: Collector | None, factory: Any, topic: str) -> Collector:
+    """(Re)start the broker letting only the collector in; open the gate once it has subscribed."""
+    broker.users = dict(COLLECTOR_ONLY)
+    subscribed = col.subscriptions if col is not None else 0
+    broker.start()
+    if col is None:
+        col = factory(broker, topic, username="collector", password=USERS["collector"])
+    col.wait_subscribed(subscribed + 1)
+    broker.set_users(USERS)  # SIGHUP: the device may connect now
+    return col
+
+
+def test_broker_absent_at_start_then_appears(mosquitto_factory, collector_factory, rigs, tmp_path):
+    broker = mosquitto_factory(start=False, users=dict(COLLECTOR_ONLY))
+    rig = rigs(fast_config(broker, username="edge", password_file=password_file(tmp_path, "edge-pw")))
+    rig.publisher.start()
+    rig.submit(30)
+    assert wait_until(lambda: rig.publisher.state()["state"] == "unreachable", 5)
+    assert "cannot reach broker" in rig.publisher.state()["last_error"]
+    time.sleep(0.5)  # several failed attempts
+    assert rig.outbox.stats()["depth"] == 30
+    col = start_gated(broker, None, collector_factory, "alpr/dev1/read")
+    rig.submit(20)
+    counts = assert_all_arrived(col, 50)
+    assert wait_until(lambda: rig.outbox.stats()["depth"] == 0, 5)
+    print(f"\nbroker absent at start: {counts}")
+
+
+def test_broker_killed_and_restarted_mid_stream(mosquitto_factory, collector_factory, rigs, tmp_path):
+    broker = mosquitto_factory(start=False)
+    col = start_gated(broker, None, collector_factory, "alpr/dev1/read")
+    rig = rigs(fast_config(broker, username="edge", password_file=password_file(tmp_path, "edge-pw")))
+    rig.publisher.start()
+    total = 600
+    producer = threading.Thread(target=rig.submit, args=(total, 0.004))
+    producer.start()
+    kills = 0
+    for _ in range(4):
+        time.sleep(0.5)
+        broker.kill()  # SIGKILL mid-stream
+        kills += 1
+        time.sleep(0.2)
+        start_gated(broker, col, collector_factory, "alpr/dev1/read")
+    producer.join()
+    counts = assert_all_arrived(col, total, timeout=30)
+    assert wait_until(lambda: rig.outbox.stats()["depth"] == 0, 10)
+    assert rig.outbox.stats()["sent"] == total and rig.outbox.stats()["dropped"] == 0
+    assert rig.publisher.state()["reconnects"] >= kills
+    print(f"\n{kills} broker kills: {counts}, publisher {rig.publisher.state()}")
+
+
+def test_wrong_credentials_clear_error_nothing_lost_then_fixed(mosquitto_factory, collector_factory, rigs,
+                                                               tmp_path, caplog):
+    broker = mosquitto_factory(users=dict(USERS))
+    col = collector_factory(broker, "alpr/dev1/read", username="collector", password=USERS["collector"])
+    col.wait_subscribed()
+    pw = password_file(tmp_path, "WRONG-secret-123")
+    rig = rigs(fast_config(broker, username="edge", password_file=pw))
+    caplog.set_level(logging.INFO, logger="edge.mqtt")
+    rig.publisher.start()
+    rig.submit(25)
+    assert wait_until(lambda: rig.publisher.state()["state"] == "refused", 5)
+    time.sleep(1.0)  # several refused attempts with backoff
+    state = rig.publisher.state()
+    assert "refused the connection" in state["last_error"] and "password" in state["last_error"]
+    refusals = [r for r in caplog.records if "refused the connection" in r.getMessage()]
+    assert len(refusals) == 1 and refusals[0].levelno == logging.ERROR  # one line, not one per retry
+    assert all("WRONG-secret-123" not in r.getMessage() for r in caplog.records)  # never logged
+    assert not col.events() and rig.outbox.stats()["depth"] == 25
+    pw.write_text("edge-pw\n")  # the operator fixes the credential file; no restart needed
+    counts = assert_all_arrived(col, 25)
+    assert wait_until(lambda: rig.outbox.stats()["depth"] == 0, 5)
+    assert rig.publisher.state()["state"] == "connected"
+    print(f"\nwrong credentials then fixed: {counts}")
+
+
+def test_tls_certificate_rejected_then_correct_ca(mosquitto_factory, collector_factory, rigs, tmp_path, tls_certs,
+                                                  caplog):
+    broker = mosquitto_factory(tls=tls_certs)
+    col = collector_factory(broker, "alpr/#", ca=tls_certs.ca)
+    col.wait_subscribed()
+    caplog.set_level(logging.INFO, logger="edge.mqtt")
+    bad = rigs(fast_config(broker, tls=True, tls_ca=tls_certs.other_ca), device="dev-tls")
+    bad.publisher.start()
+    bad.submit(10)
+    assert wait_until(lambda: bad.publisher.state()["state"] == "tls_error", 5)
+    time.sleep(0.6)
+    err = bad.publisher.state()["last_error"]
+    assert "TLS certificate of broker" in err and "rejected" in err and "mqtt.tls_ca" in err
+    assert len([r for r in caplog.records if "TLS certificate" in r.getMessage()]) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR and "TLS" not in r.getMessage()]
+    assert bad.outbox.stats()["depth"] == 10 and not col.events()
+    ok, msg = check_broker(fast_config(broker, tls=True, tls_ca=tls_certs.other_ca))
+    assert not ok and "TLS certificate" in msg
+    bad.close()
+    # the operator fixes mqtt.tls_ca and restarts: same outbox, everything arrives
+    good = Rig(tmp_path, fast_config(broker, tls=True, tls_ca=tls_certs.ca), device="dev-tls")
+    try:
+        good.publisher.start()
+        good.submit(5)
+        assert_all_arrived(col, 15)
+        assert check_broker(fast_config(broker, tls=True, tls_ca=tls_certs.ca))[0]
+    finally:
+        good.close()
+
+
+def test_acl_rejected_publish_is_kept_not_marked(mosquitto_factory, collector_factory, rigs, tmp_path):
+    acl = "user collector\ntopic read #\n\nuser edge\ntopic write elsewhere/#\ntopic write alpr/+/status\n"
+    broker = mosquitto_factory(users=dict(USERS), acl=acl)
+    col = collector_factory(broker, "#", username="collector", password=USERS["collector"])
+    col.wait_subscribed()
+    rig = rigs(fast_config(broker, username="edge", password_file=password_file(tmp_path, "edge-pw")))
+    rig.publisher.start()
+    rig.submit(5)
+    assert wait_until(lambda: rig.publisher.state()["rejected"] >= 5, 5)
+    assert "rejected" in rig.publisher.state()["last_error"]
+    assert rig.outbox.stats()["depth"] == 5 and rig.outbox.stats()["sent"] == 0 and not col.events()
+
+
+def test_bad_credentials_reported_by_check_broker(mosquitto_factory, tmp_path):
+    broker = mosquitto_factory(users=dict(USERS))
+    ok, msg = check_broker(fast_config(broker, username="edge", password_file=password_file(tmp_path, "nope")))
+    assert not ok and "refused" in msg and "\n" not in msg
+    assert check_broker(fast_config(broker, username="edge", password_file=password_file(tmp_path, "edge-pw")))[0]
+    ok, msg = check_broker(fast_config(broker, port=1))
+    assert not ok and "cannot reach broker" in msg
+
+
+def test_systemd_credential_is_used(mosquitto_factory, collector_factory, tmp_path, monkeypatch):
+    broker = mosquitto_factory(users=dict(USERS))
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "mqtt-password").write_text("edge-pw")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    assert check_broker(fast_config(broker, username="edge"))[0]
+
+
+PUBLISHER_CHILD = r"""
+import sys, time
+sys.path.insert(0, sys.argv[3])
+from edge.event_json import EventEncoder
+from edge.mqtt import MqttConfig, MqttPublisher
+from edge.outbox import DurableSink, Outbox
+from tests.conftest import make_event
+ob = Outbox(path=sys.argv[1])
+pub = MqttPublisher(MqttConfig(host="127.0.0.1", port=int(sys.argv[2]), reconnect_min_s=0.05,
+                               reconnect_max_s=0.3, health_interval_s=0), ob, "dev-k")
+sink = DurableSink(ob, EventEncoder("dev-k", "cam", {}), pub.notify)
+pub.start()
+while True:
+    s = sink.submit(make_event())
+    print(s.seq, flush=True)
+    time.sleep(0.003)
+"""
+
+
+def test_publisher_process_sigkilled_and_restarted(mosquitto, collector_factory, tmp_path):
+    """`edge run` killed with SIGKILL mid-run and restarted: the will says offline, then every
+    seq arrives, gap-free, duplicates (if any) with the same id."""
+    col = collector_factory(mosquitto, "alpr/dev-k/#")
+    col.wait_subscribed()
+    db = tmp_path / "k.db"
+    committed = 0
+    for round_ in range(2):
+        proc = subprocess.Popen([sys.executable, "-c", PUBLISHER_CHILD, str(db), str(mosquitto.port), str(REPO)],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        for _ in range(150):
+            committed = max(committed, int(proc.stdout.readline()))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        committed = max([committed, *(int(x) for x in proc.stdout.read().split())])
+        assert wait_until(lambda: col.payloads("/status")[-1:] == [b"offline"], 5), "will not published"
+    # a last clean run drains what the killed ones left
+    with Outbox(path=db) as ob:
+        last = ob.stats()["last_seq"]
+        assert last >= committed
+        pub = MqttPublisher(fast_config(mosquitto), ob, "dev-k")
+        pub.start()
+        try:
+            counts = assert_all_arrived(col, last)
+            assert wait_until(lambda: ob.stats()["depth"] == 0, 5)
+        finally:
+            pub.stop(timeout=1)
+    print(f"\npublisher SIGKILLed twice: {counts}")
+
+
+def test_config_never_holds_the_password_and_rejects_bad_values(tmp_path):
+    from edge.config import ConfigError, from_mapping
+
+    with pytest.raises(ConfigError, match="mqtt.password: unknown key"):
+        from_mapping(MqttConfig, {"password": "x"}, "mqtt")
+    with pytest.raises(ConfigError, match="max_inflight"):
+        from_mapping(MqttConfig, {"max_inflight": 0}, "mqtt")
+    pub = MqttPublisher(MqttConfig(username="edge", password_file=tmp_path / "missing"),
+                        Outbox(path=tmp_path / "o.db"), "dev1")
+    with pytest.raises(ConfigError, match="mqtt.password_file: cannot read"):
+        pub.start()
