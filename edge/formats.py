@@ -351,6 +351,7 @@ class FormatRules:
         character counts as read with confidence `default_p`.
         """
         norm, cc = _normalise(text, chars)
+        passthrough = () if cc or not chars else tuple(chars)  # not aligned: returned untouched
         struct = self._structure_cache.get(norm)
         if struct is None:
             struct = self._structure(norm)
@@ -358,7 +359,7 @@ class FormatRules:
                 self._structure_cache.clear()
             self._structure_cache[norm] = struct
         if not struct:
-            return FormatMatch(norm, cc, None, 0.0)
+            return FormatMatch(norm, cc or passthrough, None, 0.0)
         max_fix = self._max_fix
         groups: dict[tuple, list] = {}  # fixes -> [sum L, best L, region index]
         for ri, lik, fixes in struct:
@@ -379,7 +380,7 @@ class FormatRules:
                 if lik > g[1]:
                     g[1], g[2] = lik, ri
         if not groups:
-            return FormatMatch(norm, cc, None, 0.0)
+            return FormatMatch(norm, cc or passthrough, None, 0.0)
         n = len(norm)
         total = sum(g[0] for g in groups.values())
         total += self._null_prior / MAX_LEN * (1.0 / len(ALPHABET)) ** n
@@ -388,11 +389,11 @@ class FormatRules:
         if key and score < self._min_score:  # not sure enough to change what was read
             g = groups.get(())
             if g is None:
-                return FormatMatch(norm, cc, None, 0.0)
+                return FormatMatch(norm, cc or passthrough, None, 0.0)
             key, score = (), g[0] / total
         region = self.regions[g[2]]
         if not key:
-            return FormatMatch(norm, cc, region, score)
+            return FormatMatch(norm, cc or passthrough, region, score)
         out = list(norm)
         new_cc = list(cc)
         for pos, new, _share in key:

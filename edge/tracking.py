@@ -227,7 +227,7 @@ class _Sighting:
     last_mono: int
     location: GeoFix | None
     box: BoundingBox
-    owner: int  # serial of the track that made it: a track never suppresses itself
+    track: _Track  # the track that made it: still being seen while it is open
 
 
 # ----------------------------------------------------------------------------- tracker
@@ -447,7 +447,7 @@ class PlateTracker:
             tr.early_text = cons.text
             self.stats["early_events"] += 1
         self.stats["events"] += 1
-        self._sightings.append(_Sighting(cons.text, tr.last_mono, location, best.box, tr.serial))
+        self._sightings.append(_Sighting(cons.text, tr.last_mono, location, best.box, tr))
         return event
 
     def _is_repeat(self, tr: _Track, text: str, location: GeoFix | None) -> bool:
@@ -456,11 +456,15 @@ class PlateTracker:
         if len(self._sightings) > 64:  # forget what no open track can repeat any more
             oldest = min((t.first_mono for t in self._tracks), default=tr.first_mono)
             horizon = min(oldest, tr.first_mono) - self._suppress_ns
-            self._sightings = [s for s in self._sightings if s.last_mono >= horizon]
+            self._sightings = [
+                s for s in self._sightings if max(s.last_mono, s.track.last_mono) >= horizon
+            ]
         cfg = self.config
-        mine = tr.serial
         for s in self._sightings:
-            if s.owner == mine or tr.first_mono - s.last_mono > self._suppress_ns:
+            if s.track is tr:
+                continue
+            last = s.last_mono if s.last_mono > s.track.last_mono else s.track.last_mono
+            if tr.first_mono - last > self._suppress_ns:
                 continue
             if not _same_text(text, s.text):
                 continue
@@ -472,7 +476,7 @@ class PlateTracker:
                 near = math.hypot(b.center[0] - s.box.center[0], b.center[1] - s.box.center[1])
                 if b.iou(s.box) < 0.3 and near > cfg.max_center_distance * max(b.w, s.box.w):
                     continue
-            s.last_mono = max(s.last_mono, tr.last_mono)
+            s.last_mono = max(last, tr.last_mono)
             return True
         return False
 

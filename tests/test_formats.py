@@ -160,3 +160,9 @@ def test_region_data_is_data(tmp_path):
     (tmp_path / "BAD2.toml").write_text('colour = "blue"\n[[pattern]]\npattern = "LL"\n')
     with pytest.raises(ValueError, match="unknown key 'colour'"):
         FormatRules.for_regions(["BAD2"], data_dir=tmp_path)
+
+
+def test_unaligned_confidences_are_passed_through_unchanged():
+    chars = (CharConfidence("A", 0.9), CharConfidence("B", 0.8))  # fewer than the text
+    m = FormatRules.for_regions(["IT"]).best("AB123CD", chars)
+    assert m.text == "AB123CD" and m.chars == chars and m.region == "IT"

@@ -359,3 +359,18 @@ def test_car_parked_in_full_view_is_reported_after_max_wait_and_never_again():
         assert never.update(f, [read("AB123CD", 500, 400, f)]) == []
     (ev,) = never.flush()
     assert ev.frame_count == 300 and ev.last_seen == clock.t(299)
+
+
+def test_second_track_of_a_car_still_in_view_is_not_a_new_event():
+    clock = Clock(fps=2)
+    tr = make()
+    events = []
+    for i in range(1200):  # parked in view for 10 minutes; reported after max_wait_s
+        f = clock.frame()
+        reads = [read("AB123CD", 500, 400, f)]
+        if 960 <= i < 970:  # at minute 8 a mirror image of the plate is read elsewhere
+            reads.append(read("AB123CD", 1500, 100, f))
+        events += tr.update(f, reads)
+    events += tr.flush()
+    assert [e.text for e in events] == ["AB123CD"]
+    assert tr.stats["tracks"] == 2 and tr.stats["suppressed"] == 1
