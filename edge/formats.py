@@ -438,17 +438,26 @@ class FormatRules:
         bits = np.left_shift(np.uint64(1), idx.astype(np.uint64))
         fits = (group.masks & bits) != 0
         partner = self._partner_masks[group.region[:, None], idx[None, :]]
-        ok = fits | ((group.masks & partner) != 0)
+        viable = np.flatnonzero((fits | ((group.masks & partner) != 0)).all(axis=1))
+        if not len(viable):
+            return ()
+        codes = idx.tolist()
         out = []
-        for t in np.flatnonzero(ok.all(axis=1)):
+        for t, row_fits, row_masks in zip(
+            viable.tolist(), fits[viable].tolist(), group.masks[viable].tolist()
+        ):
             ri = int(group.region[t])
             fixes = []
-            for pos in np.flatnonzero(~fits[t]):
-                mask = int(group.masks[t, pos])
-                for b, share in self._partners[ri][idx[pos]]:
-                    if mask >> b & 1:  # the likeliest partner that the slot allows
-                        fixes.append((int(pos), ALPHABET[b], share))
-                        break
+            if not all(row_fits):
+                partners = self._partners[ri]
+                for pos, ok in enumerate(row_fits):
+                    if ok:
+                        continue
+                    mask = row_masks[pos]
+                    for b, share in partners[codes[pos]]:
+                        if mask >> b & 1:  # the likeliest partner that the slot allows
+                            fixes.append((pos, ALPHABET[b], share))
+                            break
             out.append((ri, float(group.likelihood[t]), tuple(fixes)))
         return tuple(out)
 
