@@ -136,16 +136,23 @@ def run(args) -> int:
 
     printed = 0
     out = sys.stdout
+    pending: GeoFix | None = None  # gpsd re-reports an epoch as sentences arrive: print the last
+
+    def emit(fix: GeoFix) -> None:
+        nonlocal printed
+        out.write(fix_json(fix) + "\n")
+        out.flush()
+        printed += 1
+
     try:
         if config.kind == "static":
             for _ in range(args.count or 1):
-                out.write(fix_json(source.latest()) + "\n")
-                printed += 1
+                emit(source.latest())
             return 0
-        done = getattr(source, "done", None)  # NMEA log replay: set when the log is exhausted
+        done = getattr(source, "done", None)  # NMEA source: set when the log is exhausted
+        replay = getattr(source, "fixes", None) is not None
         started = time.monotonic()
         deadline = started + args.timeout
-        replay = done is not None and getattr(source, "fixes", None) is not None
         while args.count is None or printed < args.count:
             if not replay and time.monotonic() > deadline:
                 break
@@ -154,14 +161,16 @@ def run(args) -> int:
             except queue.Empty:
                 if done is not None and done.is_set() and fixes.empty():
                     break
-                if (config.kind == "gpsd" and printed == 0 and source.error
+                if (config.kind == "gpsd" and printed == 0 and pending is None and source.error
                         and time.monotonic() - started > min(2.0, args.timeout)):
                     print(f"edge gps: {source.error}", file=sys.stderr)
                     return 1
                 continue
-            out.write(fix_json(fix) + "\n")
-            out.flush()
-            printed += 1
+            if pending is not None and pending.fix_utc != fix.fix_utc:
+                emit(pending)
+            pending = fix
+        if pending is not None and (args.count is None or printed < args.count):
+            emit(pending)
     except BrokenPipeError:  # `edge gps | head`
         return 0
     finally:
@@ -171,10 +180,31 @@ def run(args) -> int:
             summary = {k: v for k, v in status.items() if v not in (None, 0, [], "")}
             print(f"edge gps: {printed} fixes; {json.dumps(summary)}", file=sys.stderr)
     if printed == 0:
-        err = getattr(source, "error", None)
-        what = err or f"no fix from {config.kind} within {args.timeout:g} s"
-        if replay:
-            what = f"no position fix in {config.path}"
-        print(f"edge gps: {what}", file=sys.stderr)
+        print(f"edge gps: {_why_nothing(config, source, args.timeout, replay)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _why_nothing(config, source, timeout: float, replay: bool) -> str:
+    """One line an installer can act on."""
+    if replay:
+        return f"no position fix in {config.path}"
+    err = getattr(source, "error", None)
+    if config.kind == "gpsd":
+        if err and not source.connected.is_set():
+            return err
+        if not source.devices:
+            return (f"gpsd at {config.host}:{config.port} has no GPS device "
+                    "(is the receiver plugged in and named in gpsd's DEVICES?)")
+        return (f"no fix from gpsd within {timeout:g} s (devices {', '.join(source.devices)}; "
+                f"{source.reports} reports, none with a position: antenna without sky view?)")
+    stats = getattr(getattr(source, "parser", None), "stats", None)
+    if err:
+        return err
+    if stats is not None and stats.lines and not stats.sentences:
+        return (f"{config.path}: {stats.lines} lines but no valid NMEA sentence "
+                f"(wrong baud rate? tried {config.baud})")
+    if stats is not None and stats.sentences:
+        return (f"no fix from {config.path} within {timeout:g} s ({stats.sentences} NMEA sentences, "
+                "none with a position: antenna without sky view?)")
+    return f"no data from {config.path} within {timeout:g} s"

@@ -108,6 +108,7 @@ class NoGps:
     """kind = "none": positions are unknown (events carry location source "none")."""
 
     name = "none"
+    live = False
 
     def position_at(self, t_utc: datetime) -> GeoFix | None:
         return None
@@ -126,6 +127,7 @@ class StaticGps:
     """kind = "static": a fixed camera at a surveyed position."""
 
     name = "static"
+    live = False
 
     def __init__(self, config: GpsConfig) -> None:
         assert config.lat is not None and config.lon is not None
@@ -150,6 +152,22 @@ class StaticGps:
         pass
 
 
+def is_live(config: GpsConfig) -> bool:
+    """True for a real receiver (gpsd, a serial device) whose fix times may discipline the
+    clock (SystemClock.discipline_from_gps); False for a replayed log, static or none."""
+    import os
+    import stat
+
+    if config.kind == "gpsd":
+        return True
+    if config.kind == "nmea":
+        try:
+            return not stat.S_ISREG(os.stat(config.path).st_mode)
+        except OSError:
+            return True  # a device not plugged in yet
+    return False
+
+
 def open_gps(config: GpsConfig, on_fix: FixCallback | None = None):
     """The GpsSource for `config`. `on_fix(fix, t_mono_ns)` is called for each new fix
     (e.g. to discipline the clock from GPS time); raises GpsError with a one-line message
@@ -169,4 +187,4 @@ def open_gps(config: GpsConfig, on_fix: FixCallback | None = None):
     raise GpsError(f"gps.kind: unknown kind {config.kind!r}")
 
 
-__all__ = ["GpsConfig", "GpsError", "NoGps", "StaticGps", "open_gps", "FixCallback"]
+__all__ = ["GpsConfig", "GpsError", "NoGps", "StaticGps", "open_gps", "is_live", "FixCallback"]

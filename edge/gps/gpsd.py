@@ -72,6 +72,7 @@ def tpv_to_fix(obj: dict) -> GeoFix | None:
 
 class GpsdSource:
     name = "gpsd"
+    live = True
 
     def __init__(self, config: GpsConfig, on_fix: FixCallback | None = None,
                  connect_timeout_s: float = 3.0) -> None:

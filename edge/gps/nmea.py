@@ -24,7 +24,11 @@ to the epoch open when they arrive. GST and ZDA carry a time but do not open epo
 receivers stamp ZDA with a different second): GST attaches to the epoch with its time, ZDA
 only supplies the date. The date comes from RMC or ZDA; for epochs without one (GGA-only
 receivers) it is carried forward from the last known date, with midnight rollover; epochs
-seen before any date are held (bounded) and dated once a date arrives.
+seen before any date are held (bounded) and dated once a date arrives. A live receiver that
+never sends a date is dated from `date_hint` (the system clock); a log without any date
+gives no fixes (counted `undated_dropped`) rather than invented dates. Dates before 1990
+(an unset receiver clock) are ignored; with `min_date`, dates before it are moved forward
+by 1024-week steps (receivers hit by the GPS week-number rollover).
 
 Accuracy (`accuracy_m`): a ~95 % horizontal error radius (the same sense as gpsd's `eph`).
 From GST's per-axis 1-sigma errors: 2.45 * sqrt((s_lat^2 + s_lon^2) / 2). Otherwise
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
@@ -288,8 +292,12 @@ class NmeaParser:
     """Feed bytes (or lines); get `NmeaFix`es. Never raises on input content."""
 
     def __init__(self, *, uere_m: float = DEFAULT_UERE_M, require_checksum: bool = False,
-                 min_date: date | None = None, max_undated: int = 64) -> None:
+                 min_date: date | None = None, max_undated: int = 64,
+                 date_hint: Callable[[], datetime] | None = None) -> None:
         self.uere_m = uere_m
+        # For live receivers that never send a date (GGA-only): the current UTC time; an
+        # epoch's time of day is placed on the day that puts it nearest to that instant.
+        self.date_hint = date_hint
         self.require_checksum = require_checksum
         self.min_date = min_date  # dates before this are GPS-week-rollover victims
         self.stats = NmeaStats()
@@ -387,7 +395,7 @@ class NmeaParser:
         valid = status == "A" and mode not in ("N", "S")
         self._set_pos(ep, "RMC", _latlon(f, 2), valid)
         d = _ddmmyy(_f(f, 8))
-        if d is not None:
+        if d is not None and d.year >= 1990:  # 1980-01-06 etc.: an unset receiver clock
             ep.date = d
         if valid:
             speed = _float(_f(f, 6))
@@ -507,7 +515,7 @@ class NmeaParser:
             d = date(yyyy, mm, dd)
         except ValueError:
             return []
-        if yyyy < 1980:
+        if yyyy < 1990:
             return []
         self._set_date_ref(d, tod[0])
         return self._date_pending()
@@ -526,6 +534,19 @@ class NmeaParser:
             return d - timedelta(days=1)
         return d
 
+    def _hinted_date(self, sod: int) -> date | None:
+        try:
+            now = self.date_hint()
+        except Exception:
+            return None
+        now_sod = now.hour * 3600 + now.minute * 60 + now.second
+        d = now.date()
+        if sod - now_sod > 43200:
+            return d - timedelta(days=1)
+        if now_sod - sod > 43200:
+            return d + timedelta(days=1)
+        return d
+
     def _date_pending(self) -> list[NmeaFix]:
         out: list[NmeaFix] = []
         while self._undated and self._date_ref is not None:
@@ -539,6 +560,8 @@ class NmeaParser:
             self._set_date_ref(ep.date, ep.tod[0])
             out.extend(self._date_pending())
         d = ep.date or self._resolve_date(ep.tod[0])
+        if d is None and self.date_hint is not None and ep.pos is not None:
+            d = self._hinted_date(ep.tod[0])
         if d is None:
             if ep.pos is not None and not ep.invalid:
                 if len(self._undated) == self._undated.maxlen:

@@ -33,6 +33,7 @@ def history_for(config: GpsConfig, keep_all: bool = False) -> FixHistory:
 
 class _NmeaBase:
     name = "nmea"
+    live = False  # a real receiver (its times may discipline the clock), not a replayed log
 
     def __init__(self, config: GpsConfig, history: FixHistory, parser: NmeaParser,
                  on_fix: FixCallback | None) -> None:
@@ -125,9 +126,12 @@ _BAUDS = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 9
 class NmeaSerial(_NmeaBase):
     """A receiver on a serial/USB/pty device, read by a thread; reopened with backoff."""
 
+    live = True
+
     def __init__(self, config: GpsConfig, on_fix: FixCallback | None = None) -> None:
         parser = NmeaParser(uere_m=config.uere_m, require_checksum=config.require_checksum,
-                            min_date=config.rollover_floor(serial=True))
+                            min_date=config.rollover_floor(serial=True),
+                            date_hint=lambda: datetime.now(timezone.utc))
         super().__init__(config, history_for(config), parser, on_fix)
         if config.baud not in _BAUDS:
             raise GpsError(f"gps.baud: {config.baud} is not a standard rate ({sorted(_BAUDS)})")

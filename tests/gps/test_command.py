@@ -69,3 +69,52 @@ def test_source_syntax():
         parse_source("static:52.5")
     with pytest.raises(ValueError):
         parse_source("gpsd:host:port")
+
+
+def test_gpsd_reports_of_one_epoch_print_once_and_installer_hints(capsys):
+    import threading
+
+    from tests.gps.test_sources import FakeGpsd, tpv
+
+    truth = w.drive(w.start_time(), 3)
+    server = FakeGpsd()
+    partial = {k: v for k, v in tpv(truth[0]).items() if k not in ("speed", "track")}
+    reports = [partial, tpv(truth[0]), tpv(truth[1]), tpv(truth[2])]
+    t = threading.Thread(target=server.accept_and_send, args=(reports, False))
+    t.start()
+    try:
+        assert main(["gps", "--source", f"gpsd:127.0.0.1:{server.port}", "--timeout", "0.8"]) == 0
+        rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [r["time"][11:19] for r in rows] == ["10:00:00", "10:00:01", "10:00:02"]
+        assert rows[0]["speed_mps"] == pytest.approx(15.0)  # the complete report won
+    finally:
+        t.join(5)
+        server.close()
+    # gpsd with a receiver that has no fix, then gpsd without any receiver
+    for devices, expect in (
+            (["/dev/ttyFAKE"], "edge gps: no fix from gpsd within 0.6 s (devices /dev/ttyFAKE; 1 reports"),
+            ([], "edge gps: gpsd at 127.0.0.1:{port} has no GPS device")):
+        server = FakeGpsd(devices=devices)
+        t = threading.Thread(target=server.accept_and_send, args=([{"class": "TPV", "mode": 1}], False))
+        t.start()
+        try:
+            assert main(["gps", "--source", f"gpsd:127.0.0.1:{server.port}", "--timeout", "0.6"]) == 1
+            err = capsys.readouterr().err.strip()
+            assert err.startswith(expect.format(port=server.port)) and "\n" not in err
+        finally:
+            t.join(5)
+            server.close()
+
+
+def test_serial_at_the_wrong_baud_rate_says_so(capsys):
+    import os
+
+    master, slave = os.openpty()
+    try:
+        os.write(master, b"\x8f\xe3\x11garbage\r\n" * 20)
+        assert main(["gps", "--source", f"nmea:{os.ttyname(slave)}", "--timeout", "0.7"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert "lines but no valid NMEA sentence (wrong baud rate? tried 9600)" in err
+    finally:
+        os.close(master)
+        os.close(slave)

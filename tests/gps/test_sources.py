@@ -121,7 +121,8 @@ class FakeGpsd:
     """A TCP server speaking gpsd's JSON protocol (the real gpsd is in test_gpsfake.py):
     answers ?WATCH with VERSION/DEVICES/WATCH, then streams the TPVs it is given."""
 
-    def __init__(self) -> None:
+    def __init__(self, devices=("/dev/ttyFAKE",)) -> None:
+        self.devices = list(devices)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(4)
@@ -137,7 +138,7 @@ class FakeGpsd:
         if b"?WATCH=" in req and b'"enable":true' in req:
             self.watches += 1
         lines = [{"class": "VERSION", "release": "3.22"},
-                 {"class": "DEVICES", "devices": [{"path": "/dev/ttyFAKE"}]},
+                 {"class": "DEVICES", "devices": [{"path": d} for d in self.devices]},
                  {"class": "WATCH", "enable": True, "json": True}] + reports
         conn.sendall(b"".join(json.dumps(x).encode() + b"\n" for x in lines) + b"not json\n")
         if then_close:
