@@ -85,6 +85,8 @@ def check_one(log: Path, verbose: bool) -> dict:
     matched = sorted(set(ours) & set(theirs))
     errors = []
     alt_diffs = []
+    speed_diffs: list[float] = []
+    track_diffs: list[float] = []
     date_shift = 0
     worst = None
     for k in matched:
@@ -95,6 +97,10 @@ def check_one(log: Path, verbose: bool) -> dict:
             worst = (e, a, b)
         if a.time != b["_t"]:
             date_shift += 1
+        if a.speed_mps is not None and isinstance(b.get("speed"), (int, float)):
+            speed_diffs.append(abs(a.speed_mps - b["speed"]))
+        if a.heading_deg is not None and isinstance(b.get("track"), (int, float)):
+            track_diffs.append(abs((a.heading_deg - b["track"] + 180) % 360 - 180))
         if a.alt is not None and b.get("altMSL", b.get("alt")) is not None:
             alt_diffs.append(abs(a.alt - b.get("altMSL", b.get("alt"))))
     # gpsd sometimes dates the first fix of a capture a day off (seen in bt451.log: ZDA says
@@ -117,6 +123,8 @@ def check_one(log: Path, verbose: bool) -> dict:
         "max_err_m": max(errors) if errors else None,
         "median_err_m": statistics.median(errors) if errors else None,
         "max_alt_diff_m": max(alt_diffs) if alt_diffs else None,
+        "max_speed_diff_mps": max(speed_diffs) if speed_diffs else None,
+        "max_track_diff_deg": max(track_diffs) if track_diffs else None,
         "date_shift": date_shift, "stats": stats.as_dict(),
     }
     if verbose:
@@ -145,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
            "extra": 0, "date_shift": 0, "tod_only": 0, "bad_checksum": 0, "malformed": 0}
     max_err = 0.0
     max_alt = 0.0
+    max_speed = 0.0
+    max_track = 0.0
     all_err: list[float] = []
     for log in logs:
         try:
@@ -160,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         tot["malformed"] += row["stats"]["malformed"]
         if row["max_err_m"] is not None:
             max_err = max(max_err, row["max_err_m"])
+        if row["max_speed_diff_mps"] is not None:
+            max_speed = max(max_speed, row["max_speed_diff_mps"])
+        if row["max_track_diff_deg"] is not None:
+            max_track = max(max_track, row["max_track_diff_deg"])
         if row["max_alt_diff_m"] is not None:
             max_alt = max(max_alt, row["max_alt_diff_m"])
         if args.json:
@@ -177,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"TOTAL logs={tot['logs']}/{len(logs)} exceptions={failures} our_fixes={tot['our_fixes']} "
           f"gpsd_tpv_times={tot['gpsd_tpv_times']} matched={tot['matched']} missed={tot['missed']} "
           f"extra={tot['extra']} max_pos_err_m={max_err:.3f} max_alt_diff_m={max_alt:.3f} "
+          f"max_speed_diff_mps={max_speed:.3f} max_track_diff_deg={max_track:.2f} "
           f"date_shift(1024wk)={tot['date_shift']} matched_on_time_of_day_only={tot['tod_only']} bad_checksum={tot['bad_checksum']} "
           f"malformed={tot['malformed']}")
     return 1 if failures else 0
