@@ -93,6 +93,7 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--eval-every", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -130,7 +131,7 @@ def main(argv=None):
         if el >= budget:
             break
         frac = el / budget
-        lr = args.lr * (min(1.0, step / 300) if step < 300 else 0.5 * (1 + np.cos(np.pi * frac)))
+        lr = args.lr * (min(1.0, step / args.warmup) if step < args.warmup else 0.5 * (1 + np.cos(np.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
         if step % 500 == 0 and synth.renderer is None and synth.try_load():
@@ -166,8 +167,10 @@ def main(argv=None):
         if m.sum() > 0:
             t = torch.from_numpy(np.stack(soft_t))
             kl = (t * (torch.log(t.clamp_min(1e-6)) - F.log_softmax(logits, -1))).sum(-1).mean(-1)
-            loss = ce + 0.5 * (kl * m).sum() / m.sum()
+            kl = (kl * m).sum() / m.sum()
+            loss = ce + 0.5 * kl
         else:
+            kl = torch.zeros(())
             loss = ce
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -182,7 +185,7 @@ def main(argv=None):
                     pe.copy_(pn)
         step += 1
         bar.n = min(int(time.time() - t0), int(budget))
-        bar.set_postfix_str(f"step {step} loss {loss.item():.3f} lr {lr:.1e} best {best:.3f}")
+        bar.set_postfix_str(f"step {step} ce {ce.item():.3f} kl {kl.item():.3f} lr {lr:.1e} best {best:.3f}")
         if step % args.eval_every == 0:
             acc, per = evaluate(ema, xv, yv, sv)
             rec = {"step": step, "min": round((time.time() - t0) / 60, 1), "loss": round(loss.item(), 4),
