@@ -9,9 +9,11 @@ How it works (per `update(frame, reads)`, O(open tracks x reads), no pixels need
    IoU >= `iou_min` or centre distance <= `max_center_distance` box widths, with box widths
    within `max_size_ratio`; or, when the read's text is similar to the track's text
    (>= `text_min_similarity`), within `text_max_center_distance` box widths and any size — so a
-   fast plate, or a parked car under a panning and zooming camera, stays one track. A read
-   whose text clearly differs from an established track (< `text_conflict_similarity`) joins
-   it only if the boxes overlap strongly (`conflict_iou`): two vehicles crossing stay apart.
+   fast plate, or a parked car under a panning and zooming camera, stays one track. A confident
+   read whose text clearly differs (< `text_conflict_similarity`) from a track's text, read
+   confidently at least twice, joins it only if the boxes overlap strongly (`conflict_iou`):
+   two vehicles crossing stay apart, while garbage reads of a small, far plate do not split
+   its track when it comes closer and reads well.
    Score = IoU + 0.5 * closeness + text similarity. Reads left over start new tracks.
 3. **Early event**: (optional, `early_event`) once `early_reads` reads of a track agree
    exactly with its current consensus text and the consensus confidence is at least
@@ -79,7 +81,8 @@ class TrackerConfig:
     text_min_similarity: float = 0.6  # text this close widens the gate ...
     text_max_center_distance: float = 8.0  # ... to this many box widths, any size
     text_conflict_similarity: float = 0.3  # text this different needs ...
-    conflict_iou: float = 0.5  # ... this much overlap to join an established track
+    conflict_iou: float = 0.5  # ... this much overlap to join an established track,
+    conflict_min_confidence: float = 0.5  # when both texts were read at least this confidently
     max_gap_s: float = 1.0  # a track ends after this long without a read
     max_gap_frames: int = 0  # ... or after this many updates without a read (0 = time only)
     min_reads: int = 2  # fewer reads: not a plate pass, no event
@@ -98,6 +101,7 @@ class TrackerConfig:
 
     def __post_init__(self) -> None:
         for name in ("iou_min", "text_min_similarity", "text_conflict_similarity", "conflict_iou",
+                     "conflict_min_confidence",
                      "min_confidence", "early_min_confidence", "format_miss_penalty"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
@@ -294,11 +298,12 @@ class PlateTracker:
             iou_min, size_ratio = cfg.iou_min, cfg.max_size_ratio
             text_min, conflict, conflict_iou = (
                 cfg.text_min_similarity, cfg.text_conflict_similarity, cfg.conflict_iou)
+            sure = cfg.conflict_min_confidence
             rboxes = []
             for rd in reads:
                 b = rd.box
                 rboxes.append((b.x, b.y, b.x + b.w, b.y + b.h, b.w, b.w * b.h,
-                               b.x + b.w * 0.5, b.y + b.h * 0.5, rd.text))
+                               b.x + b.w * 0.5, b.y + b.h * 0.5, rd.text, rd.confidence >= sure))
             for ti, tr in enumerate(tracks):
                 dt = (now - tr.last_mono) * 1e-9
                 pcx = tr.cx + tr.vx * dt
@@ -308,8 +313,10 @@ class PlateTracker:
                 px2, py2 = px1 + pw, py1 + ph
                 parea = pw * ph
                 key = tr.key_text
-                established = tr.reads >= 2
-                for ri, (x1, y1, x2, y2, w, area, rcx, rcy, text) in enumerate(rboxes):
+                var = tr.variants.get(key)
+                # a text read twice, confidently, is not given up for a clearly different one
+                established = var is not None and var[1] >= 2 and var[0] >= sure * var[1]
+                for ri, (x1, y1, x2, y2, w, area, rcx, rcy, text, confident) in enumerate(rboxes):
                     scale = pw if pw > w else w
                     if scale < 1.0:
                         scale = 1.0
@@ -330,7 +337,7 @@ class PlateTracker:
                     text_ok = sim >= text_min and dist <= far
                     if not (geo_ok or text_ok):
                         continue
-                    if established and 0.0 <= sim < conflict and iou < conflict_iou:
+                    if established and confident and 0.0 <= sim < conflict and iou < conflict_iou:
                         continue
                     gate = far if text_ok else near
                     closeness = 1.0 - dist / gate if gate > 0 and dist < gate else 0.0

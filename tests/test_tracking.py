@@ -374,3 +374,19 @@ def test_second_track_of_a_car_still_in_view_is_not_a_new_event():
     events += tr.flush()
     assert [e.text for e in events] == ["AB123CD"]
     assert tr.stats["tracks"] == 2 and tr.stats["suppressed"] == 1
+
+
+@pytest.mark.parametrize("sure, expected", [(0.5, [("AB123CD", 20)]), (0.0, [("XX9", 4), ("AB123CD", 16)])])
+def test_poor_early_reads_do_not_split_the_track_when_the_plate_comes_closer(sure, expected):
+    clock = Clock()
+    tr = make(TrackerConfig(conflict_min_confidence=sure))
+    events = []
+    for i in range(20):  # a shaky zooming camera: small and unreadable first, then sharp
+        f = clock.frame()
+        w = 40 * 1.1**i
+        x = 600 - w / 2 + (0.7 * w if i % 2 else 0.0)
+        r = read("XX9", x, 300, f, p=0.3, w=w, h=w / 4) if i < 4 else read(
+            "AB123CD", x, 300, f, p=0.9, w=w, h=w / 4)
+        events += tr.update(f, [r])
+    events += tr.flush()
+    assert [(e.text, e.frame_count) for e in events] == expected
