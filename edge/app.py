@@ -157,10 +157,10 @@ def make_clock(config: AppConfig) -> Clock:
 def gps_clock_hook(config: AppConfig, clock: Any) -> Callable | None:
     """GPS time disciplines the clock only from a live receiver (gpsd, a serial device),
     never from a replayed log, whose times are in the past."""
+    from edge.gps import is_live
+
     discipline = getattr(clock, "discipline_from_gps", None)
-    gps = config.gps
-    live = gps.kind == "gpsd" or (gps.kind == "nmea" and str(getattr(gps, "path", "")).startswith("/dev/"))
-    if discipline is None or not live:
+    if discipline is None or not is_live(config.gps):
         return None
 
     def on_fix(fix: Any, t_mono_ns: int) -> None:
