@@ -170,6 +170,33 @@ def gps_clock_hook(config: AppConfig, clock: Any) -> Callable | None:
     return on_fix
 
 
+class FirstFix:
+    """on_fix hook that remembers the first fix (for `source.start_time = "gps"`) and passes
+    every fix on to `then` (the clock discipline, for live receivers)."""
+
+    def __init__(self, then: Callable | None = None) -> None:
+        self.then = then
+        self.first: Any = None
+        self._event = threading.Event()
+
+    def __call__(self, fix: Any, t_mono_ns: int) -> None:
+        if self.first is None and getattr(fix, "fix_utc", None) is not None:
+            self.first = fix
+            self._event.set()
+        if self.then is not None:
+            self.then(fix, t_mono_ns)
+
+    def wait_start_time(self, config: AppConfig, timeout: float = 30.0) -> str:
+        from edge.config import ConfigError
+        from edge.event_json import rfc3339_ms
+
+        if config.gps.kind in ("none", "static"):
+            raise ConfigError("source.start_time: 'gps' needs a GPS with times ([gps] kind 'nmea' or 'gpsd')")
+        if not self._event.wait(timeout):
+            raise StartupError(f"source.start_time 'gps': no GPS fix within {timeout:g} s")
+        return rfc3339_ms(self.first.fix_utc)
+
+
 def make_tracker(config: AppConfig, rules: Any, locate: Callable, clock_state: Callable[[], str]):
     from edge.tracking import PlateTracker
 
@@ -286,8 +313,12 @@ class Application:
 
         clock = make_clock(cfg)
         self.clock = clock
-        self.gps = open_gps(cfg.gps, on_fix=gps_clock_hook(cfg, clock))
+        first_fix = FirstFix(gps_clock_hook(cfg, clock))
+        self.gps = open_gps(cfg.gps, on_fix=first_fix)
         self._closers.append(self.gps.close)
+        if cfg.source.kind in ("video", "images") and cfg.source.start_time.strip().lower() == "gps":
+            cfg = self.config = dataclasses.replace(
+                cfg, source=dataclasses.replace(cfg.source, start_time=first_fix.wait_start_time(cfg)))
 
         self.notifier.status("opening camera")
         self.source = open_source(cfg.source, clock)

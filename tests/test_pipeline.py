@@ -283,3 +283,83 @@ def detector_plugin(_section=None) -> ColourPlateDetector:
 
 def reader_plugin(_section=None) -> HueTableReader:
     return HueTableReader()
+
+
+def _nmea(body: str) -> str:
+    cs = 0
+    for ch in body:
+        cs ^= ord(ch)
+    return f"${body}*{cs:02X}"
+
+
+def write_nmea_log(path: Path, start: datetime, seconds: int, lat0: float = 52.0, lon0: float = 5.0,
+                   north_mps: float = 10.0) -> list[tuple[datetime, float, float]]:
+    """A 1 Hz RMC+GGA log of a receiver moving north; returns the true track."""
+    track, lines = [], []
+    for s in range(seconds):
+        t = start + timedelta(seconds=s)
+        lat = lat0 + north_mps * s / 111_320.0
+        lat_txt = f"{int(lat):02d}{(lat - int(lat)) * 60:07.4f}"
+        lon_txt = f"{int(lon0):03d}{(lon0 - int(lon0)) * 60:07.4f}"
+        hms, dmy = t.strftime("%H%M%S.00"), t.strftime("%d%m%y")
+        knots = north_mps / 0.514444
+        lines.append(_nmea(f"GPRMC,{hms},A,{lat_txt},N,{lon_txt},E,{knots:.2f},0.0,{dmy},,,A"))
+        lines.append(_nmea(f"GPGGA,{hms},{lat_txt},N,{lon_txt},E,1,09,0.8,10.0,M,46.0,M,,"))
+        track.append((t, lat, lon0))
+    path.write_text("\r\n".join(lines) + "\r\n")
+    return track
+
+
+def test_application_video_plus_nmea_log_on_one_timeline(tmp_path, clip):
+    """The whole wiring (edge.app): video times start at the log's first fix; each event is
+    placed where the log says the camera was at that frame's time."""
+    import dataclasses
+    import json
+    import math
+
+    from edge.app import Application
+    from edge.settings import build_config
+
+    log_start = datetime(2025, 9, 14, 16, 20, tzinfo=timezone.utc)
+    track = write_nmea_log(tmp_path / "drive.nmea", log_start, seconds=10)
+    config = build_config({
+        "device": {"id": "app-test"},
+        "source": {"kind": "video", "path": str(clip), "start_time": "gps"},
+        "detector": {"plugin": "tests.test_pipeline:detector_plugin"},
+        "reader": {"plugin": "tests.test_pipeline:reader_plugin"},
+        "gps": {"kind": "nmea", "path": str(tmp_path / "drive.nmea")},
+        "outbox": {"path": str(tmp_path / "outbox.db")},
+        "mqtt": {"enabled": False},
+    })
+    printed = []
+
+    class Out:
+        def write(self, text):
+            printed.append(text)
+
+        def flush(self):
+            pass
+
+    app = Application(config, print_events=True, out=Out())
+    try:
+        app.open()
+        summary = app.run()
+    finally:
+        app.close()
+    assert summary["frames"]["events"] == 3
+    events = [json.loads(line) for line in "".join(printed).splitlines()]
+    assert [e["seq"] for e in events] == [1, 2, 3]
+    for e in events:
+        v = next(v for v in VEHICLES if v[0] == e["plate"]["text"])
+        best = datetime.fromisoformat(e["time"]["best"].replace("Z", "+00:00"))
+        first = datetime.fromisoformat(e["time"]["first_seen"].replace("Z", "+00:00"))
+        assert abs(first - (log_start + v[2] * FRAME)) <= FRAME
+        # true position at the best frame's time (the receiver moves north at 10 m/s)
+        s = (best - log_start).total_seconds()
+        lat_true = 52.0 + 10.0 * s / 111_320.0
+        loc = e["location"]
+        assert loc["source"] == "nmea"
+        err_m = math.hypot((loc["lat"] - lat_true) * 111_320.0,
+                           (loc["lon"] - 5.0) * 111_320.0 * math.cos(math.radians(52.0)))
+        assert err_m < 3.0, (e["plate"]["text"], err_m)
+    assert dataclasses.asdict(app.config.source)["start_time"] == "2025-09-14T16:20:00.000Z"

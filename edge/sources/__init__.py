@@ -43,7 +43,9 @@ class SourceConfig:
     device:      V4L2 device path or index for kind "usb" (e.g. "/dev/video0" or "0").
     pacing:      "fast" = as fast as the pipeline goes (files only: no frame is ever dropped),
                  "realtime" = at the file's own frame rate.
-    start_time:  RFC 3339 UTC time of a video's first frame ("" = 2026-01-01T00:00:00Z).
+    start_time:  RFC 3339 UTC time of a video's first frame ("" = 2026-01-01T00:00:00Z);
+                 "gps" = the time of the first fix from [gps] (e.g. a replayed NMEA log
+                 recorded with the video), so frames and positions share one timeline.
     loop:        restart a video/image folder at its end (times keep increasing).
     fps:         frame rate of an image folder; requested frame rate of a camera (0 = default).
     width/height: requested capture size for usb/picamera (0 = the device's default);
@@ -73,7 +75,7 @@ class SourceConfig:
     queue_size: int = 2
 
     def __post_init__(self) -> None:
-        if self.start_time:
+        if self.start_time and self.start_time.strip().lower() != "gps":
             parse_start_time(self.start_time)  # raises ValueError with a clear message
         if not 1 <= self.queue_size <= 8:
             raise ValueError(f"queue_size: must be between 1 and 8, got {self.queue_size}")
