@@ -96,6 +96,7 @@ class NmeaFix:
     satellites: int | None
     hdop: float | None
     sentences: tuple[str, ...]  # kinds merged into this fix, e.g. ("GGA", "RMC")
+    received_ns: int | None = None  # monotonic ns when the epoch's first sentence was read
 
 
 def checksum(body: str) -> int:
@@ -286,6 +287,8 @@ class _Epoch:
     gsa_mode: int | None = None
     gst_sigma: tuple[float, float] | None = None
     kinds: list[str] = field(default_factory=list)
+    received_ns: int | None = None
+    emitted: bool = False
 
 
 class NmeaParser:
@@ -303,6 +306,8 @@ class NmeaParser:
         self.stats = NmeaStats()
         self._buf = b""
         self._epoch: _Epoch | None = None
+        self._idle_closed: _Epoch | None = None  # closed by close_epoch(); may be reopened
+        self._now_ns: int | None = None
         self._date_ref: tuple[date, int] | None = None  # (date, seconds of day) last known
         self._undated: deque[_Epoch] = deque(maxlen=max_undated)
         self._gst: dict[tuple[int, int], tuple[float, float]] = {}
@@ -310,8 +315,11 @@ class NmeaParser:
         self._last_hdop: float | None = None
 
     # -- input ---------------------------------------------------------------------------
-    def feed(self, data: bytes) -> list[NmeaFix]:
-        """Raw bytes from a serial port or file; partial lines are kept for the next call."""
+    def feed(self, data: bytes, t_mono_ns: int | None = None) -> list[NmeaFix]:
+        """Raw bytes from a serial port or file; partial lines are kept for the next call.
+        `t_mono_ns`: when these bytes were read (stamps the epochs they open)."""
+        if t_mono_ns is not None:
+            self._now_ns = t_mono_ns
         self._buf += data
         out: list[NmeaFix] = []
         # Split on CR or LF; keep the unterminated tail.
@@ -340,6 +348,21 @@ class NmeaParser:
         for line in lines:
             yield from self.feed_line(line)
 
+    def close_epoch(self) -> list[NmeaFix]:
+        """The line went quiet: emit the open epoch now rather than when the next one starts
+        (a live reader calls this after ~0.2 s of silence). A sentence of the same epoch
+        arriving later reopens it, and it is emitted again, completed."""
+        if self._epoch is None:
+            return []
+        ep, self._epoch = self._epoch, None
+        self._idle_closed = ep
+        return self._close(ep)
+
+    def _current(self) -> _Epoch | None:
+        if self._epoch is None and self._idle_closed is not None:
+            self._epoch, self._idle_closed = self._idle_closed, None
+        return self._epoch
+
     def flush(self) -> list[NmeaFix]:
         """End of input: emit the epoch still open (and any tail bytes)."""
         out: list[NmeaFix] = []
@@ -365,10 +388,14 @@ class NmeaParser:
         if tod is None:
             return [], self._epoch
         out: list[NmeaFix] = []
+        if self._epoch is None and self._idle_closed is not None:
+            if self._idle_closed.tod == tod:
+                self._epoch = self._idle_closed
+            self._idle_closed = None
         if self._epoch is None or self._epoch.tod != tod:
             if self._epoch is not None:
                 out = self._close(self._epoch)
-            self._epoch = _Epoch(tod)
+            self._epoch = _Epoch(tod, received_ns=self._now_ns)
             sigma = self._gst.pop(tod, None)
             if sigma is not None:
                 self._epoch.gst_sigma = sigma
@@ -458,7 +485,7 @@ class NmeaParser:
         mode = _int(_f(f, 1))
         if mode in (1, 2, 3):
             self._last_gsa = mode
-            if self._epoch is not None:
+            if self._current() is not None:
                 self._epoch.gsa_mode = mode
         hdop = _float(_f(f, 15))
         if hdop is not None and 0 < hdop < 99:
@@ -468,7 +495,7 @@ class NmeaParser:
         return []
 
     def _do_VTG(self, f) -> list[NmeaFix]:
-        ep = self._epoch
+        ep = self._current()
         if ep is None:
             return []
         # NMEA 2.3+: course,T,course,M,knots,N,kmh,K,mode ; very old: course,course,knots,kmh
@@ -489,7 +516,7 @@ class NmeaParser:
 
     def _do_HDT(self, f) -> list[NmeaFix]:
         heading = _float(_f(f, 0))
-        if self._epoch is not None and heading is not None and 0 <= heading <= 360:
+        if self._current() is not None and heading is not None and 0 <= heading <= 360:
             self._epoch.heading_true = heading % 360.0
         return []
 
@@ -498,8 +525,9 @@ class NmeaParser:
         s_lat, s_lon = _float(_f(f, 5)), _float(_f(f, 6))
         if tod is None or s_lat is None or s_lon is None or s_lat < 0 or s_lon < 0:
             return []
-        if self._epoch is not None and self._epoch.tod == tod:
-            self._epoch.gst_sigma = (s_lat, s_lon)
+        ep = self._epoch or self._idle_closed
+        if ep is not None and ep.tod == tod:
+            self._current().gst_sigma = (s_lat, s_lon)
         else:
             self._gst[tod] = (s_lat, s_lon)
             while len(self._gst) > 4:
@@ -590,11 +618,14 @@ class NmeaParser:
         else:
             accuracy = None
         heading = ep.course if ep.course is not None else ep.heading_true
-        self.stats.fixes += 1
+        if not ep.emitted:
+            self.stats.fixes += 1
+            ep.emitted = True
         out.append(NmeaFix(
             time=t, lat=ep.pos[0], lon=ep.pos[1], alt=ep.alt if mode == 3 else None,
             speed_mps=ep.speed, heading_deg=heading, accuracy_m=accuracy, mode=mode,
-            quality=ep.quality, satellites=ep.sats, hdop=hdop, sentences=tuple(ep.kinds)))
+            quality=ep.quality, satellites=ep.sats, hdop=hdop, sentences=tuple(ep.kinds),
+            received_ns=ep.received_ns))
         return out
 
 

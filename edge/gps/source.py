@@ -46,11 +46,11 @@ class _NmeaBase:
         self.error: str | None = None
         self.done = threading.Event()  # replay finished / reader thread ended
 
-    def _publish(self, fix: GeoFix) -> None:
+    def _publish(self, fix: GeoFix, received_ns: int | None = None) -> None:
         self.history.add(fix)
         if self._on_fix is not None:
             try:
-                self._on_fix(fix, time.monotonic_ns())
+                self._on_fix(fix, received_ns or time.monotonic_ns())
             except Exception:  # a consumer's bug must not kill the reader
                 log.exception("gps on_fix callback failed")
 
@@ -183,9 +183,12 @@ class NmeaSerial(_NmeaBase):
                         continue
                 try:
                     ready, _, _ = select.select([fd], [], [], 0.2)
-                    if not ready:
+                    if not ready:  # the line is quiet: the receiver's burst is complete
+                        for fix in self.parser.close_epoch():
+                            self._publish(to_geofix(fix), fix.received_ns)
                         continue
                     data = os.read(fd, 4096)
+                    now = time.monotonic_ns()
                     if not data:  # EOF: device gone (or the writer closed a FIFO/pty)
                         raise OSError("end of data")
                 except OSError as exc:
@@ -202,8 +205,8 @@ class NmeaSerial(_NmeaBase):
                         return
                     backoff = min(backoff * 2, self.config.reconnect_max_s)
                     continue
-                for fix in self.parser.feed(data):
-                    self._publish(to_geofix(fix))
+                for fix in self.parser.feed(data, now):
+                    self._publish(to_geofix(fix), fix.received_ns)
         finally:
             if fd is not None:
                 try:

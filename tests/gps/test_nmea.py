@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import random
+
+import pytest
 from datetime import date, datetime, timedelta, timezone
 
 from edge.gps.nmea import (GPS_WEEK_ROLLOVER, NmeaParser, NmeaStats, checksum, parse_bytes,
@@ -191,3 +193,17 @@ def test_random_bytes_and_mutated_sentences_never_raise():
     # whatever survived the checksums is still a plausible position
     fixes, _ = parse_bytes(good)
     assert len(fixes) == 20
+
+
+def test_quiet_line_closes_the_epoch_and_late_sentences_complete_it():
+    p = w.drive(w.start_time(), 2)
+    parser = NmeaParser()
+    assert parser.feed((w.zda(p[0].t) + "\r\n" + w.gga(p[0]) + "\r\n").encode(), t_mono_ns=111) == []
+    first = parser.close_epoch()  # the receiver went quiet after its GGA
+    assert len(first) == 1 and first[0].speed_mps is None and first[0].received_ns == 111
+    late = parser.feed((w.vtg(p[0]) + "\r\n" + w.gga(p[1]) + "\r\n").encode(), t_mono_ns=222)
+    assert [f.time for f in late] == [p[0].t]  # re-emitted, completed by the late VTG
+    assert late[0].speed_mps == pytest.approx(15.0, abs=1e-3) and late[0].received_ns == 111
+    last = parser.flush()
+    assert [f.time for f in last] == [p[1].t] and last[0].received_ns == 222
+    assert parser.stats.fixes == 2

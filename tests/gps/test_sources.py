@@ -105,12 +105,13 @@ def test_nmea_serial_device_through_a_pty():
     try:
         for i, p in enumerate(truth):
             os.write(master, ("\r\n".join(w.epoch_lines(p, i)) + "\r\n").encode())
-        # the last epoch closes only when the next one starts: 7 of 8 fixes
-        assert wait_for(lambda: len(src.history) == 7)
+        # the last epoch is emitted once the line goes quiet, not a cycle later
+        assert wait_for(lambda: len(src.history) == 8)
         for (fix, mono), p in zip(got, truth):
             assert fix.fix_utc == p.t and dist_m(fix.lat, fix.lon, p.lat, p.lon) < 0.01
             assert 0 < mono <= time.monotonic_ns()
-        assert src.status()["nmea_fixes"] == 7
+        assert src.status()["nmea_fixes"] == 8
+        assert src.live
     finally:
         src.close()
         os.close(master)
