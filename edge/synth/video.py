@@ -71,7 +71,7 @@ class PassVideo:
         for k, v in enumerate(self.vehicles):
             seen = [(i, p) for i, fr in enumerate(self.frames) for p in fr if p.vehicle == k]
             full = [i for i, p in seen if p.full]
-            best = max(seen, key=lambda ip: ip[1].box.w)[0] if seen else None
+            best = max(([ip for ip in seen if ip[1].full] or seen), key=lambda ip: ip[1].box.w)[0] if seen else None
             d = asdict(v)
             d["plate_width"] = list(v.plate_width)
             d.update(id=k, first_frame=seen[0][0] if seen else None, last_frame=seen[-1][0] if seen else None,
@@ -141,9 +141,10 @@ def _pose(a: _Actor, u: float, W: int, H: int) -> tuple[float, float, float, flo
     w = 1.0 / inv
     sc = w / a.plate_w
     g = w / w1  # 0..1 perspective factor
-    vh = a.image.shape[0] * sc
+    # at the near end of the path the plate's centre is at 80 % of the frame height
+    below = (a.image.shape[0] - float(a.quad[:, 1].mean())) * (w1 / a.plate_w)
     x = vp_x + (W * s.lane - vp_x) * g
-    yb = horizon + (H * 0.88 + 0.35 * vh - horizon) * g
+    yb = horizon + (H * 0.8 + below - horizon) * g
     return x, yb, sc, a.yaw
 
 
@@ -212,6 +213,8 @@ def iter_pass_frames(rng_seed: int, width: int, height: int, vehicles: Sequence[
             xp, ybp, _, _ = _pose(a, u_prev, W, H)
             poses.append((sc, k, a, x, yb, yaw, (x - xp, yb - ybp)))
         poses.sort(key=lambda p: p[0])  # smaller (farther) first
+        drawn: list[tuple[_Actor, np.ndarray]] = []
+        boxes: list[tuple[int, BoundingBox, bool, int]] = []
         for sc, k, a, x, yb, yaw, d in poses:
             h, w = a.image.shape[:2]
             M = vehicle_homography(rng, w, h, x, yb, sc, yaw=yaw, pitch=a.pitch)
@@ -222,9 +225,13 @@ def iter_pass_frames(rng_seed: int, width: int, height: int, vehicles: Sequence[
             full = bx0 >= 0 and by0 >= 0 and bx1 <= W and by1 <= H
             cx0, cy0, cx1, cy1 = max(bx0, 0.0), max(by0, 0.0), min(bx1, float(W)), min(by1, float(H))
             if cx1 - cx0 >= 2 and cy1 - cy0 >= 2:
-                # a nearer car drawn later may hide this plate: drop the hidden ones
-                plates = [p for p in plates if not _covers(M, w, h, p.box)]
-                plates.append(FramePlate(texts[k], BoundingBox(cx0, cy0, cx1 - cx0, cy1 - cy0), k, full))
+                boxes.append((k, BoundingBox(cx0, cy0, cx1 - cx0, cy1 - cy0), full, len(drawn)))
+            drawn.append((a, M))
+        for k, box, full, order in boxes:
+            # nearer cars drawn later may hide part of this plate
+            hidden = _hidden_fraction(box, drawn[order + 1:])
+            if hidden < 0.5:
+                plates.append(FramePlate(texts[k], box, k, full and hidden < 0.02))
         if noise > 0:
             if not active:
                 # static stretch: the same noise pattern every frame, so static frames stay identical
@@ -237,10 +244,17 @@ def iter_pass_frames(rng_seed: int, width: int, height: int, vehicles: Sequence[
         yield frame, tuple(sorted(plates, key=lambda p: p.vehicle))
 
 
-def _covers(M: np.ndarray, w: int, h: int, box: BoundingBox) -> bool:
-    c = cv2.perspectiveTransform(np.float32([[0, 0], [w, 0], [w, h], [0, h]])[None], M)[0]
-    x0, y0, x1, y1 = c[:, 0].min(), c[:, 1].min(), c[:, 0].max(), c[:, 1].max()
-    return x0 <= box.x and y0 <= box.y and x1 >= box.x2 and y1 >= box.y2
+def _hidden_fraction(box: BoundingBox, later: list[tuple[_Actor, np.ndarray]]) -> float:
+    """Fraction of `box` covered by the bodies of the actors drawn after it."""
+    if not later:
+        return 0.0
+    x0, y0 = int(np.floor(box.x)), int(np.floor(box.y))
+    size = (max(1, int(np.ceil(box.x2)) - x0), max(1, int(np.ceil(box.y2)) - y0))
+    cover = np.zeros((size[1], size[0]), np.float32)
+    for a, M in later:
+        T = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64) @ M
+        cover = np.maximum(cover, cv2.warpPerspective(a.alpha, T, size, flags=cv2.INTER_LINEAR))
+    return float(cover.mean())
 
 
 def render_pass_video(path: str | os.PathLike, rng_seed: int, width: int = 1280, height: int = 720, fps: float = 25,
