@@ -131,6 +131,7 @@ class PreviewHub:
         self.max_width = max_width
         self._cond = threading.Condition()
         self._snap: _Snapshot | None = None
+        self._last_plates: _Snapshot | None = None  # the latest frame that had plates
         self._jpeg: tuple[int, bytes] | None = None
         self._seq = 0
         self._times: list[float] = []
@@ -142,6 +143,8 @@ class PreviewHub:
         with self._cond:
             self._seq += 1
             self._snap = _Snapshot(self._seq, image, tuple(reads), t_utc, now)
+            if reads:
+                self._last_plates = self._snap
             self._times = [t for t in self._times if now - t < 5.0] + [now]
             self._cond.notify_all()
             return self._seq
@@ -185,20 +188,23 @@ class PreviewHub:
         return snap.seq, data
 
     def detections(self) -> dict[str, Any]:
+        """The latest frame's plates, plus the last frame that had any (so a passing car stays
+        on screen long enough to read its width)."""
         with self._cond:
-            snap = self._snap
+            snap, last = self._snap, self._last_plates
         fps = self.fps()
+        out: dict[str, Any] = {"seq": 0, "frame": None, "time": None, "fps": round(fps, 2),
+                               "streamed": self.frames_streamed, "plates": [], "last_plates": None}
         if snap is None:
-            return {"seq": 0, "frame": None, "time": None, "fps": 0.0, "plates": [], "streamed": self.frames_streamed}
+            return out
         h, w = snap.image.shape[:2]
-        return {
-            "seq": snap.seq,
-            "time": snap.t_utc.isoformat(timespec="milliseconds") if snap.t_utc else None,
-            "frame": {"width": w, "height": h},
-            "fps": round(fps, 2),
-            "streamed": self.frames_streamed,
-            "plates": [plate_json(r) for r in snap.reads],
-        }
+        out.update(seq=snap.seq, frame={"width": w, "height": h},
+                   time=snap.t_utc.isoformat(timespec="milliseconds") if snap.t_utc else None,
+                   plates=[plate_json(r) for r in snap.reads])
+        if last is not None:
+            out["last_plates"] = {"seq": last.seq, "age_s": round(time.monotonic() - last.t_mono, 2),
+                                  "plates": [plate_json(r) for r in last.reads]}
+        return out
 
 
 def plate_json(read: PlateRead) -> dict[str, Any]:

@@ -39,7 +39,7 @@ INDEX_HTML = """<!doctype html>
     <div id="overlay"></div>
   </div>
   <section>
-    <h2 style="font-size:14px">Plates in the latest frame</h2>
+    <h2 style="font-size:14px">Plates <small id="plates-when"></small></h2>
     <table><thead><tr><th>text</th><th>conf</th><th>width px</th><th>box x,y,w,h</th></tr></thead>
       <tbody id="detections"></tbody></table>
     <h2 style="font-size:14px">Recent reads</h2>
@@ -72,7 +72,12 @@ APP_JS = """'use strict';
     const overlay = $('overlay');
     tbody.textContent = '';
     overlay.textContent = '';
-    for (const p of d.plates) {
+    // The table keeps the last plates seen (a car is in view for a second or so); the
+    // overlay only boxes the current frame's.
+    const shown = d.plates.length ? d.plates : (d.last_plates ? d.last_plates.plates : []);
+    $('plates-when').textContent = d.plates.length ? '(this frame)' :
+      (d.last_plates ? '(last seen ' + (d.seq - d.last_plates.seq) + ' frames ago)' : '(none yet)');
+    for (const p of shown) {
       const tr = document.createElement('tr');
       tr.className = 'plate';
       const cells = [p.text || '?', p.confidence.toFixed(2), p.width_px.toFixed(0), p.box.map((v) => Math.round(v)).join(',')];
@@ -83,7 +88,7 @@ APP_JS = """'use strict';
         tr.appendChild(td);
       });
       tbody.appendChild(tr);
-      if (d.frame) {
+      if (d.frame && d.plates.length) {
         const b = document.createElement('div');
         b.className = 'box' + (p.readable ? '' : ' small');
         b.style.left = (100 * p.box[0] / d.frame.width) + '%';
@@ -93,7 +98,7 @@ APP_JS = """'use strict';
         b.title = (p.text || '?') + ' ' + p.width_px.toFixed(0) + 'px';
         overlay.appendChild(b);
       }
-      if (p.text && (recent.length === 0 || recent[0] !== p.text)) {
+      if (p.text && !recent.includes(p.text)) {
         recent.unshift(p.text);
         if (recent.length > 10) recent.pop();
       }

@@ -214,3 +214,72 @@ def test_browser_page_loads_stream_updates_and_boxes_appear(video, tmp_path):
     finally:
         loop.stop()
         server.stop()
+
+
+# ---- the project's fixture video ---------------------------------------------------------
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "video" / "passes.mp4"
+
+
+class GroundTruthDetector:
+    """Replays the fixture's ground-truth boxes frame by frame (the i-th call is frame i, the
+    video looping), so the page can be checked on the real fixture video independently of how
+    well the trained models do. The reader below returns the text of the same plates."""
+
+    name = "test-ground-truth"
+
+    def __init__(self, truth: dict) -> None:
+        self.frames = truth["frames"]
+        self.by_frame = {f["frame"]: f["plates"] for f in truth["per_frame"]}
+        self.calls = 0
+        self.pending: list[str] = []
+
+    def predict(self, image: np.ndarray) -> list[PlateDetection]:
+        plates = [p for p in self.by_frame.get(self.calls % self.frames, []) if p["full"]]
+        self.calls += 1
+        self.pending = [p["text"] for p in plates]
+        return [PlateDetection(BoundingBox(*p["box"]), 0.99) for p in plates]
+
+
+class GroundTruthReader:
+    name = "test-ground-truth"
+
+    def __init__(self, detector: GroundTruthDetector) -> None:
+        self.detector = detector
+
+    def predict(self, crops):
+        texts = self.detector.pending[:len(crops)]
+        return [PlateText(t, tuple(CharConfidence(c, 0.97) for c in t)) for t in texts]
+
+
+@needs_chromium
+@pytest.mark.skipif(not FIXTURE.exists(), reason="fixture video tests/fixtures/video/passes.mp4 not in this checkout")
+def test_browser_shows_plates_of_the_fixture_video(tmp_path):
+    truth = json.loads(FIXTURE.with_suffix(".json").read_text())
+    widths: dict[str, list[float]] = {}
+    for f in truth["per_frame"]:
+        for p in f["plates"]:
+            if p["full"]:
+                widths.setdefault(p["text"], []).append(p["box"][2])
+    config = PreviewConfig(enabled=True, bind="127.0.0.1:0")
+    hub = PreviewHub()
+    server = PreviewServer(hub, config).start()
+    detector = GroundTruthDetector(truth)
+    source = open_source(SourceConfig(kind="video", path=str(FIXTURE), pacing="realtime", loop=True))
+    loop = PreviewLoop(source, hub, detector, GroundTruthReader(detector)).start()
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not hub.detections()["last_plates"]:
+            time.sleep(0.1)
+        p = chromium(tmp_path, server.url, "--dump-dom")
+        assert p.returncode == 0, p.stderr[-2000:]
+        rows = re.findall(r'<tr class="plate"><td>(\w+)</td><td>[\d.]+</td><td class="(?:good|bad)">(\d+)</td>', p.stdout)
+        assert rows, p.stdout[-3000:]
+        for text, width in rows:
+            assert text in widths  # a real plate of the fixture...
+            assert min(widths[text]) - 1 <= int(width) <= max(widths[text]) + 1  # ...with its pixel width
+        assert re.search(r'<b id="size">960x540</b>', p.stdout)
+        assert int(re.search(r'data-streamed="(\d+)"', p.stdout).group(1)) >= 1
+    finally:
+        loop.stop()
+        server.stop()
