@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import threading
@@ -79,11 +80,26 @@ class _Timex(ctypes.Structure):  # struct timex, linux/timex.h
                 ("_pad", ctypes.c_int * 11)]
 
 
+@functools.lru_cache(maxsize=1)
+def _libc():
+    """libc, loaded once (find_library may run ldconfig: never on the frame path)."""
+    for name in ("libc.so.6", ctypes.util.find_library("c")):
+        if not name:
+            continue
+        try:
+            return ctypes.CDLL(name, use_errno=True)
+        except OSError:
+            continue
+    return None
+
+
 def adjtimex_status() -> tuple[int, int, int] | None:
     """(return code, status bits, maxerror in microseconds) from adjtimex(2), read-only;
     None where it is unavailable (not Linux, seccomp...)."""
+    libc = _libc()
+    if libc is None:
+        return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         tx = _Timex()  # modes = 0: read only
         rc = libc.adjtimex(ctypes.byref(tx))
     except (OSError, AttributeError):

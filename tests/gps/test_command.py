@@ -118,3 +118,15 @@ def test_serial_at_the_wrong_baud_rate_says_so(capsys):
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_gps_section_of_a_config_file(tmp_path, capsys):
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text('[gps]\nkind = "static"\nlat = 48.1\nlon = 11.5\naccuracy_m = 2.5\n')
+    assert main(["gps", "--config", str(cfg)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert (row["lat"], row["lon"], row["accuracy_m"]) == (48.1, 11.5, 2.5)
+    cfg.write_text('[gps]\nkind = "static"\nlat = 48.1\nlon = 11.5\naccuracy = 2.5\n')
+    assert main(["gps", "--config", str(cfg)]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "edge gps: gps.accuracy: unknown key (did you mean 'accuracy_m'?)"
