@@ -204,7 +204,9 @@ def check_broker(config: MqttConfig, client_id: str = "edge-doctor", timeout: fl
 def _refusal_message(config: MqttConfig, reason: Any) -> str:
     hint = ""
     text = str(reason).lower()
-    if "auth" in text or "password" in text:
+    if "protocol" in text and config.protocol == "5":
+        hint = ' (this broker may not speak MQTT 5: set mqtt.protocol = "3.1.1")'
+    elif "auth" in text or "password" in text:
         hint = (" (check mqtt.username and the password file / systemd credential "
                 f"'{CREDENTIAL_NAME}', and the broker's ACL)")
     return f"broker {config.host}:{config.port} refused the connection: {reason}{hint}"
@@ -259,6 +261,7 @@ class MqttPublisher:
             return
         if self._thread is not None:
             return
+        self._stop.clear()
         cfg = self.config
         self._password = read_password(cfg)
         protocol = mqtt.MQTTv5 if cfg.protocol == "5" else mqtt.MQTTv311
@@ -512,10 +515,15 @@ class MqttPublisher:
     def _fill_window(self) -> None:
         client = self._client
         assert client is not None
+        now = time.monotonic()
+        # A publish unacknowledged for this long on a live connection is sent again (its late
+        # PUBACK, if any, still marks the row through the mid map).
+        stale = now - max(60.0, 2.0 * self.config.keepalive_s)
+        for seq in [s for s, t in self._inflight.items() if t < stale]:
+            del self._inflight[seq]
         room = self.config.max_inflight - len(self._inflight)
         if room <= 0:
             return
-        now = time.monotonic()
         for seq, when in list(self._held.items()):
             if when <= now:
                 del self._held[seq]
