@@ -230,6 +230,71 @@ class MemorySink:
         return payload
 
 
+def replay_event_id(identity: str, event: Any) -> str:
+    """A deterministic UUIDv7 for an event from a replayed file: time bits = first_seen (ms),
+    random bits = a hash of (file identity, first_seen, text). Replaying the same file gives
+    the same ids, so a restart after a crash does not duplicate what was already recorded."""
+    import hashlib
+    import uuid
+
+    ms = int(event.first_seen.timestamp() * 1000) & ((1 << 48) - 1)
+    digest = hashlib.sha256(f"{identity}|{ms}|{event.text}".encode()).digest()
+    rand_a = int.from_bytes(digest[:2], "big") & 0x0FFF
+    rand_b = int.from_bytes(digest[2:10], "big") & ((1 << 62) - 1)
+    value = (ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+    return str(uuid.UUID(int=value))
+
+
+class ReplaySink:
+    """Sink for file sources (video, image folder): deterministic event ids, and an event whose
+    id is already in the outbox (the same file replayed after a crash or restart) is not stored
+    again. Live cameras never use this: their ids are random UUIDv7s made by the tracker."""
+
+    def __init__(self, inner: Any, outbox: Any, identity: str) -> None:
+        self.inner = inner
+        self.outbox = outbox
+        self.identity = identity
+        self.skipped = 0
+        self._known: dict[str, int] = {}  # event id -> seq
+        after = 0
+        while True:
+            rows = outbox.rows(limit=1000, after_seq=after)
+            if not rows:
+                break
+            self._known.update((r.id, r.seq) for r in rows)
+            after = max(r.seq for r in rows)
+
+    def submit(self, event: Any) -> Any:
+        from edge.outbox import StoredEvent
+
+        event = dataclasses.replace(event, id=replay_event_id(self.identity, event))
+        seq = self._known.get(event.id)
+        if seq is not None:
+            self.skipped += 1
+            if self.skipped == 1:
+                log.info("this file was replayed before: events already in the outbox keep their "
+                         "id and seq and are not stored again (delete the outbox to start over)")
+            rows = self.outbox.rows(limit=1, after_seq=seq - 1)
+            if rows and rows[0].id == event.id:
+                return StoredEvent(rows[0].seq, rows[0].id, rows[0].topic, rows[0].payload)
+            return None
+        stored = self.inner.submit(event)
+        if stored is not None:
+            self._known[event.id] = stored.seq
+        return stored
+
+    def close(self) -> Any:
+        return self.inner.close()
+
+
+def file_identity(config: AppConfig, source: Any) -> str:
+    """Which replay this is: the file (name, size) + its timeline start + the device."""
+    path = getattr(source, "path", None)
+    size = path.stat().st_size if path is not None and path.is_file() else 0
+    start = getattr(source, "start", "")
+    return f"{config.device.resolved_id}|{config.device.camera}|{getattr(path, 'name', source.name)}|{size}|{start}"
+
+
 def device_temperature(path: str) -> float | None:
     try:
         return round(int(Path(path).read_text().strip()) / 1000.0, 1)
@@ -329,6 +394,8 @@ class Application:
 
         self.publisher = MqttPublisher(cfg.mqtt, self.outbox, cfg.device.resolved_id, health=self.health)
         self.sink = DurableSink(self.outbox, encoder, notify_publisher=self.publisher.notify)
+        if file_source:
+            self.sink = ReplaySink(self.sink, self.outbox, file_identity(cfg, self.source))
         from edge.service import watchdog_interval_s
 
         wd = watchdog_interval_s() or 5.0

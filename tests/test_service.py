@@ -173,3 +173,82 @@ def test_notifier_speaks_sd_notify_on_abstract_and_path_sockets(tmp_path):
 ])
 def test_watchdog_interval_is_half_of_systemds(env, expected):
     assert watchdog_interval_s(env) == expected
+
+
+def _outbox_events(db_path: Path) -> list[tuple[int, dict]]:
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("SELECT seq, payload FROM events ORDER BY seq").fetchall()
+    return [(seq, json.loads(p)) for seq, p in rows]
+
+
+def test_sigkill_mid_video_then_restart_records_each_vehicle_once(tmp_path):
+    """A crash loses nothing and, because a replayed file gives the same event ids, the restart
+    does not store the vehicles already recorded a second time: seq stays 1..N, one per vehicle."""
+    clip = make_clip(tmp_path / "passes.avi")
+    cfg = write_config(tmp_path, clip)
+    listener = NotifyListener(tmp_path / "notify.sock")
+    proc = start_edge(["run", "--config", str(cfg)], {"NOTIFY_SOCKET": str(tmp_path / "notify.sock")},
+                      tmp_path)
+    try:
+        t_ready = listener.wait_for("READY=1", timeout=60)
+        # ABC123 ends at 1.6 s and is emitted ~1 s later; XYZ789 is in view from 4.0 s
+        deadline = t_ready + 20
+        while time.monotonic() < deadline and not (tmp_path / "outbox.db").exists():
+            time.sleep(0.05)
+        while time.monotonic() < deadline and not _outbox_events(tmp_path / "outbox.db"):
+            time.sleep(0.05)
+        time.sleep(max(0.0, 4.5 - (time.monotonic() - t_ready)))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        listener.close()
+    before = _outbox_events(tmp_path / "outbox.db")
+    assert [e["plate"]["text"] for _, e in before] == ["ABC123"]
+
+    fast = tmp_path / "fast.toml"
+    fast.write_text(cfg.read_text().replace('pacing = "realtime"', 'pacing = "fast"'))
+    proc = start_edge(["run", "--config", str(fast)], {}, tmp_path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    after = _outbox_events(tmp_path / "outbox.db")
+    assert [s for s, _ in after] == [1, 2, 3]
+    assert sorted(e["plate"]["text"] for _, e in after) == ["ABC123", "KLM456", "XYZ789"]
+    assert after[0][1]["id"] == before[0][1]["id"]
+    # the restart printed every event of the file, the one recorded before the crash included
+    printed = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert sorted(e["seq"] for e in printed) == [1, 2, 3]
+
+
+def test_edge_run_publishes_one_valid_event_per_vehicle_to_a_real_broker(tmp_path, mosquitto):
+    import jsonschema
+
+    from tests.conftest import Collector, wait_until
+
+    clip = make_clip(tmp_path / "passes.avi")
+    cfg = tmp_path / "broker.toml"
+    cfg.write_text(write_config(tmp_path, clip).read_text()
+                   .replace('pacing = "realtime"', 'pacing = "fast"')
+                   .replace("[mqtt]\nenabled = false",
+                            f'[mqtt]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\n'
+                            'topic_prefix = "pipeline-test"'))
+    collector = Collector(mosquitto, "pipeline-test/svc-test/#")
+    try:
+        collector.wait_subscribed()
+        proc = start_edge(["run", "--config", str(cfg)], {}, tmp_path)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert wait_until(lambda: len(collector.events()) >= 3, 10)
+        events = collector.events()
+    finally:
+        collector.close()
+    assert out.strip() == ""  # with a broker, events are published, not printed (no --print)
+    schema = json.loads((REPO / "schemas" / "edge.read-1.schema.json").read_text())
+    for e in events:
+        jsonschema.validate(e, schema)
+    assert sorted(e["seq"] for e in events) == [1, 2, 3]
+    assert sorted(e["plate"]["text"] for e in events) == ["ABC123", "KLM456", "XYZ789"]
+    first = {e["plate"]["text"]: e["time"]["first_seen"] for e in events}
+    assert first == {"ABC123": "2026-05-04T07:30:00.200Z", "XYZ789": "2026-05-04T07:30:04.000Z",
+                     "KLM456": "2026-05-04T07:30:05.600Z"}
