@@ -40,19 +40,23 @@ def free_port() -> int:
 @pytest.fixture
 def gpsfake(tmp_path):
     procs = []
+    outputs = []
 
     def start(log) -> int:
         port = free_port()
         env = dict(os.environ)
         env["PATH"] = os.pathsep.join([env.get("PATH", ""), os.path.dirname(GPSD)])
+        out = open(tmp_path / "gpsfake.out", "wb")
+        outputs.append(out)
         proc = subprocess.Popen(
             [GPSFAKE, "-q", "-P", str(port), "-c", "0.01", str(log)],
-            stdout=open(tmp_path / "gpsfake.out", "wb"), stderr=subprocess.STDOUT,
-            env=env, start_new_session=True)
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         procs.append(proc)
         return port
 
     yield start
+    for out in outputs:
+        out.close()
     for proc in procs:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
