@@ -1,0 +1,151 @@
+"""Licence-plate detector: the project's own one-class ONNX model (models/plate_detector.onnx).
+
+Contract (also in models/plate_detector.json, which this module reads):
+  input  `images` float32 [1,3,H,W], BGR, pixel/255; the image is letterboxed: longest side
+         scaled to `input_side` (416), aspect kept, padded right/bottom with grey 114 up to a
+         multiple of 32 (so a 1280x720 frame becomes 416x256).
+  output `scores` [1,1,H/4,W/4] plate-centre heatmap, sigmoid, non-peaks (3x3) already zeroed;
+         `ltrb`  [1,4,H/4,W/4] distances in input pixels from each cell centre to the box's
+         left, top, right, bottom edges.
+Peaks above the score threshold become boxes; numpy NMS removes overlaps; boxes are mapped
+back to the original image's pixels and clipped to it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.records import BoundingBox, PlateDetection
+
+DEFAULT_MODEL = "plate_detector.onnx"
+
+
+def _models_dir() -> Path:
+    try:
+        from edge.inference import models_dir  # owned by the OCR/inference package
+
+        return Path(models_dir())
+    except ImportError:
+        return Path(__file__).resolve().parents[2] / "models"
+
+
+def default_model_path() -> Path:
+    return _models_dir() / DEFAULT_MODEL
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1) * (y2 - y1)
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        if rest.size == 0:
+            break
+        iw = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
+        ih = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        inter = iw * ih
+        ov = inter / (areas[i] + areas[rest] - inter + 1e-9)
+        order = rest[ov <= iou]
+    return keep
+
+
+class OnnxPlateDetector:
+    """`predict(BGR image) -> list[PlateDetection]`, boxes in the image's pixels, best first."""
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        threads: int = 1,
+        score_threshold: float | None = None,
+        nms_iou: float | None = None,
+        max_detections: int | None = None,
+        min_box_px: float | None = None,
+    ):
+        path = Path(model_path) if model_path is not None else default_model_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"detector model not found: {path}")
+        meta_path = path.with_suffix(".json")
+        if not meta_path.is_file():  # e.g. plate_detector_int8.onnx shares plate_detector.json
+            meta_path = path.parent / (path.stem.split("_int8")[0].split("_fp32")[0] + ".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        pre = meta.get("input", {})
+        post = meta.get("postprocess", {})
+        self.input_side = int(pre.get("side", 416))
+        self.multiple = int(pre.get("multiple", 32))
+        self.pad_value = int(pre.get("pad_value", 114))
+        self.stride = int(post.get("stride", 4))
+        self.score_threshold = float(score_threshold if score_threshold is not None
+                                     else post.get("score_threshold", 0.35))
+        self.nms_iou = float(nms_iou if nms_iou is not None else post.get("nms_iou", 0.45))
+        self.max_detections = int(max_detections if max_detections is not None
+                                  else post.get("max_detections", 50))
+        self.min_box_px = float(min_box_px if min_box_px is not None else post.get("min_box_px", 2.0))
+        import onnxruntime as ort  # lazily: importing this module must not need it
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = max(1, int(threads))
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self.name = f"{meta.get('name', path.stem)}:{meta.get('version', '0')}" + (
+            "-int8" if "int8" in path.stem else "")
+        self.model_path = path
+
+    # -- pre/post ----------------------------------------------------------------------
+    def _letterbox(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        h, w = image.shape[:2]
+        r = self.input_side / max(h, w)
+        nw, nh = max(1, round(w * r)), max(1, round(h * r))
+        interp = cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR
+        resized = cv2.resize(image, (nw, nh), interpolation=interp)
+        pw, ph = (-nw) % self.multiple, (-nh) % self.multiple
+        if pw or ph:
+            resized = cv2.copyMakeBorder(resized, 0, ph, 0, pw, cv2.BORDER_CONSTANT,
+                                         value=(self.pad_value,) * 3)
+        return cv2.dnn.blobFromImage(resized, 1.0 / 255.0), r
+
+    def predict(self, image: np.ndarray) -> list[PlateDetection]:
+        if not isinstance(image, np.ndarray) or image.size == 0:
+            raise ValueError("detector input must be a non-empty image array")
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        elif image.ndim == 3 and image.shape[2] == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+        elif image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"detector input must be HxWx3 BGR, got shape {image.shape}")
+        if image.dtype != np.uint8:
+            image = np.clip(image, 0, 255).astype(np.uint8)
+        h, w = image.shape[:2]
+        blob, r = self._letterbox(image)
+        scores, ltrb = self._session.run(None, {self._input: blob})
+        s = scores[0, 0]
+        ys, xs = np.nonzero(s > self.score_threshold)
+        if ys.size == 0:
+            return []
+        sc = s[ys, xs]
+        d = ltrb[0][:, ys, xs]
+        cx = (xs + 0.5) * self.stride
+        cy = (ys + 0.5) * self.stride
+        boxes = np.stack([cx - d[0], cy - d[1], cx + d[2], cy + d[3]], axis=1) / r
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        ok = ((boxes[:, 2] - boxes[:, 0]) >= self.min_box_px) & ((boxes[:, 3] - boxes[:, 1]) >= 1.0)
+        boxes, sc = boxes[ok], sc[ok]
+        keep = _nms(boxes, sc, self.nms_iou)[: self.max_detections]
+        return [
+            PlateDetection(
+                box=BoundingBox(float(boxes[i, 0]), float(boxes[i, 1]),
+                                float(boxes[i, 2] - boxes[i, 0]), float(boxes[i, 3] - boxes[i, 1])),
+                score=float(sc[i]),
+            )
+            for i in keep
+        ]

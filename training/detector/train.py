@@ -1,0 +1,277 @@
+"""Train the plate detector on CPU (one thread) and export ONNX.
+
+    python -m training.detector.train --out /work/scratch/detector/run1
+
+Every --eval-every steps the EMA weights are scored on the detection sets' val splits (D1:
+val_noleak.txt) at the real inference resolution, a checkpoint is written and the best
+(mean over sets of recall at precision >= 0.95) is exported to <out>/best.onnx.
+e2e_val is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from training.detector import common, data  # noqa: E402
+from training.detector.model import STRIDE, ExportWrapper, PlateNet  # noqa: E402
+
+
+def synth_samples(n_scenes: int, n_paint: int, real: list[data.Sample], seed: int,
+                  cache: Path | None = None) -> list[data.Sample]:
+    """Synthetic data from the team's renderer (edge.synth.scenes), if it is importable:
+    `n_scenes` procedural street scenes with 0-3 cars, and `n_paint` real train images whose
+    labelled plates are painted over with synthetic plates (new styles, e.g. Brazil, in real
+    context; the labels stay the real boxes, so tiny plates it leaves alone stay labelled)."""
+    if n_scenes <= 0 and n_paint <= 0:
+        return []
+    if cache is not None and cache.exists():
+        with cache.open("rb") as f:
+            return [data.Sample(*t) for t in pickle.load(f)]
+    try:
+        from edge.synth.scenes import paint_over_plates, render_scene
+    except Exception as exc:  # renderer not there: train on real data only
+        print(f"synthetic scenes unavailable ({exc}); real data only", file=sys.stderr)
+        return []
+    rng = np.random.default_rng(seed)
+    sizes = [(640, 360), (640, 480), (480, 480), (416, 416), (360, 580)]
+    out = []
+    for i in tqdm(range(n_scenes), desc="synth scenes", mininterval=5):
+        w, h = sizes[i % len(sizes)]
+        sc = render_scene(rng, w, h, max_plates=3, min_plate_w=12.0)
+        boxes = np.array([[b.x, b.y, b.x + b.w, b.y + b.h] for b, _ in sc.plates], np.float32).reshape(-1, 4)
+        out.append(data.Sample(np.ascontiguousarray(sc.image), boxes, "synth", f"synth_{i}", (w, h)))
+    cands = [s for s in real if len(s.boxes)]
+    for i in tqdm(range(n_paint), desc="paint-over", mininterval=5):
+        s = cands[int(rng.integers(len(cands)))]
+        xywh = [(b[0], b[1], b[2] - b[0], b[3] - b[1]) for b in s.boxes]
+        img, _ = paint_over_plates(rng, s.image, xywh)
+        out.append(data.Sample(img, s.boxes.copy(), "synth_paint", f"paint_{i}_{s.name}", s.orig_size))
+    if cache is not None:
+        with cache.open("wb") as f:
+            pickle.dump([(s.image, s.boxes, s.source, s.name, s.orig_size) for s in out], f,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+    return out
+
+
+def focal_loss(logits: torch.Tensor, heat: torch.Tensor, hweight: torch.Tensor) -> torch.Tensor:
+    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    pos = heat.eq(1).float()
+    neg = (1 - pos) * hweight
+    pos_l = -torch.log(p) * (1 - p) ** 2 * pos
+    neg_l = -torch.log(1 - p) * p**2 * (1 - heat) ** 4 * neg
+    npos = pos.sum().clamp(min=1.0)
+    return (pos_l.sum() + neg_l.sum()) / npos
+
+
+def giou_loss(reg: torch.Tensor, reg_box: torch.Tensor, reg_w: torch.Tensor) -> torch.Tensor:
+    n, _, gh, gw = reg.shape
+    ys = (torch.arange(gh, dtype=reg.dtype) + 0.5) * STRIDE
+    xs = (torch.arange(gw, dtype=reg.dtype) + 0.5) * STRIDE
+    d = torch.exp(reg.clamp(max=6.0)) * STRIDE
+    px1 = xs[None, None, :] - d[:, 0]
+    py1 = ys[None, :, None] - d[:, 1]
+    px2 = xs[None, None, :] + d[:, 2]
+    py2 = ys[None, :, None] + d[:, 3]
+    tx1, ty1, tx2, ty2 = reg_box[:, 0], reg_box[:, 1], reg_box[:, 2], reg_box[:, 3]
+    w = reg_w[:, 0]
+    m = w > 0
+    if not m.any():
+        return reg.sum() * 0.0
+    px1, py1, px2, py2 = px1[m], py1[m], px2[m], py2[m]
+    tx1, ty1, tx2, ty2, w = tx1[m], ty1[m], tx2[m], ty2[m], w[m]
+    iw = (torch.min(px2, tx2) - torch.max(px1, tx1)).clamp(min=0)
+    ih = (torch.min(py2, ty2) - torch.max(py1, ty1)).clamp(min=0)
+    inter = iw * ih
+    union = (px2 - px1) * (py2 - py1) + (tx2 - tx1) * (ty2 - ty1) - inter
+    iou = inter / union.clamp(min=1e-6)
+    ew = torch.max(px2, tx2) - torch.min(px1, tx1)
+    eh = torch.max(py2, ty2) - torch.min(py1, ty1)
+    enc = (ew * eh).clamp(min=1e-6)
+    giou = iou - (enc - union) / enc
+    return ((1 - giou) * w).sum() / w.sum().clamp(min=1e-6) * 1.0
+
+
+class Batcher:
+    def __init__(self, samples: list[data.Sample], crop: int, seed: int):
+        self.samples = samples
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+        w = np.array([data.SET_WEIGHTS.get(s.source, 1.0) for s in samples], np.float64)
+        self.p = w / w.sum()
+
+    def __call__(self, bs: int):
+        imgs, heats, hws, rbs, rws = [], [], [], [], []
+        idx = self.rng.choice(len(self.samples), size=bs, p=self.p)
+        for i in idx:
+            im, b, ig = data.random_view(self.samples[i], self.rng, self.crop)
+            im = data.photometric(im, self.rng)
+            h, hw, rb, rw = data.make_targets(b, ig, self.crop, STRIDE)
+            imgs.append(im)
+            heats.append(h)
+            hws.append(hw)
+            rbs.append(rb)
+            rws.append(rw)
+        x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float().div_(255.0)
+        return (x, torch.from_numpy(np.stack(heats)), torch.from_numpy(np.stack(hws)),
+                torch.from_numpy(np.stack(rbs)), torch.from_numpy(np.stack(rws)))
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, samples: list[data.Sample], thr: float = 0.05) -> dict:
+    """Per-source PR summary at the real inference resolution (images at their cached size;
+    the letterbox maps any size to 416 so only cached D3/D6 frames are pre-shrunk)."""
+    model.eval()
+    wrap = ExportWrapper(model)
+    per: dict[str, list] = {}
+    for s in samples:
+        blob, r = common.letterbox(s.image)
+        sc, ltrb = wrap(torch.from_numpy(blob))
+        h, w = s.image.shape[:2]
+        boxes, scores = common.decode(sc.numpy(), ltrb.numpy(), r, w, h, thr=thr)
+        tp = common.match(boxes, scores, s.boxes)
+        e = per.setdefault(s.source, [[], [], 0])
+        e[0].append(scores)
+        e[1].append(tp)
+        e[2] += len(s.boxes)
+    res = {}
+    for src, (scs, tps, ngt) in sorted(per.items()):
+        res[src] = common.pr_summary(np.concatenate(scs), np.concatenate(tps), ngt, fixed_thr=0.3)
+    res["mean_recall_at_p95"] = float(np.mean([v["recall_at_p"] for k, v in res.items()]))
+    res["mean_ap50"] = float(np.mean([v["ap50"] for k, v in res.items() if isinstance(v, dict)]))
+    return res
+
+
+def export_onnx(model: PlateNet, path: Path) -> None:
+    m = ExportWrapper(copy.deepcopy(model).eval())
+    x = torch.zeros(1, 3, 256, 416)
+    torch.onnx.export(m, x, str(path), input_names=["images"], output_names=["scores", "ltrb"],
+                      dynamic_axes={"images": {0: "n", 2: "h", 3: "w"}, "scores": {0: "n", 2: "gh", 3: "gw"},
+                                    "ltrb": {0: "n", 2: "gh", 3: "gw"}},
+                      opset_version=17, dynamo=False)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=data.default_data_root())
+    ap.add_argument("--cache", type=Path, default=Path("/work/scratch/detector"))
+    ap.add_argument("--out", type=Path, default=Path("/work/scratch/detector/run"))
+    ap.add_argument("--steps", type=int, default=3600)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--width", type=float, default=1.0)
+    ap.add_argument("--synth", type=int, default=500, help="procedural synthetic scenes to mix in")
+    ap.add_argument("--paint", type=int, default=500, help="real train images with plates painted over")
+    ap.add_argument("--eval-every", type=int, default=600)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    train = data.load_cached(args.cache / "cache_train.pkl", args.data, "train")
+    val = data.load_cached(args.cache / "cache_val.pkl", args.data, "val")
+    train = train + synth_samples(args.synth, args.paint, train, args.seed + 1,
+                                  args.cache / f"cache_synth_{args.synth}_{args.paint}_{args.seed + 1}.pkl")
+    counts: dict[str, list[int]] = {}
+    for s in train:
+        c = counts.setdefault(s.source, [0, 0])
+        c[0] += 1
+        c[1] += len(s.boxes)
+    print("train images/boxes per source:", json.dumps(counts), flush=True)
+
+    model = PlateNet(args.width)
+    ema = copy.deepcopy(model)
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 5e-4}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr)
+    start = 0
+    if args.resume:
+        ck = torch.load(args.resume, map_location="cpu")
+        model.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["opt"])
+        start = ck["step"]
+    batcher = Batcher(train, args.crop, args.seed + start)
+    warm = 200
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return args.lr * (step + 1) / warm
+        t = (step - warm) / max(args.steps - warm, 1)
+        return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+    best = -1.0
+    log = (args.out / "log.jsonl").open("a")
+    t0 = time.time()
+    bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="train", mininterval=5)
+    for step in bar:
+        model.train()
+        x, heat, hw, rb, rw = batcher(args.batch)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        logits, reg = model(x)
+        lh = focal_loss(logits, heat, hw)
+        lr_ = giou_loss(reg, rb, rw)
+        loss = lh + 2.0 * lr_
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        d = min(0.999, (1 + step) / (10 + step))
+        with torch.no_grad():
+            msd = model.state_dict()
+            for k, v in ema.state_dict().items():
+                if v.dtype.is_floating_point:
+                    v.mul_(d).add_(msd[k].detach(), alpha=1 - d)
+                else:
+                    v.copy_(msd[k])
+        if step % 20 == 0:
+            bar.set_postfix(heat=f"{lh.item():.3f}", giou=f"{lr_.item():.3f}", lr=f"{lr_at(step):.1e}")
+        last = step + 1 == args.steps
+        if (step + 1) % args.eval_every == 0 or last:
+            res = evaluate(ema, val)
+            score = res["mean_recall_at_p95"]
+            rec = {"step": step + 1, "minutes": round((time.time() - t0) / 60, 1), "score": score,
+                   "mean_ap50": res["mean_ap50"],
+                   "per_source": {k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()}
+                                  for k, v in res.items() if isinstance(v, dict)}}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            tqdm.write(json.dumps({"step": step + 1, "score": round(score, 4), "ap50": round(res["mean_ap50"], 4),
+                                   **{k[:2]: round(v["recall_at_p"], 3) for k, v in res.items() if isinstance(v, dict)}}))
+            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                        "step": step + 1, "width": args.width}, args.out / "last.pt")
+            export_onnx(ema, args.out / "last.onnx")
+            if score >= best:
+                best = score
+                torch.save({"ema": ema.state_dict(), "step": step + 1, "width": args.width, "val": rec},
+                           args.out / "best.pt")
+                export_onnx(ema, args.out / "best.onnx")
+    print(f"done in {(time.time() - t0) / 60:.1f} min, best mean recall@P95 {best:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
