@@ -33,6 +33,8 @@ from edge.sources import VIDEO_EPOCH, SourceConfig, SourceError, parse_start_tim
 
 log = logging.getLogger(__name__)
 
+MAX_FAILED_IN_ROW = 50  # undecodable frames in a row before a file counts as ended
+
 
 class VideoFileSource:
     live = False
@@ -43,7 +45,8 @@ class VideoFileSource:
         self.name = f"video:{self.path.name}"
         self.start = parse_start_time(self.config.start_time) if self.config.start_time else VIDEO_EPOCH
         self._closed = threading.Event()
-        self._counts = {"frames": 0, "loops": 0, "truncated": False, "pts_fallbacks": 0}
+        self._counts = {"frames": 0, "loops": 0, "truncated": False, "damaged_frames": 0,
+                        "pts_fallbacks": 0}
         # Open once now so a bad file fails at start with a clear message, not mid-run.
         cap = self._open()
         self.fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
@@ -94,6 +97,8 @@ class VideoFileSource:
                     cap = self._open()
                     pending = None
                 read_in_pass = 0
+                failed_in_pass = 0
+                failed_in_row = 0
                 last_pts_ns = -1
                 while not self._closed.is_set():
                     if pending is not None:
@@ -101,7 +106,17 @@ class VideoFileSource:
                     else:
                         ok, image = cap.read()
                         if not ok or image is None:
+                            # A damaged frame: the decoder often recovers at the next one. Skip
+                            # (and count) until the promised frame count, or give up after a run
+                            # of failures (truncated file: nothing more to read).
+                            failed_in_pass += 1
+                            failed_in_row += 1
+                            if (self.frame_count > 0 and read_in_pass + failed_in_pass < self.frame_count
+                                    and failed_in_row < MAX_FAILED_IN_ROW):
+                                continue
+                            failed_in_pass -= failed_in_row  # the final run of failures is the end
                             break
+                        failed_in_row = 0
                     pts_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
                     pts_ns = int(round(pts_ms * 1e6)) if pts_ms == pts_ms else -1  # NaN check
                     if pts_ns <= last_pts_ns or (pts_ns <= 0 and read_in_pass > 0):
@@ -124,7 +139,11 @@ class VideoFileSource:
                 cap = None
                 if self._closed.is_set():
                     return
-                if self.frame_count > 1 and read_in_pass < self.frame_count - 1:
+                if failed_in_pass:
+                    self._counts["damaged_frames"] += failed_in_pass
+                    log.warning("%s: %d damaged frame(s) could not be decoded and were skipped",
+                                self.path, failed_in_pass)
+                if self.frame_count > 1 and read_in_pass + failed_in_pass < self.frame_count - 1:
                     self._counts["truncated"] = True
                     log.warning("%s: video ended after %d of %d frames (truncated or damaged); "
                                 "keeping what was read", self.path, read_in_pass, self.frame_count)

@@ -116,3 +116,26 @@ def test_source_uri_shorthands(tmp_path):
 def test_start_time_must_be_rfc3339_with_zone(bad):
     with pytest.raises(ValueError, match="start_time"):
         SourceConfig(start_time=bad)
+
+
+# --- the renderer's committed fixtures (tests/fixtures/video/broken) ---------------------
+
+BROKEN = Path(__file__).resolve().parents[1] / "fixtures" / "video" / "broken"
+
+
+@pytest.mark.parametrize("name", ["truncated.mp4", "not_a_video.mp4"])
+def test_fixture_unopenable_videos_fail_in_one_line(name):
+    with pytest.raises(SourceError) as info:
+        open_source(SourceConfig(kind="video", path=str(BROKEN / name)))
+    assert "\n" not in str(info.value) and name in str(info.value)
+
+
+def test_fixture_corrupt_video_skips_damaged_frames_with_true_times(caplog):
+    with caplog.at_level(logging.WARNING, logger="edge.sources.video"):
+        source, frames = _frames(BROKEN / "corrupt.mp4")
+    clean = [f.t_mono_ns for f in _frames(BROKEN / "clean.mp4")[1]]
+    got = [f.t_mono_ns for f in frames]
+    assert 16 < len(got) < len(clean)
+    assert set(got) <= set(clean)  # every kept frame keeps its own timestamp
+    assert source.stats()["damaged_frames"] == len(clean) - len(got)
+    assert any("damaged" in r.getMessage() for r in caplog.records)
