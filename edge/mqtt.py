@@ -242,6 +242,7 @@ class MqttPublisher:
         self._last_error: str | None = None
         self._logged: str | None = None
         self._logged_reject: str | None = None
+        self._logged_outbox: str | None = None
         self._counts = {"published": 0, "acked": 0, "rejected": 0, "reconnects": 0}
         self._started = time.monotonic()
         self._connected_since = 0.0
@@ -475,12 +476,16 @@ class MqttPublisher:
                 if now >= next_limits:
                     next_limits = now + 60.0
                     self.outbox.enforce_limits()
-            except OutboxError as exc:
-                log.error("%s", exc)
+            except OutboxError as exc:  # e.g. disk full while marking rows sent: retried
+                if str(exc) != self._logged_outbox:
+                    log.error("%s", exc)
+                    self._logged_outbox = str(exc)
                 self._stop.wait(1.0)
             except Exception:  # never let the publisher thread die
                 log.exception("mqtt: publisher loop error")
                 self._stop.wait(1.0)
+            else:
+                self._logged_outbox = None
 
     def _process_acks(self) -> None:
         now = time.monotonic()

@@ -307,3 +307,19 @@ def make_event(text: str = "AB12CDE", *, t0: Any = None, location: Any = None, c
         first_seen=t0, last_seen=t0 + timedelta(seconds=1.5), best_seen=t0 + timedelta(seconds=0.5),
         clock=clock, location=location, frame_count=12, best_frame_seq=40,
         box=BoundingBox(812.4, 640.6, 180.2, 44.9), crop_jpeg=crop_jpeg)
+
+
+@pytest.fixture
+def tiny_fs(tmp_path) -> Iterator[Path]:
+    """A real 320 kB tmpfs (needs root + mount); disk-full and read-only checks use it."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -329,3 +329,35 @@ def test_config_never_holds_the_password_and_rejects_bad_values(tmp_path):
                         Outbox(path=tmp_path / "o.db"), "dev1")
     with pytest.raises(ConfigError, match="mqtt.password_file: cannot read"):
         pub.start()
+
+
+def test_disk_full_while_running_warns_in_health_and_loses_nothing(mosquitto, collector_factory, tiny_fs):
+    """A real full disk (tmpfs) under a running publisher: events already stored keep flowing,
+    new ones wait in memory, health says why; once space returns everything arrives, seq gap-free."""
+    col = collector_factory(mosquitto, "alpr/dev-full/read")
+    col.wait_subscribed()
+    rig = Rig(tiny_fs, fast_config(mosquitto), device="dev-full")
+    try:
+        rig.publisher.start()
+        big = b"\xff\xd8" + bytes(range(256)) * 24 + b"\xff\xd9"
+        waiting = 0
+        for i in range(300):
+            if rig.sink.submit(make_event(f"F{i:04d}", crop_jpeg=big)) is None:
+                waiting += 1
+                if waiting == 4:
+                    break
+        assert waiting == 4, "the small volume never filled up"
+        health = rig.publisher.health_payload()
+        HEALTH_SCHEMA.validate(health)
+        assert health["outbox"]["unstored"] == 4 and "disk full" in health["outbox"]["error"]
+        assert any("disk full" in w for w in health["warnings"])
+        subprocess.run(["mount", "-o", "remount,size=8m", str(tiny_fs)], check=True)
+        assert rig.sink.retry()
+        last = rig.outbox.stats()["last_seq"]
+        counts = assert_all_arrived(col, last)
+        texts = {e["seq"]: e["plate"]["text"] for e in col.events()}
+        assert [texts[s] for s in range(1, last + 1)] == [f"F{i:04d}" for i in range(last)]
+        assert wait_until(lambda: rig.outbox.stats()["depth"] == 0, 5)
+        print(f"\ndisk full while running: {last} events, {counts}")
+    finally:
+        rig.close()

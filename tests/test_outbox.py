@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -148,22 +147,6 @@ def test_unwritable_state_directory_is_one_clear_error(tmp_path):
         Outbox(path=blocker / "state" / "outbox.db")
     msg = str(exc.value)
     assert "\n" not in msg and "cannot create state directory" in msg and str(blocker) in msg
-
-
-@pytest.fixture
-def tiny_fs(tmp_path) -> Iterator[Path]:
-    """A real 320 kB tmpfs (needs root + mount); disk-full and read-only checks use it."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(mnt)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs here: {r.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_read_only_state_directory_is_one_clear_error(tiny_fs):
