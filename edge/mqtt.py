@@ -292,8 +292,8 @@ class MqttPublisher:
         client.loop_start()
         self._thread = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
         self._thread.start()
-        log.info("mqtt: publishing %s/%s events to %s as %s", self.outbox.path.name,
-                 self.device_id, cfg.broker, cfg.username or "(anonymous)")
+        log.info("mqtt: publishing device %s's events from %s to %s as %s", self.device_id,
+                 self.outbox.path, cfg.broker, cfg.username or "(anonymous)")
 
     def notify(self) -> None:
         """Wake the publisher (a new row was committed)."""
@@ -323,7 +323,10 @@ class MqttPublisher:
         client.disconnect()
         client.loop_stop()
         self._process_acks()  # PUBACKs that arrived while stopping
-        self._flush_marks()
+        try:
+            self._flush_marks()
+        except OutboxError as exc:  # not marked = re-published next start (a duplicate, not a loss)
+            log.warning("%s", exc)
         self._connected = False
         self._set_state("stopped", None)
         self._thread = None
