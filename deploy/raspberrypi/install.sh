@@ -8,7 +8,8 @@
 #
 # Options (install/upgrade):
 #   --source DIR             edge source tree (default: the tree this script is in)
-#   --video FILE             use a video file as the camera (first install; demos, tests)
+#   --video FILE|fixture     use a video file as the camera (first install; demos, tests);
+#                            "fixture" = the bundled test video, installed under PREFIX/share
 #   --mqtt-host HOST         broker (first install; default localhost)   --mqtt-port N
 #   --mqtt-user USER         broker user (first install)
 #   --mqtt-password-file F   broker password -> systemd credential (0600, root only)
@@ -38,7 +39,7 @@ say()  { printf 'edge-install: %s\n' "$*"; }
 warn() { printf 'edge-install: WARNING: %s\n' "$*" >&2; }
 die()  { printf 'edge-install: ERROR: %s\n' "$*" >&2; exit 1; }
 
-usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit "${1:-0}"; }
 
 ACTION=${1:-}
 [ -n "$ACTION" ] || usage 2
@@ -197,6 +198,10 @@ install_models() {
 # ---------------------------------------------------------------- config and secrets
 render_config() {
     local source_block threads cores
+    if [ "$VIDEO" = fixture ]; then
+        VIDEO=$PREFIX/share/fixtures/passes.mp4
+        [ -f "$VIDEO" ] || die "--video fixture: $SOURCE/tests/fixtures/video/passes.mp4 was not in the source tree"
+    fi
     if [ -n "$VIDEO" ]; then
         [ -f "$VIDEO" ] || die "--video $VIDEO: no such file"
         source_block=$(printf 'kind = "video"\npath = "%s"\npacing = "realtime"   # play at the file'"'"'s own speed, like a camera\nloop = true' "$(readlink -f "$VIDEO")")
@@ -271,7 +276,12 @@ LoadCredential=mqtt-password:$ETC/credentials/mqtt-password"
     if systemd_running; then
         [ "$changed" -eq 0 ] || systemctl daemon-reload
     fi
-    systemctl enable edge.service >/dev/null 2>&1 || systemctl --root=/ enable edge.service >/dev/null
+    if command -v systemctl >/dev/null; then
+        systemctl enable edge.service >/dev/null 2>&1 || systemctl --root=/ enable edge.service >/dev/null
+    else  # no systemd in this root (image build): enable by hand, as systemctl would
+        install -d -m 0755 "$UNIT_DIR/multi-user.target.wants"
+        ln -sfn "$UNIT_DIR/edge.service" "$UNIT_DIR/multi-user.target.wants/edge.service"
+    fi
     say "systemd: edge.service installed and enabled$([ "$changed" -eq 1 ] && echo ' (unit updated)')"
     if command -v systemd-analyze >/dev/null; then
         if systemd-analyze verify "$UNIT_DIR/edge.service" >/dev/null 2>&1; then
