@@ -129,3 +129,19 @@ def test_printable_checkerboard(tmp_path):
     assert squares[-1].split()[2] == b"283.465"  # 100 mm
     svg = checkerboard.write_svg(tmp_path / "b.svg").read_text()
     assert 'width="297.0mm"' in svg and svg.count('width="25.0" height="25.0"') == 35
+
+
+def test_edge_run_config_applies_the_calibration_file(tmp_path):
+    # The path in [calibration] (relative to the config file) becomes the pipeline's transform.
+    from edge.app import make_transform
+    from edge.settings import load_config
+
+    poly = ((100, 100), (500, 100), (500, 400), (100, 400))
+    save_calibration(Calibration(image_size=(W, H), roi=Roi(poly)), tmp_path / "cal.json")
+    (tmp_path / "edge.toml").write_text('[calibration]\npath = "cal.json"\n')
+    transform = make_transform(load_config(tmp_path / "edge.toml"))
+    out = transform(np.full((H, W, 3), 200, np.uint8))
+    assert (out[250, 300] == 200).all() and (out[20, 20] == 0).all()
+    (tmp_path / "edge.toml").write_text('[calibration]\npath = "missing.json"\n')
+    with pytest.raises(CalibrationError, match="calibration file not found"):
+        make_transform(load_config(tmp_path / "edge.toml"))
