@@ -36,6 +36,19 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 DB_NAME = "outbox.db"
+# Wall-clock times before this were written by a clock that was not set yet (a Raspberry Pi
+# has no RTC): such rows' age is unknown and they are never dropped for age.
+SANE_EPOCH = 1_577_836_800.0  # 2020-01-01
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+BOOT_ID = _boot_id()
 
 
 def default_state_dir() -> Path:
@@ -105,7 +118,9 @@ CREATE TABLE IF NOT EXISTS events (
     topic   TEXT NOT NULL,
     payload BLOB NOT NULL,
     created REAL NOT NULL,
-    sent_at REAL
+    sent_at REAL,
+    mono    REAL,
+    boot    TEXT
 );
 CREATE INDEX IF NOT EXISTS events_unsent ON events(seq) WHERE sent_at IS NULL;
 CREATE INDEX IF NOT EXISTS events_sent ON events(seq) WHERE sent_at IS NOT NULL;
@@ -169,6 +184,10 @@ class Outbox:
                 raise OutboxError(f"outbox: {self.path} was written by a newer version "
                                   f"(schema {version} > {SCHEMA_VERSION})")
             conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+            for column, kind in (("mono", "REAL"), ("boot", "TEXT")):
+                if column not in columns:  # a file from before age-by-monotonic-clock
+                    conn.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except OutboxError:
             conn.close()
@@ -221,8 +240,14 @@ class Outbox:
     def _enforce_locked(self, now: float) -> int:
         dropped = 0
         if self.config.max_age_s > 0:
-            cur = self._conn.execute("DELETE FROM events WHERE sent_at IS NULL AND created < ?",
-                                     (now - self.config.max_age_s,))
+            # Age from the monotonic clock for rows of this boot (immune to the wall clock being
+            # set after boot); from the wall clock for older rows, unless it was not set then.
+            cur = self._conn.execute(
+                "DELETE FROM events WHERE sent_at IS NULL AND ("
+                " (boot IS ? AND boot IS NOT NULL AND mono < ?)"
+                " OR ((boot IS NOT ? OR boot IS NULL) AND created >= ? AND created < ?))",
+                (BOOT_ID, time.monotonic() - self.config.max_age_s, BOOT_ID, SANE_EPOCH,
+                 now - self.config.max_age_s))
             self._bump("dropped", cur.rowcount)
             dropped += cur.rowcount
         depth = self._conn.execute("SELECT count(*) FROM events WHERE sent_at IS NULL").fetchone()[0]
@@ -251,8 +276,9 @@ class Outbox:
                     seq = self._meta("last_seq") + 1
                     topic, payload = encode(seq)
                     self._conn.execute(
-                        "INSERT INTO events(seq, id, topic, payload, created) VALUES (?, ?, ?, ?, ?)",
-                        (seq, event_id, topic, sqlite3.Binary(payload), now))
+                        "INSERT INTO events(seq, id, topic, payload, created, mono, boot) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (seq, event_id, topic, sqlite3.Binary(payload), now, time.monotonic(), BOOT_ID))
                     self._conn.execute("UPDATE meta SET value=? WHERE key='last_seq'", (seq,))
                     self._enforce_locked(now)
                     self._conn.execute("COMMIT")
@@ -405,15 +431,16 @@ class Outbox:
         """depth, oldest_age_s, dropped, purged, sent, last_seq, rows, db_bytes, unstored, error."""
         with self._lock:
             c = self._conn
-            depth, oldest = c.execute(
-                "SELECT count(*), min(created) FROM events WHERE sent_at IS NULL").fetchone()
+            depth = c.execute("SELECT count(*) FROM events WHERE sent_at IS NULL").fetchone()[0]
+            oldest = c.execute("SELECT created, mono, boot FROM events WHERE sent_at IS NULL "
+                               "ORDER BY seq LIMIT 1").fetchone()
             rows = c.execute("SELECT count(*) FROM events").fetchone()[0]
             meta = dict(c.execute("SELECT key, value FROM meta").fetchall())
             page_size = c.execute("PRAGMA page_size").fetchone()[0]
             page_count = c.execute("PRAGMA page_count").fetchone()[0]
         return {
             "depth": int(depth),
-            "oldest_age_s": round(max(0.0, time.time() - oldest), 3) if oldest is not None else None,
+            "oldest_age_s": _age(oldest),
             "dropped": int(meta.get("dropped", 0)),
             "purged": int(meta.get("purged", 0)),
             "sent": int(meta.get("sent", 0)),
@@ -423,6 +450,18 @@ class Outbox:
             "unstored": self._unstored,
             "error": self._last_error,
         }
+
+
+def _age(row: tuple[float, float | None, str | None] | None) -> float | None:
+    """Seconds since a row was stored (None: no row, or unknowable: stored before the clock was set)."""
+    if row is None:
+        return None
+    created, mono, boot = row
+    if boot is not None and boot == BOOT_ID and mono is not None:
+        return round(max(0.0, time.monotonic() - mono), 3)
+    if created >= SANE_EPOCH:
+        return round(max(0.0, time.time() - created), 3)
+    return None
 
 
 class DurableSink:

@@ -89,6 +89,29 @@ def test_bounded_by_age(tmp_path):
         assert st["dropped"] == 3 and st["depth"] == 1 and st["oldest_age_s"] < 0.3
 
 
+def test_age_survives_a_wall_clock_set_after_boot(tmp_path):
+    """A Pi boots with no RTC: rows stored before NTP/GPS set the clock must not look decades
+    old. Age comes from the monotonic clock within a boot, from the wall clock across boots
+    (unless it was unset then)."""
+    db = tmp_path / "o.db"
+    hour = 3600.0
+    with Outbox(OutboxConfig(max_age_s=hour), path=db) as ob:
+        fill(ob, 3)
+        raw = sqlite3.connect(db)
+        now = time.time()
+        with raw:
+            raw.execute("UPDATE events SET boot='previous-boot', created=100 WHERE seq=1")  # clock unset then
+            raw.execute("UPDATE events SET boot='previous-boot', created=? WHERE seq=2", (now - 2 * hour,))
+            raw.execute("UPDATE events SET created=100 WHERE seq=3")  # this boot; the clock was set later
+        raw.close()
+        assert ob.enforce_limits() == 1
+        assert [r.seq for r in ob.pending(10)] == [1, 3]
+        st = ob.stats()
+        assert st["dropped"] == 1 and st["oldest_age_s"] is None  # seq 1: age unknowable
+        ob.mark_sent(1)
+        assert ob.stats()["oldest_age_s"] < 60  # seq 3: monotonic age, not 56 years
+
+
 def test_bounded_by_size_drops_oldest_to_make_room(tmp_path):
     big = b"\xff\xd8" + os.urandom(20_000) + b"\xff\xd9"  # ~27 kB of base64 per event
     with Outbox(OutboxConfig(max_mb=0.5, keep_sent=0), path=tmp_path / "o.db") as ob:
