@@ -27,6 +27,7 @@ def _pad(rng: np.random.Generator, img: np.ndarray, strength: float) -> np.ndarr
     if t + b + l + r == 0:
         return img
     base = rng.integers(0, 256, 3).astype(np.float32)
+    base = base * 0.5 + base.mean() * 0.5  # car paint and bumpers: mostly muted colours
     if rng.random() < 0.5:
         base = base * 0.35  # dark bumpers / plate holders are common
     out = np.empty((h + t + b, w + l + r, 3), np.float32)
@@ -39,7 +40,35 @@ def _pad(rng: np.random.Generator, img: np.ndarray, strength: float) -> np.ndarr
         k = max(1, int(h * rng.uniform(0.03, 0.1)))
         cv2.rectangle(out, (l - k, t - k), (l + w + k, t + h + k), (c, c, c), -1)
     out[t: t + h, l: l + w] = img
+    if rng.random() < 0.25 * strength:
+        _holder_frame(rng, out, l, t, w, h)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+_DEALERS = ("AUTO CENTER", "MOTORS", "TOYOTA OF CITY", "HONDA", "FORD", "CHEVROLET", "AUTOHAUS", "CAR SALES",
+            "GO TEAM", "I LOVE MY DOG", "PROUD PARENT", "AUTOMOBILE", "DEALER", "KIA", "VW ZENTRUM")
+
+
+def _holder_frame(rng: np.random.Generator, out: np.ndarray, l: int, t: int, w: int, h: int) -> None:
+    """A licence-plate holder frame over the plate's edges, with a dealer line at the bottom."""
+    from edge.synth._draw import fit_text
+
+    wide = w / max(h, 1) > 3.0
+    tt = h * rng.uniform(0.03, 0.07 if wide else 0.12)
+    tb = h * rng.uniform(0.05, 0.08 if wide else 0.2)
+    ts = w * rng.uniform(0.008, 0.03)
+    r = rng.random()
+    col = (rng.uniform(5, 40),) * 3 if r < 0.6 else ((rng.uniform(150, 220),) * 3 if r < 0.85
+                                                    else (40.0, rng.uniform(120, 160), rng.uniform(170, 210)))
+    x0, y0, x1, y1 = l - 1, t - 1, l + w + 1, t + h + 1
+    cv2.rectangle(out, (int(x0), int(y0)), (int(x1), int(y0 + tt)), col, -1)
+    cv2.rectangle(out, (int(x0), int(y1 - tb)), (int(x1), int(y1)), col, -1)
+    cv2.rectangle(out, (int(x0), int(y0)), (int(x0 + ts), int(y1)), col, -1)
+    cv2.rectangle(out, (int(x1 - ts), int(y0)), (int(x1), int(y1)), col, -1)
+    if tb > 5 and rng.random() < 0.7:
+        tc = (235, 235, 235) if sum(col) < 300 else (20, 20, 20)
+        fit_text(out, "hershey_simplex", _DEALERS[int(rng.integers(len(_DEALERS)))],
+                 (x0 + w * 0.2, y1 - tb * 0.8, x1 - w * 0.2, y1 - tb * 0.25), tc)
 
 
 def _warp(rng: np.random.Generator, img: np.ndarray, strength: float) -> np.ndarray:
@@ -106,9 +135,14 @@ def _light(rng: np.random.Generator, img: np.ndarray, strength: float) -> np.nda
     elif r < 0.55 * strength:  # colour cast, exposure, contrast
         f = (f - 128) * rng.uniform(0.6, 1.3) + 128 + rng.normal(0, 25)
         f *= np.float32(rng.uniform(0.75, 1.25, 3))
+    elif r < 0.68 * strength:  # haze / washed out: towards a flat colour
+        a = rng.uniform(0.2, 0.55)
+        f = f * (1 - a) + np.float32(rng.uniform(120, 235, 3)) * a
+    out = np.clip(f, 0, 255).astype(np.uint8)
     if _p(rng, 0.4, strength):  # gamma
-        f = 255.0 * (np.clip(f, 0, 255) / 255.0) ** rng.uniform(0.6, 1.6)
-    return np.clip(f, 0, 255).astype(np.uint8)
+        lut = (255.0 * (np.arange(256, dtype=np.float32) / 255.0) ** rng.uniform(0.6, 1.6)).astype(np.uint8)
+        out = cv2.LUT(out, lut)
+    return out
 
 
 def _blur(rng: np.random.Generator, img: np.ndarray, strength: float) -> np.ndarray:
@@ -123,21 +157,23 @@ def _blur(rng: np.random.Generator, img: np.ndarray, strength: float) -> np.ndar
                  (int(round(c + np.cos(ang) * c)), int(round(c + np.sin(ang) * c))), 1.0, 1)
         k /= max(k.sum(), 1e-6)
         return cv2.filter2D(img, -1, k)
-    if r < 0.65 * min(strength, 1.5):
-        s = rng.uniform(0.3, 1.0 + 0.012 * h * strength)
+    if r < 0.75 * min(strength, 1.5):
+        s = rng.uniform(0.3, 0.8 + 0.012 * h * strength)
         return cv2.GaussianBlur(img, (0, 0), s)
     return img
 
 
 def _rescale(rng: np.random.Generator, img: np.ndarray, strength: float) -> np.ndarray:
+    """Lose resolution: most real plates are 30-150 px wide, so shrink to a log-uniform width and back."""
     h, w = img.shape[:2]
-    f = rng.uniform(max(0.12, 1.0 - 0.8 * strength), 1.0)
+    lo = max(24.0, w * max(0.1, 1.0 - strength))
+    f = float(np.exp(rng.uniform(np.log(lo), np.log(w)))) / w if w > lo else 1.0
     if f > 0.9:
         return img
     sw, sh = max(8, int(w * f)), max(4, int(h * f))
     interp = cv2.INTER_AREA if rng.random() < 0.6 else cv2.INTER_LINEAR
     small = cv2.resize(img, (sw, sh), interpolation=interp)
-    up = cv2.INTER_LINEAR if rng.random() < 0.7 else cv2.INTER_NEAREST
+    up = cv2.INTER_LINEAR if (rng.random() < 0.9 or sw < 40) else cv2.INTER_NEAREST
     return cv2.resize(small, (w, h), interpolation=up)
 
 
@@ -200,7 +236,7 @@ def degrade(rng: np.random.Generator, image: np.ndarray, strength: float = 1.0) 
     img = _light(rng, img, strength)
     if _p(rng, 0.1, strength):
         img = _occlude(rng, img, strength)
-    if _p(rng, 0.6, strength):
+    if _p(rng, 0.75, strength):
         img = _rescale(rng, img, strength)
     img = _blur(rng, img, strength)
     img = _noise(rng, img, strength)

@@ -189,18 +189,29 @@ def _us(rng: np.random.Generator, W: int, H: int, vanity: bool, ov: str | None =
     img = vertical_gradient(H, W, jitter(rng, bg_top, 8), jitter(rng, bg_bot, 8))
     # background motif: a faint hill / sun / band
     motif = rng.random()
-    if motif < 0.25:
+    if motif < 0.2 and sum(bg_top) > 380:  # scenic picture (desert, sunset, mountains, sea), washed out
+        pal = np.float32([[235, 200, 140], [120, 190, 240], [90, 140, 250], [150, 200, 150], [200, 150, 170],
+                          [230, 230, 210], [80, 160, 230], [200, 120, 90]])
+        grid = pal[rng.integers(len(pal), size=(3, 5))]
+        field = cv2.resize(grid, (W, H), interpolation=cv2.INTER_CUBIC)
+        a = rng.uniform(0.3, 0.65)
+        img = np.clip(img.astype(np.float32) * (1 - a) + field * a, 0, 255).astype(np.uint8)
+        if rng.random() < 0.6:
+            pts = [(0, H)] + [(int(W * k / 8), int(H * rng.uniform(0.45, 0.9))) for k in range(9)] + [(W, H)]
+            col = tuple(int(c) for c in np.clip(field[H // 2, W // 2] * 0.75, 0, 255))
+            cv2.fillPoly(img, [np.array(pts, np.int32)], col, cv2.LINE_AA)
+    elif motif < 0.4:
         pts = [(0, int(H * rng.uniform(0.55, 0.8)))]
         for k in range(1, 7):
             pts.append((int(W * k / 6), int(H * rng.uniform(0.5, 0.85))))
         pts += [(W, H), (0, H)]
         col = tuple(int(int(a) * 0.75 + b * 0.25) for a, b in zip(img[H // 2, W // 2], jitter(rng, (120, 160, 90), 60)))
         cv2.fillPoly(img, [np.array(pts, np.int32)], col, cv2.LINE_AA)
-    elif motif < 0.4:
+    elif motif < 0.5:
         col = tuple(int(int(a) * 0.7 + b * 0.3) for a, b in zip(img[H // 2, W // 2], jitter(rng, (60, 170, 240), 40)))
         cv2.circle(img, (int(W * rng.uniform(0.3, 0.7)), int(H * 0.55)), int(H * rng.uniform(0.25, 0.45)), col, -1,
                    cv2.LINE_AA)
-    elif motif < 0.55:
+    elif motif < 0.62:
         col = jitter(rng, (90, 40, 20) if sum(bg_top) > 380 else (220, 220, 220), 40)
         cv2.rectangle(img, (0, 0), (W, int(H * rng.uniform(0.18, 0.24))), col, -1)
         hd = (255, 255, 255) if sum(col) < 380 else (20, 20, 20)

@@ -348,16 +348,43 @@ def render_scene(rng: np.random.Generator, width: int, height: int, background: 
 # --------------------------------------------------------------------------- paint-over
 
 def _style_for_aspect(rng: np.random.Generator, aspect: float) -> str:
+    # labelled boxes of tilted plates are squarer than the plate: a low aspect is mostly a
+    # tilted US/BR plate, only sometimes a two-line one
     if aspect < 1.6:
-        pool = ("eu_2line", "br_2line", "in_2line")
+        pool = ("us", "us", "us", "us_vanity", "br_mercosur", "eu_2line", "br_2line", "in_2line")
     elif aspect < 2.6:
-        pool = ("us", "us", "us", "us_vanity", "in_2line")
+        pool = ("us", "us", "us", "us", "us_vanity", "us_vanity", "br_mercosur", "in_2line")
     elif aspect < 3.6:
-        pool = ("br_mercosur", "br_old", "cn_blue", "us")
+        pool = ("br_mercosur", "br_old", "cn_blue", "us", "eu_de", "uk_rear", "eu_ro")
     else:
-        pool = ("eu_de", "eu_fr", "eu_it", "eu_es", "eu_nl", "eu_pl", "eu_ro", "eu_other", "uk_rear", "uk_front",
-                "in")
+        pool = ("eu_de", "eu_fr", "eu_it", "eu_es", "eu_nl", "eu_pl", "eu_ro", "eu_ro", "eu_other", "uk_rear",
+                "uk_front", "in")
     return pool[int(rng.integers(len(pool)))]
+
+
+def _sharpness(g: np.ndarray) -> float:
+    """Edge energy relative to contrast: lower for blurrier patches, about scale-free."""
+    lap = cv2.Laplacian(g, cv2.CV_32F)
+    return float(np.abs(lap).mean() / (g.std() + 1.0))
+
+
+def match_look(rng: np.random.Generator, plate: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Give a rendered plate (same size as `target`) the target patch's colour, contrast and blur."""
+    p = plate.astype(np.float32)
+    t = target.astype(np.float32)
+    pm, ps = p.mean(axis=(0, 1)), p.std(axis=(0, 1)) + 1.0
+    tm, ts = t.mean(axis=(0, 1)), t.std(axis=(0, 1)) + 1.0
+    k = rng.uniform(0.6, 1.0)  # how fully to follow the target's statistics
+    gain = np.clip((ts / ps) ** k, 0.3, 1.3)
+    p = (p - pm) * gain + pm * (1 - k) + tm * k
+    tg = cv2.cvtColor(target, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    goal = _sharpness(tg) * rng.uniform(0.9, 1.2)
+    for sigma in (0.0, 0.5, 0.8, 1.2, 1.7, 2.4, 3.2):
+        q = cv2.GaussianBlur(p, (0, 0), sigma) if sigma else p
+        if _sharpness(cv2.cvtColor(np.clip(q, 0, 255).astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)) <= goal:
+            break
+    q = q + rng.standard_normal(q.shape[:2], dtype=np.float32)[:, :, None] * np.float32(rng.uniform(0.5, 4))
+    return np.clip(q, 0, 255).astype(np.uint8)
 
 
 def paint_over_plates(rng: np.random.Generator, image: np.ndarray, boxes,
@@ -365,10 +392,10 @@ def paint_over_plates(rng: np.random.Generator, image: np.ndarray, boxes,
     """Paint a synthetic plate over each labelled plate box of a real photo.
 
     `boxes`: BoundingBox objects or (x, y, w, h) tuples in pixels. The new plate fills the
-    box (its aspect picks a matching style unless `styles` is given), takes on the local
-    brightness, blur and noise of the photo, and is blended with a soft edge. Returns the
-    new image and ((box, text), ...) for every box larger than 6x4 px; smaller boxes are
-    left as they are and dropped from the result (their text is unknown)."""
+    box (its aspect picks a likely style unless `styles` is given), takes on the colour,
+    contrast and blur of the real plate it covers, and is blended with a soft edge. Returns
+    the new image and ((box, text), ...) for every box of at least 6x4 px; smaller boxes
+    are left as they are and dropped from the result (their text is unknown)."""
     out = np.ascontiguousarray(image).copy()
     H, W = out.shape[:2]
     res: list[tuple[BoundingBox, str]] = []
@@ -383,23 +410,16 @@ def paint_over_plates(rng: np.random.Generator, image: np.ndarray, boxes,
         style = _style_for_aspect(rng, bw / bh) if styles is None else styles[int(rng.integers(len(styles)))]
         plate = render_plate(rng, style, width=int(np.clip(bw * 1.5, 60, 400)))
         pimg = cv2.resize(plate.image, (bw, bh), interpolation=cv2.INTER_AREA)
-        orig = out[y0:y1, x0:x1].astype(np.float32)
-        # match the region's brightness and colour (partly) and its sharpness
-        p = pimg.astype(np.float32)
-        gain = (orig.mean(axis=(0, 1)) + 40) / (p.mean(axis=(0, 1)) + 40)
-        p *= np.clip(gain, 0.35, 1.6) ** rng.uniform(0.4, 0.9)
-        sharp = cv2.Laplacian(cv2.cvtColor(out[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()
-        if sharp < 150 and bw > 20:
-            p = cv2.GaussianBlur(p, (0, 0), rng.uniform(0.4, 1.0) * (1.5 if sharp < 40 else 1.0))
-        p += rng.standard_normal(p.shape[:2], dtype=np.float32)[:, :, None] * np.float32(rng.uniform(1, 6))
+        orig = out[y0:y1, x0:x1]
+        p = match_look(rng, pimg, orig).astype(np.float32)
         a = np.ones((bh, bw), np.float32)
         e = max(1, min(bw, bh) // 12)
         a = cv2.blur(np.pad(a, e, constant_values=0), (2 * e + 1, 2 * e + 1))[e:-e, e:-e]
-        a3 = a[:, :, None]
-        out[y0:y1, x0:x1] = np.clip(orig + (p - orig) * a3, 0, 255).astype(np.uint8)
+        o = orig.astype(np.float32)
+        out[y0:y1, x0:x1] = np.clip(o + (p - o) * a[:, :, None], 0, 255).astype(np.uint8)
         res.append((BoundingBox(float(x0), float(y0), float(bw), float(bh)), plate.text))
     return out, tuple(res)
 
 
-__all__ = ["SynthScene", "render_scene", "paint_over_plates", "procedural_background", "draw_vehicle",
+__all__ = ["SynthScene", "render_scene", "paint_over_plates", "match_look", "procedural_background", "draw_vehicle",
            "vehicle_homography", "camera_effects", "STYLES"]
