@@ -361,3 +361,15 @@ def test_disk_full_while_running_warns_in_health_and_loses_nothing(mosquitto, co
         print(f"\ndisk full while running: {last} events, {counts}")
     finally:
         rig.close()
+
+
+def test_stop_without_broker_is_prompt_and_keeps_rows(rigs, mosquitto_factory):
+    broker = mosquitto_factory(start=False)  # nothing listens on its port
+    rig = rigs(fast_config(broker))
+    rig.publisher.start()
+    rig.submit(3)
+    t0 = time.monotonic()
+    rig.publisher.stop(timeout=0.5)
+    assert time.monotonic() - t0 < 3.0
+    assert rig.publisher.state()["state"] == "stopped"
+    assert [r.seq for r in rig.outbox.pending(10)] == [1, 2, 3]  # kept for the next start
