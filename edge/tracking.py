@@ -82,7 +82,7 @@ class TrackerConfig:
     text_max_center_distance: float = 8.0  # ... to this many box widths, any size
     text_conflict_similarity: float = 0.3  # text this different needs ...
     conflict_iou: float = 0.5  # ... this much overlap to join an established track,
-    conflict_min_confidence: float = 0.5  # when both texts were read at least this confidently
+    conflict_min_confidence: float = 0.5  # when both were read this confidently (mean char p)
     max_gap_s: float = 1.0  # a track ends after this long without a read
     max_gap_frames: int = 0  # ... or after this many updates without a read (0 = time only)
     min_reads: int = 2  # fewer reads: not a plate pass, no event
@@ -302,8 +302,10 @@ class PlateTracker:
             rboxes = []
             for rd in reads:
                 b = rd.box
+                ch = rd.chars
+                mean_p = sum(c.p for c in ch) / len(ch) if ch else rd.confidence
                 rboxes.append((b.x, b.y, b.x + b.w, b.y + b.h, b.w, b.w * b.h,
-                               b.x + b.w * 0.5, b.y + b.h * 0.5, rd.text, rd.confidence >= sure))
+                               b.x + b.w * 0.5, b.y + b.h * 0.5, rd.text, mean_p >= sure))
             for ti, tr in enumerate(tracks):
                 dt = (now - tr.last_mono) * 1e-9
                 pcx = tr.cx + tr.vx * dt
