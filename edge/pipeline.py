@@ -207,6 +207,7 @@ class Pipeline:
         self._t_start: float | None = None
         self._t_end: float | None = None
         self._last_watchdog = 0.0
+        self._recent: deque[float] = deque(maxlen=120)  # completion times, for the current fps
 
     # -- control ------------------------------------------------------------------------
 
@@ -327,6 +328,7 @@ class Pipeline:
         if events or self._unsubmitted:
             self.latency.add("sink", (t5 - t4) * 1e3)
         self.latency.add("total", (t5 - t_frame) * 1e3)
+        self._recent.append(t5)
         with self._lock:
             self.counts["processed"] += 1
             self.counts["detected_frames" if run_detector else "gated_frames"] += 1
@@ -424,6 +426,14 @@ class Pipeline:
         elapsed = end - self._t_start
         return self.counts["processed"] / elapsed if elapsed > 0 else 0.0
 
+    def current_fps(self) -> float:
+        """Frames per second over the last ~120 frames (0 when idle for 5 s)."""
+        recent = list(self._recent)
+        if len(recent) < 2 or time.perf_counter() - recent[-1] > 5.0:
+            return 0.0
+        span = recent[-1] - recent[0]
+        return (len(recent) - 1) / span if span > 0 else 0.0
+
     def summary(self) -> dict:
         with self._lock:
             counts = dict(self.counts)
@@ -460,5 +470,5 @@ class Pipeline:
             warnings.append("camera disconnected; reconnecting")
         if src_stats.get("truncated"):
             warnings.append("video ended early (truncated or damaged file)")
-        return {"fps": round(self.fps(), 2), "latency_ms": latency, "drops": drops,
+        return {"fps": round(self.current_fps(), 2), "latency_ms": latency, "drops": drops,
                 "warnings": warnings}

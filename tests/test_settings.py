@@ -21,7 +21,7 @@ def test_example_config_loads_and_documents_every_key():
         if section.name == "origin":
             continue
         assert re.search(rf"^\[{section.name}\]$", text, re.M), f"[{section.name}] missing"
-        body = text.split(f"[{section.name}]", 1)[1].split("\n[", 1)[0]
+        body = re.split(rf"^\[{section.name}\]$", text, maxsplit=1, flags=re.M)[1].split("\n[", 1)[0]
         for f in dataclasses.fields(getattr(config, section.name)):
             if not re.search(rf"^#?\s*{f.name}\s*=", body, re.M):
                 missing.append(f"{section.name}.{f.name}")

@@ -20,6 +20,9 @@ from edge.sources import SourceConfig, SourceError
 
 log = logging.getLogger(__name__)
 
+OPEN_TIMEOUT_MS = 10_000
+READ_TIMEOUT_MS = 10_000
+
 
 class StreamSource:
     live = True
@@ -58,7 +61,12 @@ class StreamSource:
         self._closed.set()
 
     def _open(self) -> cv2.VideoCapture | None:
-        cap = cv2.VideoCapture(self.target, self.api)
+        if self.api == cv2.CAP_FFMPEG:
+            # never block forever on a dead network camera: the watchdog would not see it
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+            cap = cv2.VideoCapture(self.target, self.api, params)
+        else:
+            cap = cv2.VideoCapture(self.target, self.api)
         if not cap.isOpened():
             cap.release()
             return None
