@@ -97,7 +97,8 @@ def load_readers(config: AppConfig) -> Models:
     else:
         from edge.inference.detector import OnnxPlateDetector
 
-        detector = OnnxPlateDetector(det_path, threads=config.detector.threads)
+        detector = OnnxPlateDetector(det_path, threads=config.detector.threads,
+                                     score_threshold=config.detector.score_threshold or None)
     if config.reader.plugin:
         reader = load_plugin(config.reader.plugin, config.reader, "reader")
     else:

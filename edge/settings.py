@@ -84,10 +84,13 @@ class DetectorConfig:
     model: str = ""
     threads: int = 1
     plugin: str = ""
+    score_threshold: float = 0.0  # 0 = the model's own (its JSON sidecar)
 
     def __post_init__(self) -> None:
         if not 0 <= self.threads <= 64:
             raise ValueError(f"threads: must be between 0 (onnxruntime's choice) and 64, got {self.threads}")
+        if not 0 <= self.score_threshold < 1:
+            raise ValueError(f"score_threshold: must be in [0, 1), got {self.score_threshold}")
 
 
 @dataclass(frozen=True)
