@@ -49,7 +49,11 @@ emitted or suppressed at about the same place whose vehicle was last seen less t
 is refreshed instead, so a car parked for hours, whose detection flickers, is reported once.
 "Same place": both event locations within `repeat_suppress_m` metres when both are known
 (a moving camera), otherwise the same camera is the same place; with
-`repeat_suppress_same_box`, the boxes must also overlap or be near in the image.
+`repeat_suppress_same_box`, the boxes must also overlap or be near in the image. The price: a
+car that really passes the same fixed camera twice within the window is reported once
+(`repeat_suppress_s = 0` turns suppression off).
+
+`stats` counts tracks, events, early events, suppressed repeats and discarded tracks (for health).
 
 Call `update` for every frame, with an empty `reads` when nothing was read (or the motion gate
 skipped detection), so tracks end on time.
