@@ -174,6 +174,8 @@ def _rescale(rng: np.random.Generator, img: np.ndarray, strength: float) -> np.n
     interp = cv2.INTER_AREA if rng.random() < 0.6 else cv2.INTER_LINEAR
     small = cv2.resize(img, (sw, sh), interpolation=interp)
     up = cv2.INTER_LINEAR if (rng.random() < 0.9 or sw < 40) else cv2.INTER_NEAREST
+    if rng.random() < 0.25:  # anisotropic: stretched crops (as resized datasets have)
+        w = max(8, int(w * rng.uniform(0.75, 1.3)))
     return cv2.resize(small, (w, h), interpolation=up)
 
 

@@ -18,8 +18,15 @@ import cv2
 import numpy as np
 
 from edge.records import BoundingBox
-from edge.synth._draw import jitter, rounded_rect, vertical_gradient
+from edge.synth import fonts
+from edge.synth._draw import fit_text, jitter, rounded_rect, vertical_gradient
 from edge.synth.plates import STYLES, SynthPlate, render_plate
+
+_SIGN_WORDS = ("PHARMACY", "CAFE", "HOTEL", "BANK", "PARKING", "OPEN", "SALE", "PIZZA", "TAXI", "STOP", "EXIT",
+               "MARKET", "BAR", "SHOP", "GARAGE", "TIRES", "AUTO PARTS", "BAKERY", "DENTIST", "NO PARKING",
+               "ONE WAY", "24H", "FARMACIA", "APOTHEKE", "BOULANGERIE", "PADARIA")
+_BADGES = ("COROLLA", "CIVIC", "GOLF", "FOCUS", "CAMRY", "ACCORD", "ASTRA", "CLIO", "DUSTER", "LOGAN", "OCTAVIA",
+           "TDI", "4MATIC", "HYBRID", "SPORT", "GT", "LX", "2.0", "ELANTRA", "SENTRA", "POLO", "GOL", "ONIX")
 
 # Body colours (BGR) of real car fleets: white, black, greys, silver, blue, red, ...
 _CAR_COLOURS = ((235, 235, 235), (30, 30, 30), (128, 128, 128), (190, 190, 190), (150, 90, 30), (40, 40, 170),
@@ -71,6 +78,29 @@ def procedural_background(rng: np.random.Generator, width: int, height: int, tex
             p0 = (int(vp[0] + (x_bottom - vp[0]) * t0), int(horizon + (H - horizon) * t0))
             p1 = (int(vp[0] + (x_bottom - vp[0]) * t1), int(horizon + (H - horizon) * t1))
             cv2.line(img, p0, p1, (210, 210, 210), max(1, int(3 * t1 * H / 300)), cv2.LINE_AA)
+    # signs with text (hard negatives: text that is not a plate)
+    for _ in range(int(rng.integers(0, 4))):
+        sw = int(W * rng.uniform(0.05, 0.18))
+        sh = max(6, int(sw * rng.uniform(0.18, 0.6)))
+        sx = int(rng.uniform(0, W - sw))
+        sy = int(rng.uniform(0.05, 1.0) * max(1, horizon - sh))
+        col = jitter(rng, _pick_col(rng, ((40, 40, 180), (140, 60, 20), (30, 120, 30), (240, 240, 240),
+                                          (20, 200, 240), (30, 30, 30))), 20)
+        cv2.rectangle(img, (sx, sy), (sx + sw, sy + sh), col, -1)
+        tc = (20, 20, 20) if sum(col) > 400 else (245, 245, 245)
+        word = _pick_col(rng, _SIGN_WORDS)
+        if rng.random() < 0.3:
+            word += " " + str(int(rng.integers(1, 999)))
+        fit_text(img, _pick_col(rng, fonts.family("small")), word, (sx + sw * 0.06, sy + sh * 0.2, sx + sw * 0.94,
+                                                                  sy + sh * 0.8), tc)
+    if rng.random() < 0.3:  # a speed-limit style road sign on a pole
+        px = int(rng.uniform(0.02, 0.98) * W)
+        sw = int(W * rng.uniform(0.025, 0.06))
+        top = int(horizon * rng.uniform(0.4, 0.9))
+        cv2.line(img, (px, top), (px, horizon + int(H * 0.05)), (110, 110, 110), max(1, sw // 8))
+        cv2.rectangle(img, (px - sw // 2, top - int(sw * 1.2)), (px + sw // 2, top), (245, 245, 245), -1)
+        fit_text(img, "hershey_simplex_bold", str(int(rng.integers(2, 13)) * 10),
+                 (px - sw * 0.4, top - sw * 0.7, px + sw * 0.4, top - sw * 0.15), (20, 20, 20))
     # kerb / pavement
     if rng.random() < 0.6:
         cv2.rectangle(img, (0, horizon), (W, horizon + int(H * 0.04)), jitter(rng, (150, 150, 150), 20), -1)
@@ -179,6 +209,12 @@ def draw_vehicle(rng: np.random.Generator, plate: SynthPlate, plate_w: float, fr
         m = ph * 0.12
         rounded_rect(img, (px - m, py - m), (px + pw + m, py + ph + m), tuple(int(c * 0.6) for c in body), -1,
                      int(m))
+    if rng.random() < 0.45 and not front:  # model badge in chrome letters, near the plate
+        bh_ = max(3.0, ph * rng.uniform(0.15, 0.3))
+        bx = W * rng.uniform(0.55, 0.75)
+        byy = float(np.clip(py - bh_ * rng.uniform(1.5, 3.0), belt + H * 0.01, H - bh_ - 1))
+        fit_text(img, _pick_col(rng, fonts.family("small")), _pick_col(rng, _BADGES),
+                 (bx, byy, bx + W * 0.2, byy + bh_), (215, 215, 215) if sum(body) < 450 else (90, 90, 90))
     pimg = cv2.resize(plate.image, (max(1, int(round(pw))), max(1, int(round(ph)))),
                       interpolation=cv2.INTER_AREA if pw < plate.image.shape[1] else cv2.INTER_LINEAR)
     x0, y0 = int(round(px)), int(round(py))
@@ -325,7 +361,7 @@ def render_scene(rng: np.random.Generator, width: int, height: int, background: 
             # bigger plates sit lower in the frame (nearer the camera)
             t = (pw - lo) / max(hi - lo, 1.0)
             x = rng.uniform(0.05, 0.95) * W
-            yb = H * (0.5 + 0.45 * t) + t * 0.35 * vh + rng.normal(0, H * 0.06)
+            yb = max(H * 0.45, H * (0.5 + 0.45 * t) + t * 0.35 * vh + rng.normal(0, H * 0.06))
             M = vehicle_homography(rng, vw, vh, x, yb, 1.0, yaw=rng.normal(0, 12), pitch=rng.uniform(-5, 20),
                                    roll=rng.normal(0, 2.5))
             corners = cv2.perspectiveTransform(np.float32([[0, 0], [vw, 0], [vw, vh], [0, vh]])[None], M)[0]
