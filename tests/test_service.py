@@ -252,3 +252,38 @@ def test_edge_run_publishes_one_valid_event_per_vehicle_to_a_real_broker(tmp_pat
     first = {e["plate"]["text"]: e["time"]["first_seen"] for e in events}
     assert first == {"ABC123": "2026-05-04T07:30:00.200Z", "XYZ789": "2026-05-04T07:30:04.000Z",
                      "KLM456": "2026-05-04T07:30:05.600Z"}
+
+
+def test_doctor_prints_one_line_per_check_and_fails_on_a_broken_part(tmp_path):
+    clip = make_clip(tmp_path / "passes.avi")
+    good = write_config(tmp_path, clip)
+    proc = start_edge(["doctor", "--config", str(good), "--timeout", "5"], {}, tmp_path)
+    out, err = proc.communicate(timeout=120)
+    lines = out.strip().splitlines()
+    levels = {line.split()[1]: line.split()[0] for line in lines}
+    assert proc.returncode == 0, out + err
+    assert levels["config"] == levels["source"] == levels["models"] == levels["state-dir"] == "OK"
+    assert levels["gps"] == "WARN" and levels["broker"] == "WARN"  # none configured / disabled
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.read_text().replace(str(clip), str(tmp_path / "missing.mp4"))
+                   .replace(str(tmp_path / "outbox.db"), "/proc/edge-test/outbox.db"))
+    proc = start_edge(["doctor", "--config", str(bad), "--timeout", "5"], {}, tmp_path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    fails = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert any("source" in f and "not found" in f for f in fails)
+    assert any("state-dir" in f and "not writable" in f for f in fails)
+
+
+def test_bench_reports_fps_latency_and_memory(tmp_path):
+    clip = make_clip(tmp_path / "passes.avi")
+    cfg = write_config(tmp_path, clip)
+    proc = start_edge(["bench", str(clip), "--config", str(cfg), "--json", "--detect-every-frame"], {}, tmp_path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    assert result["frames"]["processed"] == result["frames"]["detected_frames"] == 150
+    assert result["fps"] > 0 and 20 < result["peak_rss_mb"] < 1000
+    assert sorted(result["events"]) == ["ABC123", "KLM456", "XYZ789"]
+    assert {"motion", "detect", "read", "track", "total"} <= set(result["latency_ms"])
