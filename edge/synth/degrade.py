@@ -2,10 +2,12 @@
 
     crop = degrade(rng, plate.image, strength=1.0)
 
-Adds a margin of surroundings (as a detector's box would), then, each with a probability
-that grows with `strength`: perspective warp and rotation, shadow and glare, dirt, colour
-cast / low light / infrared-like grey, loss of resolution (scale down and up again),
-motion or focus blur, sensor noise, partial occlusion at an edge, JPEG artefacts.
+Adds a margin of surroundings (as a detector's box would; sometimes a plate-holder frame),
+then, each with a probability that grows with `strength`: perspective warp and rotation,
+shadow and glare, dirt, colour cast / haze / low light / infrared-like grey, partial
+occlusion at an edge, motion or focus blur, loss of resolution (down to 36 px wide and
+back up, sometimes stretched), sensor noise, JPEG artefacts. The output size differs
+from the input's (margin, warp); callers resize to their model input.
 `strength=0` returns the image unchanged (a copy). Deterministic for a given generator state.
 """
 
@@ -149,7 +151,7 @@ def _blur(rng: np.random.Generator, img: np.ndarray, strength: float) -> np.ndar
     h, w = img.shape[:2]
     r = rng.random()
     if r < 0.35 * min(strength, 1.5):
-        length = max(2, int(rng.uniform(0.01, 0.04) * strength * w))
+        length = max(2, int(rng.uniform(0.01, 0.03) * strength * w))
         k = np.zeros((length, length), np.float32)
         ang = rng.uniform(0, np.pi)
         c = (length - 1) / 2
@@ -166,7 +168,7 @@ def _blur(rng: np.random.Generator, img: np.ndarray, strength: float) -> np.ndar
 def _rescale(rng: np.random.Generator, img: np.ndarray, strength: float) -> np.ndarray:
     """Lose resolution: most real plates are 30-150 px wide, so shrink to a log-uniform width and back."""
     h, w = img.shape[:2]
-    lo = max(24.0, w * max(0.1, 1.0 - strength))
+    lo = max(36.0, w * max(0.1, 1.0 - strength))
     f = float(np.exp(rng.uniform(np.log(lo), np.log(w)))) / w if w > lo else 1.0
     if f > 0.9:
         return img
@@ -238,9 +240,9 @@ def degrade(rng: np.random.Generator, image: np.ndarray, strength: float = 1.0) 
     img = _light(rng, img, strength)
     if _p(rng, 0.1, strength):
         img = _occlude(rng, img, strength)
+    img = _blur(rng, img, strength)  # optics and motion first, then the sensor's sampling
     if _p(rng, 0.75, strength):
         img = _rescale(rng, img, strength)
-    img = _blur(rng, img, strength)
     img = _noise(rng, img, strength)
     if _p(rng, 0.6, strength):
         img = _jpeg(rng, img, strength)
