@@ -287,3 +287,43 @@ def test_bench_reports_fps_latency_and_memory(tmp_path):
     assert result["fps"] > 0 and 20 < result["peak_rss_mb"] < 1000
     assert sorted(result["events"]) == ["ABC123", "KLM456", "XYZ789"]
     assert {"motion", "detect", "read", "track", "total"} <= set(result["latency_ms"])
+
+
+class SlowDetector:
+    """A detector stuck for seconds per frame (a wedged model), for the second-signal test."""
+
+    name = "slow"
+
+    def predict(self, image):
+        time.sleep(2.0)
+        return []
+
+
+def slow_detector_plugin(_section=None) -> SlowDetector:
+    return SlowDetector()
+
+
+def test_second_signal_exits_at_once(tmp_path):
+    clip = make_clip(tmp_path / "passes.avi")
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text(write_config(tmp_path, clip).read_text().replace(
+        "tests.test_pipeline:detector_plugin", "tests.test_service:slow_detector_plugin"))
+    listener = NotifyListener(tmp_path / "notify.sock")
+    proc = start_edge(["run", "--config", str(cfg)], {"NOTIFY_SOCKET": str(tmp_path / "notify.sock")},
+                      tmp_path)
+    try:
+        listener.wait_for("READY=1", timeout=60)
+        time.sleep(0.5)  # inside the 2 s predict of the first frame
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        listener.close()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert elapsed < 1.5  # did not wait for the wedged model
+    assert "exiting now" in err
