@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from edge.records import Frame, GeoFix, PlateDetection, PlateText
+from edge.records import Frame, GeoFix, PlateDetection, PlateEvent, PlateText
 
 
 class PlateDetector(Protocol):
@@ -71,3 +71,16 @@ class ServiceNotifier(Protocol):
     def status(self, text: str) -> None: ...
 
     def stopping(self) -> None: ...
+
+
+class EventSink(Protocol):
+    """Where finished events go. `submit` returns only once the event is durably stored
+    (or, when the store is failing, after queueing it in memory for `retry`)."""
+
+    def submit(self, event: PlateEvent) -> object | None: ...
+
+    def retry(self) -> None:
+        """Store events held in memory since a failed submit (call it on the health tick)."""
+        ...
+
+    def close(self) -> None: ...
