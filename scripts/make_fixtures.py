@@ -88,7 +88,7 @@ def make_scenes(out: Path) -> None:
     rows = ["# image\tx\ty\tw\th\ttext  (one row per plate; synthetic, scripts/make_fixtures.py)"]
     for i, (w, h) in enumerate(SCENES):
         while True:
-            sc = render_scene(rng, w, h, max_plates=3, min_plate_w=90.0, max_plate_w=min(280.0, w * 0.3),
+            sc = render_scene(rng, w, h, max_plates=3, min_plate_w=130.0, max_plate_w=min(300.0, w * 0.32),
                               effects=0.4)
             if sc.plates:
                 break

@@ -33,7 +33,7 @@ def test_scene_fixtures_match_their_labels():
         img = cv2.imread(str(FIX / "scenes" / name))
         H, W = img.shape[:2]
         x, y, w, h = map(float, (x, y, w, h))
-        assert 0 <= x and 0 <= y and x + w <= W and y + h <= H and w >= 60
+        assert 0 <= x and 0 <= y and x + w <= W and y + h <= H and w >= 100
         assert TEXT.match(text)
 
 
