@@ -447,3 +447,36 @@ def test_fixture_video_one_event_per_vehicle_within_one_frame(tmp_path):
             assert abs(got - want) <= one_frame, (v["text"], key, got, want)
     assert summary["frames"]["processed"] == gt.truth["frames"]
     assert summary["frames"]["gated_frames"] > 0  # the static stretches were skipped
+
+
+def test_downscale_for_detection_is_the_detector_letterbox_size_and_close_to_inter_area():
+    from edge.pipeline import downscale_for_detection
+
+    cap = cv2.VideoCapture(str(FIXTURE.with_name("passes_1080p.mp4")))
+    ok, image = cap.read()
+    cap.release()
+    assert ok and image.shape == (1080, 1920, 3)
+    small = downscale_for_detection(image, 416)
+    assert small.shape == (234, 416, 3)
+    reference = cv2.resize(image, (416, 234), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - reference.astype(int)).mean() < 1.5
+    assert downscale_for_detection(image[:300, :400], 416).shape == (300, 400, 3)  # never upscaled
+
+
+def test_boxes_from_a_downscaled_detection_image_are_in_full_frame_pixels(tmp_path, clip):
+    import json
+
+    class SmallInputDetector(ColourPlateDetector):
+        input_side = 240  # the pipeline hands it 240x135 images
+
+        def predict(self, image):
+            assert max(image.shape[:2]) == 240
+            return super().predict(image)
+
+    pipeline, outbox, _ = build(tmp_path, clip, MotionConfig(), detector=SmallInputDetector())
+    pipeline.run()
+    events = {json.loads(r.payload)["plate"]["text"]: json.loads(r.payload) for r in outbox.rows(limit=10)}
+    assert sorted(events) == sorted(v[0] for v in VEHICLES)
+    for v in VEHICLES:
+        x, y, w, h = events[v[0]]["box"]
+        assert abs(y - 170) <= 3 and abs(w - 72) <= 4 and abs(h - 24) <= 3, (v[0], events[v[0]]["box"])
