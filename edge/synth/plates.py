@@ -160,6 +160,7 @@ US_PATTERNS = (
     ("NLLLNNN", (1, 4)), ("LLLNNNN", (3,)), ("LLLNNN", (3,)), ("NNNLLL", (3,)), ("NLLNNN", (3,)),
     ("LLNNNNN", (2,)), ("NNNNNN", (3,)), ("LLLNNNN", (3,)), ("NNNNLL", (4,)), ("LLNNLLL", (2, 4)),
     ("NNNNNNN", (3,)), ("LNNNLL", (4,)), ("NLLNN", (3,)), ("LLL NNN", ()), ("NNLNNN", (3,)),
+    ("LLLLNNNN", (4,)), ("NNNNN", (2,)), ("NNNLLLL", (3,)),
 )
 _VANITY_WORDS = (
     "LUV", "MY", "GO", "BLUE", "CAR", "ZOOM", "FAST", "MOM", "DAD", "KING", "QUEEN", "BOSS", "JAZZ", "SURF",
@@ -178,7 +179,7 @@ def _vanity(rng: np.random.Generator) -> str:
         s = _pick(rng, _VANITY_WORDS) + _pick(rng, _VANITY_WORDS)
     else:
         s = "".join(_pick(rng, "BCDFGHJKLMNPRSTVWZ" if i % 2 == 0 else "AEIOUY") for i in range(int(rng.integers(3, 7))))
-    s = s[:7]
+    s = s[: int(rng.integers(6, 9))]
     if len(s) < 2:
         s += _pat(rng, "NN")
     return s
@@ -558,11 +559,13 @@ def _cn(rng: np.random.Generator, W: int, H: int, ov: str | None = None) -> tupl
         t = ov
     cap = H * 0.66
     y0 = (H - cap) / 2
-    hz = _pseudo_hanzi(rng, int(cap), int(cap * 0.9))
-    blend_mask(img, hz, int(W * 0.05), int(y0), (245, 245, 245))
     f = _font(rng, "narrow")
-    fit_text(img, f, t[0] + "·" + t[1:], (W * 0.05 + cap * 1.0, y0, W * 0.95, y0 + cap), (245, 245, 245),
-             spacing=0.12)
+    x0 = W * 0.05
+    if rng.random() < 0.75:  # the province character: a CJK-like block, not part of the text
+        hz = _pseudo_hanzi(rng, int(cap), int(cap * 0.9))
+        blend_mask(img, hz, int(W * 0.05), int(y0), (245, 245, 245))
+        x0 += cap
+    fit_text(img, f, t[0] + "·" + t[1:], (x0, y0, W * 0.95, y0 + cap), (245, 245, 245), spacing=0.12)
     _bolts(rng, img, [(W * 0.22, H * 0.14), (W * 0.78, H * 0.14)], H * 0.04)
     return img, t
 
