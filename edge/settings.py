@@ -181,8 +181,42 @@ def build_config(data: dict[str, Any] | None, origin: Path | None = None) -> App
     return dataclasses.replace(config, origin=origin)
 
 
+# File paths in a config file are relative to that file's folder (section, key).
+RELATIVE_PATH_KEYS = (
+    ("source", "path"), ("outbox", "path"), ("gps", "path"), ("calibration", "path"),
+    ("detector", "model"), ("reader", "model"), ("reader", "sidecar"),
+    ("mqtt", "password_file"), ("mqtt", "tls_ca"), ("mqtt", "tls_cert"), ("mqtt", "tls_key"),
+    ("preview", "token_file"),
+)
+
+
+def _anchor_paths(config: AppConfig) -> AppConfig:
+    base = config.origin.parent if config.origin is not None else None
+    if base is None:
+        return config
+    changes: dict[str, Any] = {}
+    for section_name, key in RELATIVE_PATH_KEYS:
+        section = changes.get(section_name, getattr(config, section_name))
+        if not hasattr(section, key):
+            continue
+        value = getattr(section, key)
+        if value is None or value == "" or str(value).startswith("/dev/"):
+            continue
+        p = Path(value).expanduser()
+        if p.is_absolute():
+            continue
+        anchored = base / p
+        new = anchored if isinstance(value, Path) else str(anchored)
+        changes[section_name] = dataclasses.replace(section, **{key: new})
+    return dataclasses.replace(config, **changes) if changes else config
+
+
 def load_config(path: str | Path | None = None) -> AppConfig:
-    """The config at `path`, or the embedded default when `path` is None."""
+    """The config at `path`, or the embedded default when `path` is None.
+
+    Relative file paths in a config file are taken from the file's folder; in the embedded
+    default (the fixture video, ./state/outbox.db) from the current directory.
+    """
     if path is None:
         data = {k: dict(v) for k, v in EMBEDDED_DEFAULT.items()}
         off = _mqtt_off(data)
@@ -190,7 +224,7 @@ def load_config(path: str | Path | None = None) -> AppConfig:
             data["mqtt"] = off
         return build_config(data, origin=None)
     path = Path(path)
-    return build_config(load_toml(path), origin=path.resolve())
+    return _anchor_paths(build_config(load_toml(path), origin=path.resolve()))
 
 
 def resolve_path(config: AppConfig, value: str | Path) -> Path:

@@ -50,3 +50,16 @@ def test_empty_config_is_valid_and_unknown_keys_are_named():
         build_config({"motion": {"treshold": 3}})
     with pytest.raises(ConfigError, match="^source.queue_size: expected an integer"):
         build_config({"source": {"queue_size": "two"}})
+
+
+def test_relative_paths_are_taken_from_the_config_files_folder(tmp_path):
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    cfg = folder / "edge.toml"
+    cfg.write_text('[source]\npath = "clips/a.mp4"\n[outbox]\npath = "state/outbox.db"\n'
+                   '[gps]\nkind = "nmea"\npath = "/dev/ttyUSB0"\n[reader]\nmodel = "/opt/m.onnx"\n')
+    config = load_config(cfg)
+    assert config.source.path == str(folder / "clips" / "a.mp4")
+    assert config.outbox.path == folder / "state" / "outbox.db"
+    assert config.gps.path == "/dev/ttyUSB0"
+    assert config.reader.model == "/opt/m.onnx"
