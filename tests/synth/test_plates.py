@@ -68,3 +68,23 @@ def test_degrade_is_deterministic_and_keeps_a_valid_image():
 def test_degrade_rejects_non_bgr():
     with pytest.raises(ValueError):
         degrade(np.random.default_rng(0), np.zeros((10, 20), np.uint8))
+
+
+def test_works_without_truetype_fonts():
+    """Without Pillow/fonts (EDGE_SYNTH_NO_TTF=1) every style still renders, with Hershey fonts."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import numpy as np\n"
+            "from edge.synth import fonts\n"
+            "from edge.synth.plates import STYLES, render_plate\n"
+            "assert all(v == 'hershey' for v in fonts.available_fonts().values())\n"
+            "rng = np.random.default_rng(0)\n"
+            "print(sorted({render_plate(rng, s).style for s in STYLES for _ in range(2)}) == sorted(STYLES))\n")
+    env = dict(os.environ, EDGE_SYNTH_NO_TTF="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[2],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
