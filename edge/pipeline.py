@@ -43,6 +43,7 @@ FrameTransform = Callable[[np.ndarray], np.ndarray]
 
 STAGES = ("transform", "motion", "detect", "crop", "read", "track", "sink", "total")
 _END = object()
+MAX_FAILURES_IN_ROW = 25  # frames failing in a row before the pipeline gives up
 
 
 def downscale_for_detection(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -231,7 +232,8 @@ class Pipeline:
         self._unsubmitted: list[PlateEvent] = []
         self._last_sink_error: str | None = None
         self.counts = {"captured": 0, "processed": 0, "detected_frames": 0, "gated_frames": 0,
-                       "detections": 0, "reads": 0, "events": 0, "sink_errors": 0}
+                       "detections": 0, "reads": 0, "events": 0, "sink_errors": 0, "frame_errors": 0}
+        self._failures_in_row = 0
         self._t_start: float | None = None
         self._t_end: float | None = None
         self._last_watchdog = 0.0
@@ -301,7 +303,7 @@ class Pipeline:
                     continue
                 if item is _END:
                     break
-                self.process(item)
+                self._process_guarded(item)
                 self._ping_watchdog()
         except BaseException as exc:  # noqa: BLE001
             self._errors.append(exc)
@@ -310,6 +312,23 @@ class Pipeline:
                 self.finish()
             except BaseException as exc:  # noqa: BLE001
                 self._errors.append(exc)
+
+    def _process_guarded(self, frame: Frame) -> None:
+        """One bad frame (a model error on odd pixels) is logged, counted and skipped; only a
+        run of failures (a broken model) stops the pipeline, which then flushes and raises."""
+        try:
+            self.process(frame)
+        except Exception as exc:  # noqa: BLE001
+            self._failures_in_row += 1
+            with self._lock:
+                self.counts["frame_errors"] += 1
+            if self._failures_in_row >= MAX_FAILURES_IN_ROW:
+                raise
+            if self.counts["frame_errors"] <= 5:
+                log.warning("frame %d skipped: %s: %s", frame.seq, type(exc).__name__,
+                            str(exc).splitlines()[0] if str(exc) else "")
+            return
+        self._failures_in_row = 0
 
     def _ping_watchdog(self) -> None:
         now = time.monotonic()

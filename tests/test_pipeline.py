@@ -480,3 +480,33 @@ def test_boxes_from_a_downscaled_detection_image_are_in_full_frame_pixels(tmp_pa
     for v in VEHICLES:
         x, y, w, h = events[v[0]]["box"]
         assert abs(y - 170) <= 3 and abs(w - 72) <= 4 and abs(h - 24) <= 3, (v[0], events[v[0]]["box"])
+
+
+def test_a_bad_frame_is_skipped_but_a_broken_model_stops_the_run(tmp_path, clip):
+    import json
+
+    class Flaky(ColourPlateDetector):
+        def predict(self, image):
+            if self.calls == 20:
+                self.calls += 1
+                raise RuntimeError("odd pixels")
+            return super().predict(image)
+
+    pipeline, outbox, _ = build(tmp_path, clip, MotionConfig(enabled=False), detector=Flaky())
+    summary = pipeline.run()
+    assert summary["frames"]["frame_errors"] == 1
+    assert len(outbox.rows(limit=10)) == 3
+
+    class Broken(ColourPlateDetector):
+        def predict(self, image):
+            self.calls += 1
+            if self.calls > 15:
+                raise RuntimeError("model crashed")
+            return super().predict(image)
+
+    (tmp_path / "b").mkdir()
+    pipeline, outbox, _ = build(tmp_path / "b", clip, MotionConfig(enabled=False), detector=Broken())
+    with pytest.raises(RuntimeError, match="model crashed"):
+        pipeline.run()
+    # the vehicle tracked before the crash was still flushed and committed
+    assert [json.loads(r.payload)["plate"]["text"] for r in outbox.rows(limit=10)] == ["ABC123"]
