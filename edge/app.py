@@ -312,10 +312,13 @@ def read_video_events(path: Path, config: AppConfig) -> Iterator[dict]:
     from edge.gps import open_gps
 
     models = load_readers(config)
-    source_cfg = dataclasses.replace(config.source, kind="video", path=str(path), pacing="fast", loop=False)
-    source = open_source(source_cfg)
-    gps = open_gps(config.gps)
+    first_fix = FirstFix()
+    gps = open_gps(config.gps, on_fix=first_fix)
     try:
+        source_cfg = dataclasses.replace(config.source, kind="video", path=str(path), pacing="fast", loop=False)
+        if source_cfg.start_time.strip().lower() == "gps":
+            source_cfg = dataclasses.replace(source_cfg, start_time=first_fix.wait_start_time(config))
+        source = open_source(source_cfg)
         tracker = make_tracker(config, models.rules, gps.position_at, lambda: "video")
         encoder = EventEncoder(config.device.resolved_id, config.device.camera, models.names,
                                getattr(config.mqtt, "topic_prefix", "alpr"))

@@ -97,6 +97,15 @@ def parse_start_time(text: str) -> datetime:
     return t.astimezone(timezone.utc)
 
 
+def start_of(config: SourceConfig) -> datetime:
+    """A file's timeline start: start_time, or the documented epoch. "gps" is resolved by the
+    app (first GPS fix) before the source opens; a tool without GPS (bench) uses the epoch."""
+    text = config.start_time.strip()
+    if not text or text.lower() == "gps":
+        return VIDEO_EPOCH
+    return parse_start_time(text)
+
+
 def source_from_uri(uri: str, base: SourceConfig | None = None) -> SourceConfig:
     """`--source` shorthand: rtsp://..., usb:N or /dev/videoN, picamera, a folder, or a video file."""
     import dataclasses
@@ -169,5 +178,5 @@ def open_source(config: SourceConfig, clock: Clock | None = None) -> FrameSource
 
 __all__ = [
     "IMAGE_SUFFIXES", "VIDEO_EPOCH", "SourceConfig", "SourceError", "default_video_path",
-    "open_source", "parse_start_time", "source_from_uri",
+    "open_source", "parse_start_time", "source_from_uri", "start_of",
 ]

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from edge.records import Frame
-from edge.sources import IMAGE_SUFFIXES, VIDEO_EPOCH, SourceConfig, SourceError, parse_start_time
+from edge.sources import IMAGE_SUFFIXES, SourceConfig, SourceError, start_of
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class ImageFolderSource:
         if not self.files:
             raise SourceError(f"{self.path}: no images ({', '.join(IMAGE_SUFFIXES)}) in folder")
         self.fps = self.config.fps or 1.0
-        self.start = parse_start_time(self.config.start_time) if self.config.start_time else VIDEO_EPOCH
+        self.start = start_of(self.config)
         self._closed = threading.Event()
         self._counts = {"frames": 0, "unreadable": 0, "loops": 0}
 

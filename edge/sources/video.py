@@ -29,7 +29,7 @@ from edge.records import Frame
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 if os.environ.get("OPENCV_LOG_LEVEL") is None:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-from edge.sources import VIDEO_EPOCH, SourceConfig, SourceError, parse_start_time
+from edge.sources import SourceConfig, SourceError, start_of
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class VideoFileSource:
         self.config = config or SourceConfig(kind="video", path=str(path))
         self.path = Path(path)
         self.name = f"video:{self.path.name}"
-        self.start = parse_start_time(self.config.start_time) if self.config.start_time else VIDEO_EPOCH
+        self.start = start_of(self.config)
         self._closed = threading.Event()
         self._counts = {"frames": 0, "loops": 0, "truncated": False, "damaged_frames": 0,
                         "pts_fallbacks": 0}
