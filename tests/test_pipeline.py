@@ -510,3 +510,40 @@ def test_a_bad_frame_is_skipped_but_a_broken_model_stops_the_run(tmp_path, clip)
         pipeline.run()
     # the vehicle tracked before the crash was still flushed and committed
     assert [json.loads(r.payload)["plate"]["text"] for r in outbox.rows(limit=10)] == ["ABC123"]
+
+
+# --- the shipped models on the fixture video -----------------------------------------------
+
+
+def test_shipped_models_one_event_per_vehicle_on_the_video_timeline():
+    """The real detector + reader through the whole pipeline: exactly one event per vehicle,
+    with its text, and its times inside that vehicle's pass on the video timeline (± 1 frame)."""
+    import json
+
+    from edge.app import MemorySink, load_readers, model_paths
+    from edge.settings import AppConfig
+
+    config = AppConfig()
+    det, rdr = model_paths(config)
+    if not (det.is_file() and rdr.is_file()):
+        pytest.skip(f"shipped models not in this checkout ({det.name}, {rdr.name})")
+    truth = json.loads(FIXTURE.with_suffix(".json").read_text())
+    fps = truth["fps"]
+    models = load_readers(config)
+    sink = MemorySink(EventEncoder("fixture", "cam0", models.names))
+    pipeline = Pipeline(open_source(SourceConfig(kind="video", path=str(FIXTURE),
+                                                 start_time="2026-05-04T07:30:00Z")),
+                        models.detector, models.reader,
+                        PlateTracker(TrackerConfig(), models.rules, lambda t: None, lambda: "video"),
+                        sink, rules=models.rules, motion=MotionConfig())
+    pipeline.run()
+    texts = sorted(e["plate"]["text"] for e in sink.events)
+    assert texts == sorted(v["text"] for v in truth["vehicles"])
+    one_frame = timedelta(seconds=1 / fps)
+    for v in truth["vehicles"]:
+        e = next(e for e in sink.events if e["plate"]["text"] == v["text"])
+        start = START + timedelta(seconds=v["first_frame"] / fps) - one_frame
+        end = START + timedelta(seconds=v["last_frame"] / fps) + one_frame
+        for key in ("first_seen", "best", "last_seen"):
+            t = datetime.fromisoformat(e["time"][key].replace("Z", "+00:00"))
+            assert start <= t <= end, (v["text"], key, t, start, end)
