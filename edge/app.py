@@ -457,6 +457,9 @@ class Application:
         if interval > 0:
             threading.Thread(target=self._log_health, args=(done, interval), name="health-log",
                              daemon=True).start()
+        if getattr(self.notifier, "enabled", False):
+            threading.Thread(target=self._systemd_status, args=(done,), name="sd-status",
+                             daemon=True).start()
         try:
             summary = self.pipeline.run()
         finally:
@@ -468,6 +471,20 @@ class Application:
             finally:
                 self.publisher.stop(timeout=5.0)
         return summary
+
+    def _systemd_status(self, done: threading.Event, interval: float = 10.0) -> None:
+        """`systemctl status edge` shows what the service is doing, refreshed every 10 s."""
+        while not done.wait(interval):
+            p = self.pipeline
+            if p is None:
+                continue
+            depth = ""
+            try:
+                depth = f", outbox depth {self.outbox.stats()['depth']}"
+            except Exception:  # noqa: BLE001 - status text only
+                pass
+            self.notifier.status(f"running: {self.source.name}, {p.current_fps():.1f} fps, "
+                                 f"{p.counts['events']} events, {p.queue.dropped} frames dropped{depth}")
 
     def _log_health(self, done: threading.Event, interval: float) -> None:
         while not done.wait(interval):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure fps, per-stage latency and peak memory on a video")
-    p.add_argument("video", type=Path, metavar="VIDEO")
+    p.add_argument("video", type=Path, metavar="VIDEO", help="a video file or a folder of images")
     p.add_argument("--config", type=Path, help="TOML config (models, motion gate, tracking)")
     p.add_argument("--frames", type=int, default=0, help="stop after N frames (0 = whole video)")
     p.add_argument("--detect-every-frame", action="store_true",
@@ -41,7 +41,8 @@ def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False
     t0 = time.perf_counter()
     models = load_readers(config)
     load_ms = (time.perf_counter() - t0) * 1e3
-    source_cfg = dataclasses.replace(config.source, kind="video", path=str(video), pacing="fast",
+    kind = "images" if Path(video).is_dir() else "video"
+    source_cfg = dataclasses.replace(config.source, kind=kind, path=str(video), pacing="fast",
                                      loop=loop)
     source = open_source(source_cfg)
     warm_ms = warm_up(models, (getattr(source, "width", 0) or 1280, getattr(source, "height", 0) or 720))
