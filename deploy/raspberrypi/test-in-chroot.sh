@@ -2,7 +2,10 @@
 # test-in-chroot.sh — prove that install.sh installs a working service on a clean Debian 12.
 #
 #   sudo deploy/raspberrypi/test-in-chroot.sh [--arch amd64|arm64] [--root DIR] [--boot]
-#                                             [--mirror URL] [--seconds N]
+#                                             [--mirror URL] [--seconds N] [--models DIR]
+#
+# --models DIR: copy ONNX models from DIR into the source copy when the committed tree has none
+# (to exercise the proof before the trained models are committed).
 #
 # 1. debootstrap a minimal bookworm root (arm64 needs qemu-user-static + binfmt_misc; a root
 #    left half-made by `debootstrap --foreign` is finished with --second-stage);
@@ -26,6 +29,7 @@ MIRROR=http://deb.debian.org/debian
 BOOT=0
 SECONDS_RUN=45
 PORT=18883
+MODELS=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --arch) ARCH=$2; shift ;;
@@ -33,6 +37,7 @@ while [ $# -gt 0 ]; do
         --mirror) MIRROR=$2; shift ;;
         --boot) BOOT=1 ;;
         --seconds) SECONDS_RUN=$2; shift ;;
+        --models) MODELS=$(cd "$2" && pwd); shift ;;
         -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -132,6 +137,12 @@ printf 'cam-secret-123\n' >"$ROOT/root/mqtt-password"; chmod 0600 "$ROOT/root/mq
 stage "3. install.sh install (camera = fixture video, broker = 127.0.0.1:$PORT with a password)"
 rm -rf "$ROOT/root/edge-src"; mkdir -p "$ROOT/root/edge-src"
 git -C "$REPO" archive HEAD | tar -C "$ROOT/root/edge-src" -xf -
+if [ -n "$MODELS" ] && ! ls "$ROOT"/root/edge-src/models/*.onnx >/dev/null 2>&1; then
+    echo "the committed tree has no models: copying $(cd "$MODELS" && ls *.onnx | tr '\n' ' ')from $MODELS (--models)"
+    mkdir -p "$ROOT/root/edge-src/models"
+    cp "$MODELS"/*.onnx "$ROOT/root/edge-src/models/"
+    for j in "$MODELS"/*.json; do [ -e "$ROOT/root/edge-src/models/$(basename "$j")" ] || cp "$j" "$ROOT/root/edge-src/models/"; done
+fi
 echo "source: $(git -C "$REPO" log -1 --format='%h %s' | cut -c1-80) ($(ls "$ROOT/root/edge-src/models" 2>/dev/null | tr '\n' ' '))"
 T0=$(date +%s)
 set +e
