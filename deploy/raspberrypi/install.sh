@@ -159,8 +159,9 @@ install_python() {
     # Build in a scratch copy: the source tree may be read-only or owned by someone else.
     local build
     build=$(mktemp -d)
-    tar -C "$SOURCE" --exclude=./.git --exclude=./tests --exclude=./training --exclude='*.onnx' \
-        --exclude=./build --exclude='*.egg-info' -cf - . | tar -C "$build" -xf -
+    # (tests/fixtures stays: pyproject.toml installs the fixture video as package data.)
+    tar -C "$SOURCE" --exclude=./.git --exclude=./training --exclude=./build --exclude='*.egg-info' \
+        --exclude=__pycache__ -cf - . | tar -C "$build" -xf -
     say "python: installing edge and its dependencies into $VENV"
     if ! "${pip[@]}" install "${from[@]}" --upgrade --constraint "$SCRIPT_DIR/constraints.txt" "$build"; then
         rm -rf "$build"

@@ -111,6 +111,14 @@ check "debootstrap bookworm $ARCH root" test -x "$ROOT/usr/bin/apt-get"
 
 mount_root
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# This build host reaches PyPI through a TLS-intercepting egress proxy: give the root the
+# host's extra CA certificates (a Pi on an ordinary network needs nothing of the kind).
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+    mkdir -p "$ROOT/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+    printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$ROOT/etc/pip.conf"
+    echo "copied the host's extra CA certificates: $(ls /usr/local/share/ca-certificates | tr '\n' ' ')"
+fi
 # Daemons must not start inside a chroot (mosquitto's postinst would try).
 printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"; chmod +x "$ROOT/usr/sbin/policy-rc.d"
 
@@ -122,6 +130,7 @@ extra=(mosquitto mosquitto-clients systemd)  # systemd: a Pi always has it (syst
 [ "$BOOT" -eq 0 ] || extra+=(systemd-sysv dbus)
 in_root apt-get install -y -qq --no-install-recommends "${extra[@]}" >/dev/null
 echo "installed ${extra[*]} in $(( $(date +%s) - T0 )) s"
+in_root sh -c 'command -v update-ca-certificates >/dev/null || apt-get install -y -qq --no-install-recommends ca-certificates >/dev/null; update-ca-certificates >/dev/null 2>&1' || true
 cat >"$ROOT/etc/mosquitto/conf.d/edge-test.conf" <<EOF
 per_listener_settings false
 listener $PORT 127.0.0.1
