@@ -105,7 +105,6 @@ install_packages() {
             dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
         done
         if [ ${#missing[@]} -gt 0 ]; then
-            say "apt: installing ${missing[*]}"
             apt-get update -qq
             local want=()
             for p in "${missing[@]}"; do
@@ -117,7 +116,10 @@ install_packages() {
                     die "apt package $p is not available: check /etc/apt/sources.list"
                 fi
             done
-            [ ${#want[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+            if [ ${#want[@]} -gt 0 ]; then
+                say "apt: installing ${want[*]}"
+                apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+            fi
         else
             say "apt: all packages present"
         fi
@@ -170,7 +172,19 @@ install_python() {
     rm -rf "$build"
     "$VENV/bin/edge" --version >/dev/null || die "the installed edge command does not run"
     say "python: $("$VENV/bin/edge" --version) (numpy $("$VENV/bin/python" -c 'import numpy; print(numpy.__version__)'))"
-    ln -sfn "$VENV/bin/edge" /usr/local/bin/edge
+    # The `edge` command for people: the venv's, with the service's environment defaults.
+    local wrapper
+    wrapper=$(mktemp)
+    cat >"$wrapper" <<WRAPPER
+#!/bin/sh
+# edge — installed by edge install.sh (deploy/raspberrypi); runs $VENV/bin/edge
+: "\${EDGE_MODELS_DIR:=$PREFIX/models}"; export EDGE_MODELS_DIR
+: "\${OPENCV_LOG_LEVEL:=ERROR}"; export OPENCV_LOG_LEVEL
+exec $VENV/bin/edge "\$@"
+WRAPPER
+    [ ! -L /usr/local/bin/edge ] || rm -f /usr/local/bin/edge
+    cmp -s "$wrapper" /usr/local/bin/edge || install -m 0755 "$wrapper" /usr/local/bin/edge
+    rm -f "$wrapper"
 }
 
 install_models() {
@@ -344,7 +358,7 @@ do_uninstall() {
     rm -f "$UNIT_DIR/edge.service" "$UNIT_DIR/edge-preview.service"
     rm -rf "$UNIT_DIR/edge.service.d"
     ! systemd_running || systemctl daemon-reload
-    [ "$(readlink /usr/local/bin/edge 2>/dev/null)" != "$VENV/bin/edge" ] || rm -f /usr/local/bin/edge
+    ! grep -qs 'installed by edge install.sh' /usr/local/bin/edge || rm -f /usr/local/bin/edge
     rm -rf "$PREFIX"
     say "removed $PREFIX, the units and /usr/local/bin/edge"
     if [ "$PURGE" -eq 1 ]; then

@@ -166,7 +166,7 @@ if [ -n "$(in_root apt-cache policy python3-picamera2 | awk '/Candidate:/ && $2 
     check "python3-picamera2 installed" in_root dpkg-query -W python3-picamera2
 else
     check "python3-picamera2 missing from Debian: said in exactly one line" \
-        test "$(grep -c 'python3-picamera2' "$ROOT/run/install-1.log")" -eq 1
+        test "$(grep -c 'python3-picamera2: not available' "$ROOT/run/install-1.log")" -eq 1
 fi
 snapshot() { in_root sh -c 'cd / && find etc/edge etc/systemd/system/edge.service etc/systemd/system/edge.service.d etc/systemd/system/multi-user.target.wants/edge.service opt/edge/models var/lib/edge -printf "%p %m %u:%g %s\n" 2>/dev/null | sort; md5sum etc/edge/edge.toml etc/systemd/system/edge.service' ; }
 BEFORE=$(snapshot)
