@@ -37,6 +37,20 @@ def default_model_path() -> Path:
     return _models_dir() / DEFAULT_MODEL
 
 
+def _resize(image: np.ndarray, nw: int, nh: int) -> np.ndarray:
+    """Fast anti-aliased resize: exact 2x INTER_AREA halvings (OpenCV's fast path; an odd last
+    row/column is dropped, < 1 px) while the image is >= 2x the target, then INTER_LINEAR.
+    (A direct INTER_AREA resize by a non-integer factor costs ~6-15 ms on a 1280x720 frame.)"""
+    h, w = image.shape[:2]
+    while w >= 2 * nw and h >= 2 * nh:
+        image = image[: h - h % 2, : w - w % 2]
+        h, w = h // 2, w // 2
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    if (w, h) == (nw, nh):
+        return image
+    return cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+
+
 def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
     order = np.argsort(-scores, kind="stable")
     x1, y1, x2, y2 = boxes.T
@@ -105,13 +119,14 @@ class OnnxPlateDetector:
         h, w = image.shape[:2]
         r = self.input_side / max(h, w)
         nw, nh = max(1, round(w * r)), max(1, round(h * r))
-        interp = cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR
-        resized = cv2.resize(image, (nw, nh), interpolation=interp)
+        resized = _resize(image, nw, nh)
         pw, ph = (-nw) % self.multiple, (-nh) % self.multiple
         if pw or ph:
             resized = cv2.copyMakeBorder(resized, 0, ph, 0, pw, cv2.BORDER_CONSTANT,
                                          value=(self.pad_value,) * 3)
-        return cv2.dnn.blobFromImage(resized, 1.0 / 255.0), r
+        blob = np.empty((1, 3) + resized.shape[:2], np.float32)
+        np.multiply(resized.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=blob[0])
+        return blob, r
 
     def predict(self, image: np.ndarray) -> list[PlateDetection]:
         if not isinstance(image, np.ndarray) or image.size == 0:

@@ -12,6 +12,18 @@ PAD_VALUE = 114
 STRIDE = 4
 
 
+def fast_resize(image: np.ndarray, nw: int, nh: int) -> np.ndarray:
+    """Same as edge/inference/detector.py: exact 2x INTER_AREA halvings, then INTER_LINEAR."""
+    h, w = image.shape[:2]
+    while w >= 2 * nw and h >= 2 * nh:
+        image = image[: h - h % 2, : w - w % 2]
+        h, w = h // 2, w // 2
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    if (w, h) == (nw, nh):
+        return image
+    return cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+
+
 def letterbox(image: np.ndarray, side: int = INPUT_SIDE) -> tuple[np.ndarray, float]:
     """Longest side -> `side`, keep aspect, pad right/bottom to a multiple of 32.
 
@@ -19,8 +31,7 @@ def letterbox(image: np.ndarray, side: int = INPUT_SIDE) -> tuple[np.ndarray, fl
     h, w = image.shape[:2]
     r = side / max(h, w)
     nw, nh = max(1, round(w * r)), max(1, round(h * r))
-    interp = cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (nw, nh), interpolation=interp)
+    resized = fast_resize(image, nw, nh)
     pw = (-nw) % MULTIPLE
     ph = (-nh) % MULTIPLE
     if pw or ph:

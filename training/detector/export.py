@@ -35,7 +35,12 @@ class _Calib:
     def __init__(self, samples: list[data.Sample], n: int, seed: int = 0):
         rng = np.random.default_rng(seed)
         idx = rng.choice(len(samples), size=min(n, len(samples)), replace=False)
-        self.blobs = [common.letterbox(samples[i].image)[0] for i in idx]
+        self.blobs = []
+        for i in idx:  # one shape for all (the histogram calibrators need it): pad to 416x416
+            b = common.letterbox(samples[i].image)[0]
+            full = np.full((1, 3, 416, 416), common.PAD_VALUE / 255.0, np.float32)
+            full[:, :, : b.shape[2], : b.shape[3]] = b
+            self.blobs.append(full)
         self.i = 0
 
     def get_next(self):

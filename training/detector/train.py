@@ -180,7 +180,9 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-every", type=int, default=600)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--resume", type=Path, default=None)
+    ap.add_argument("--resume", type=Path, default=None, help="continue a run (same schedule)")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from these weights (a previous stage's last.pt) with a fresh schedule")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -207,6 +209,10 @@ def main(argv=None) -> int:
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 5e-4}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr)
     start = 0
+    if args.init:
+        ck = torch.load(args.init, map_location="cpu")
+        model.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
     if args.resume:
         ck = torch.load(args.resume, map_location="cpu")
         model.load_state_dict(ck["model"])
@@ -239,7 +245,7 @@ def main(argv=None) -> int:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
-        d = min(0.999, (1 + step) / (10 + step))
+        d = 0.999 if args.init else min(0.999, (1 + step) / (10 + step))
         with torch.no_grad():
             msd = model.state_dict()
             for k, v in ema.state_dict().items():
