@@ -157,8 +157,12 @@ class OnnxPlateReader:
             prev = -1
             for k, p in zip(row_i, row_p):
                 if self.decode_kind == "ctc":
-                    if k != prev and k != self.blank:
+                    if k == self.blank:
+                        pass
+                    elif k != prev:
                         chars.append(CharConfidence(alphabet[k], round(float(p), 4)))
+                    elif p > chars[-1].p:  # same symbol held over several steps: its best
+                        chars[-1] = CharConfidence(alphabet[k], round(float(p), 4))
                     prev = k
                 else:
                     ch = alphabet[k]

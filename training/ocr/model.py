@@ -54,3 +54,35 @@ class ExportWrapper(nn.Module):
     def forward(self, x):
         x = x.permute(0, 3, 1, 2).float() * (1.0 / 255.0)
         return torch.softmax(self.net(x), dim=-1)
+
+
+class PlateNetCTC(nn.Module):
+    """Same trunk, CTC head for one- and two-row plates: the 8x16 feature map is pooled into a
+    top-half and a bottom-half row sequence (each with a learned row embedding), concatenated
+    top row first; every step also sees a global summary of the plate (one row or two?) and
+    emits two sub-steps, so T = 2 rows x 16 columns x 2 = 64."""
+
+    steps = 2 * (IMG_W // 8) * 2
+
+    def __init__(self, width=(16, 32, 64, 96, 128), dropout=0.1):
+        super().__init__()
+        c1, c2, c3, c4, c5 = width
+        self.features = nn.Sequential(
+            cbr(3, c1, 3, 2), cbr(c1, c2), nn.MaxPool2d(2),
+            cbr(c2, c3), cbr(c3, c3), nn.MaxPool2d(2),
+            cbr(c3, c4), cbr(c4, c4), cbr(c4, c5),  # 8x16
+        )
+        self.rows = nn.AdaptiveAvgPool2d((2, IMG_W // 8))
+        self.row_emb = nn.Parameter(torch.zeros(1, c5, 2, 1))
+        self.glob = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c5, c5))
+        self.seq = nn.Sequential(nn.Conv1d(c5, c5, 3, padding=1), nn.BatchNorm1d(c5), nn.ReLU(inplace=True),
+                                 nn.Dropout(dropout), nn.Conv1d(c5, 2 * len(VOCAB), 1))
+
+    def forward(self, x):  # -> logits [N, T, C]
+        f = self.features(x)
+        r = self.rows(f) + self.row_emb               # N,C,2,W
+        s = r.flatten(2)                              # N,C,2W (top row then bottom row)
+        s = s + self.glob(f).unsqueeze(-1)
+        o = self.seq(s)                               # N,2C,2W
+        n, _, t = o.shape
+        return o.view(n, 2, len(VOCAB), t).permute(0, 3, 1, 2).reshape(n, 2 * t, len(VOCAB))

@@ -14,12 +14,17 @@ import tempfile
 from pathlib import Path
 
 from training.ocr import evaluate, quantize
-from training.ocr.common import IMG_H, IMG_W, SLOTS, VOCAB
+from training.ocr.common import IMG_H, IMG_W, PAD_INDEX, SLOTS, VOCAB
+from training.ocr.model import PlateNetCTC
 
 VERSION = "1.0.0"
 
 
-def sidecar(precision: str) -> dict:
+def sidecar(precision: str, head: str = "ctc") -> dict:
+    output = ({"name": "probs", "shape": ["N", PlateNetCTC.steps, len(VOCAB)], "decode": "ctc",
+               "blank": PAD_INDEX, "activation": "softmax"} if head == "ctc" else
+              {"name": "probs", "shape": ["N", SLOTS, len(VOCAB)], "decode": "slots",
+               "activation": "softmax"})
     return {
         "format": "edge.plate_reader/1",
         "name": "plate_reader",
@@ -29,19 +34,19 @@ def sidecar(precision: str) -> dict:
                   "dtype": "uint8", "resize": "stretch", "interpolation": "linear",
                   "crop": "detector box plus a small margin (about 6% of the width and 12% of the "
                           "height on each side, as edge.reading.crop_plate cuts)"},
-        "output": {"name": "probs", "shape": ["N", SLOTS, len(VOCAB)], "decode": "slots",
-                   "activation": "softmax"},
+        "output": output,
         "alphabet": VOCAB,
         "pad": "_",
         "max_chars": SLOTS,
         "two_line": "top row then bottom row, each left to right",
+        "head": head,
     }
 
 
-def val_score(model: Path, precision: str) -> tuple[float, dict]:
+def val_score(model: Path, precision: str, head: str) -> tuple[float, dict]:
     tmp = Path(tempfile.mkdtemp())
     shutil.copy(model, tmp / "m.onnx")
-    (tmp / "m.json").write_text(json.dumps(sidecar(precision)))
+    (tmp / "m.json").write_text(json.dumps(sidecar(precision, head)))
     reader = evaluate.OnnxPlateReader(tmp / "m.onnx", threads=1)
     sets = evaluate.scratch_sets()
     res = evaluate.score(reader, sets)
@@ -55,6 +60,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--onnx", required=True, help="float32 model exported by train")
     ap.add_argument("--out", default="models")
+    ap.add_argument("--head", choices=("slots", "ctc"), default="ctc")
     ap.add_argument("--tolerance", type=float, default=0.005, help="accuracy int8 may lose")
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -62,14 +68,14 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp())
     int8 = work / "int8.onnx"
     quantize.main(["--model", args.onnx, "--out", str(int8)])
-    acc32, rep32 = val_score(Path(args.onnx), "float32")
-    acc8, rep8 = val_score(int8, "int8")
+    acc32, rep32 = val_score(Path(args.onnx), "float32", args.head)
+    acc8, rep8 = val_score(int8, "int8", args.head)
     print(json.dumps({"float32": rep32, "int8": rep8}, indent=1))
     use_int8 = acc8 >= acc32 - args.tolerance and \
         rep8["latency"]["batch1_ms_per_plate"] < rep32["latency"]["batch1_ms_per_plate"]
     chosen, precision = (int8, "int8") if use_int8 else (Path(args.onnx), "float32")
     shutil.copy(chosen, out / "plate_reader.onnx")
-    (out / "plate_reader.json").write_text(json.dumps(sidecar(precision), indent=2) + "\n")
+    (out / "plate_reader.json").write_text(json.dumps(sidecar(precision, args.head), indent=2) + "\n")
     print(f"shipped {precision}: val acc {acc8 if use_int8 else acc32:.4f} "
           f"(float32 {acc32:.4f}, int8 {acc8:.4f})")
     shutil.rmtree(work, ignore_errors=True)

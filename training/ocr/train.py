@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from training.ocr.augment import photometric, warp_crop
 from training.ocr.common import PAD_INDEX, SCRATCH, VOCAB, encode, to_input
-from training.ocr.model import ExportWrapper, PlateNet
+from training.ocr.model import ExportWrapper, PlateNet, PlateNetCTC
 from training.ocr.synthetic import SynthSource
 
 
@@ -39,8 +39,14 @@ def to_tensor(batch_rgb: list[np.ndarray]) -> torch.Tensor:
     return x
 
 
-def decode(probs: np.ndarray) -> list[str]:
-    return ["".join(VOCAB[i] for i in p.argmax(-1) if i != PAD_INDEX) for p in probs]
+def decode(probs: np.ndarray, ctc: bool = False) -> list[str]:
+    if not ctc:
+        return ["".join(VOCAB[i] for i in p.argmax(-1) if i != PAD_INDEX) for p in probs]
+    out = []
+    for p in probs.argmax(-1):
+        keep = [k for j, k in enumerate(p) if k != PAD_INDEX and (j == 0 or k != p[j - 1])]
+        out.append("".join(VOCAB[k] for k in keep))
+    return out
 
 
 def val_inputs(items):
@@ -65,7 +71,7 @@ def evaluate(net, xs, ys, src):
     preds = []
     for i in range(0, len(xs), 128):
         p = torch.softmax(net(to_tensor(xs[i:i + 128])), -1).numpy()
-        preds += decode(p)
+        preds += decode(p, isinstance(net, PlateNetCTC))
     net.train()
     per = {}
     for p, y, s in zip(preds, ys, src):
@@ -94,6 +100,8 @@ def main(argv=None):
     ap.add_argument("--eval-every", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--head", choices=("slots", "ctc"), default="slots")
+    ap.add_argument("--init", default=None, help="start from a checkpoint (last.pt or *_ema.pt)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -115,8 +123,16 @@ def main(argv=None):
     pool: list = []  # recent synthetic plates, each reused a few times with new augmentation
     POOL = 4000
 
-    net = PlateNet()
-    ema = PlateNet()
+    Net = PlateNetCTC if args.head == "ctc" else PlateNet
+    if args.head == "ctc":  # soft (slot) targets do not apply: more real-hard instead
+        mix["hard"] += mix.pop("soft")
+        mix["soft"] = 0
+    net = Net()
+    ema = Net()
+    if args.init:
+        ck = torch.load(args.init, map_location="cpu")
+        net.load_state_dict(ck.get("ema", ck) if isinstance(ck, dict) and "ema" in ck else ck)
+        print(f"initialised from {args.init}")
     ema.load_state_dict(net.state_dict())
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -140,7 +156,7 @@ def main(argv=None):
         for r in (hard[i] for i in rng.integers(0, len(hard), mix["hard"])):
             xs.append(photometric(warp_crop(r["cut"], r["box"], rng), rng)); ys.append(encode(r["text"]))
             soft_mask.append(0.0); soft_t.append(np.zeros((9, 37), np.float32))
-        for r in (soft[i] for i in rng.integers(0, len(soft), mix["soft"])):
+        for r in (soft[i] for i in rng.integers(0, len(soft), mix["soft"]) if mix["soft"]):
             xs.append(photometric(warp_crop(r["cut"], r["box"], rng, strength=0.5), rng))
             ys.append(np.full(9, -100, np.int64))
             soft_mask.append(1.0); soft_t.append(r["teacher_probs"].astype(np.float32))
@@ -162,7 +178,15 @@ def main(argv=None):
         x = to_tensor([cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in xs])
         y = torch.from_numpy(np.stack(ys))
         logits = net(x)
-        ce = F.cross_entropy(logits.reshape(-1, 37), y.reshape(-1), ignore_index=-100, label_smoothing=0.05)
+        if args.head == "ctc":
+            lengths = (y != PAD_INDEX).sum(1)
+            targets = y[y != PAD_INDEX]
+            lp = F.log_softmax(logits, -1).transpose(0, 1)  # T,N,C
+            ce = F.ctc_loss(lp, targets, torch.full((len(y),), lp.shape[0], dtype=torch.long), lengths,
+                            blank=PAD_INDEX, zero_infinity=True)
+        else:
+            ce = F.cross_entropy(logits.reshape(-1, 37), y.reshape(-1), ignore_index=-100,
+                                 label_smoothing=0.05)
         m = torch.tensor(soft_mask)
         if m.sum() > 0:
             t = torch.from_numpy(np.stack(soft_t))
