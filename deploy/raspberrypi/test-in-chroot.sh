@@ -208,6 +208,9 @@ EXEC=$(sed -n 's/^ExecStart=//p' "$ROOT/etc/systemd/system/edge.service")
 ENVS=$(sed -n 's/^Environment=//p' "$ROOT/etc/systemd/system/edge.service" | tr '\n' ' ')
 echo "ExecStart=$EXEC"
 echo "Environment=$ENVS"
+# Video replays are deterministic: a second run on the same root would find its events already
+# in the outbox (kept, not sent again). Start each proof from an empty outbox.
+rm -f "$ROOT"/var/lib/edge/outbox.db*
 mkdir -p "$ROOT/run/mosquitto" "$ROOT/run/credentials/edge.service"
 in_root chown mosquitto: /run/mosquitto
 in_root mosquitto -c /etc/mosquitto/mosquitto.conf -d
@@ -277,6 +280,9 @@ exec >/var/log/edge-proof.log 2>&1
 set -x
 for i in \$(seq 1 60); do systemctl is-active -q edge && break; sleep 2; done
 systemctl show edge -p ActiveState -p SubState -p StatusText -p WatchdogUSec -p NRestarts -p MainPID -p Type
+systemctl show edge -p User -p LoadCredential -p DevicePolicy -p ProtectSystem -p NoNewPrivileges
+ls -la /run/credentials/edge.service/
+systemd-analyze security edge | tail -n 1
 timeout 40 mosquitto_sub -h 127.0.0.1 -p $PORT -u backend -P backend-secret-456 -t 'alpr/+/read' -C 2 -v | cut -c1-200
 pid=\$(systemctl show edge -p MainPID --value)
 kill -STOP "\$pid"                     # a hung process: no more watchdog pings
@@ -300,9 +306,16 @@ EOF
     printf '[Service]\nWatchdogSec=15\n' >"$ROOT/etc/systemd/system/edge.service.d/90-proof-watchdog.conf"
     in_root systemctl enable edge-proof.service mosquitto.service >/dev/null 2>&1 || true
     rm -f "$ROOT/usr/sbin/policy-rc.d"
+    # Step 5 replayed the same video: start from an empty outbox so this boot's reads are new.
+    rm -f "$ROOT"/var/lib/edge/outbox.db*
     unmount_root
+    # nspawn keeps its propagation directory under /run; this host's /run is not a tmpfs.
+    mkdir -p /run/systemd/nspawn
+    mountpoint -q /run/systemd/nspawn || mount -t tmpfs tmpfs /run/systemd/nspawn
     set +e
-    timeout 300 systemd-nspawn -D "$ROOT" -b --private-network --register=no --console=pipe -q </dev/null | tail -n 40
+    # --register=no --keep-unit: the host is not run by systemd (no system bus, no machined).
+    timeout 300 systemd-nspawn -D "$ROOT" -b --private-network --register=no --keep-unit --console=pipe -q \
+        </dev/null | tail -n 40
     brc=${PIPESTATUS[0]}
     set -e
     echo "systemd-nspawn exit: $brc"
