@@ -146,11 +146,13 @@ printf 'cam-secret-123\n' >"$ROOT/root/mqtt-password"; chmod 0600 "$ROOT/root/mq
 stage "3. install.sh install (camera = fixture video, broker = 127.0.0.1:$PORT with a password)"
 rm -rf "$ROOT/root/edge-src"; mkdir -p "$ROOT/root/edge-src"
 git -C "$REPO" archive HEAD | tar -C "$ROOT/root/edge-src" -xf -
-if [ -n "$MODELS" ] && ! ls "$ROOT"/root/edge-src/models/*.onnx >/dev/null 2>&1; then
-    echo "the committed tree has no models: copying $(cd "$MODELS" && ls *.onnx | tr '\n' ' ')from $MODELS (--models)"
+if [ -n "$MODELS" ]; then
     mkdir -p "$ROOT/root/edge-src/models"
-    cp "$MODELS"/*.onnx "$ROOT/root/edge-src/models/"
-    for j in "$MODELS"/*.json; do [ -e "$ROOT/root/edge-src/models/$(basename "$j")" ] || cp "$j" "$ROOT/root/edge-src/models/"; done
+    for f in "$MODELS"/plate_detector.onnx "$MODELS"/plate_reader.onnx "$MODELS"/*.json; do
+        [ -f "$f" ] && [ ! -e "$ROOT/root/edge-src/models/$(basename "$f")" ] || continue
+        echo "not committed yet: models/$(basename "$f") copied from $MODELS (--models)"
+        cp "$f" "$ROOT/root/edge-src/models/"
+    done
 fi
 echo "source: $(git -C "$REPO" log -1 --format='%h %s' | cut -c1-80) ($(ls "$ROOT/root/edge-src/models" 2>/dev/null | tr '\n' ' '))"
 T0=$(date +%s)
