@@ -74,7 +74,10 @@ mount_root() {
         mountpoint -q "$ROOT/$m" && continue
         case $m in
             proc) mount -t proc proc "$ROOT/proc" ;;
-            sys) mount --rbind /sys "$ROOT/sys" ;;
+            # Under qemu-user the host's /sys (x86 CPU topology) makes onnxruntime's cpuinfo
+            # crash while parsing it as an ARM system: an emulated root gets no /sys (the
+            # product does not need it; a real Pi has its own).
+            sys) [ "$ARCH" = "$HOST_ARCH" ] || continue; mount --rbind /sys "$ROOT/sys" ;;
             dev) mount --bind /dev "$ROOT/dev" ;;
             dev/pts) mount --bind /dev/pts "$ROOT/dev/pts" ;;
         esac
