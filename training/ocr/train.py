@@ -1,10 +1,10 @@
 """Step 2: train the plate reader on CPU (1 thread), exporting ONNX as it goes.
 
-    python -m training.ocr.train --out models/ --minutes 65
+    python -m training.ocr.train --minutes 70 --work /work/scratch/ocr/run2
 
 Reads the pickles written by `python -m training.ocr.prepare` from $OCR_SCRATCH. Each batch
-mixes real crops with confident teacher labels, real crops distilled from the teacher's soft
-output, CCPD/LPRNet crops with exact labels, and synthetic plates. Learning rate follows a
+mixes real crops with confident teacher labels, (slot head only) real crops distilled from the
+teacher's soft output, CCPD/LPRNet crops with exact labels, and synthetic plates. Learning rate follows a
 cosine over the wall-clock budget. Every --eval-every steps the EMA weights are scored on the
 detect val splits (teacher labels) and CCPD val (exact labels); the best is exported.
 """
@@ -92,15 +92,14 @@ def export(net, path: Path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="models")
     ap.add_argument("--work", default=str(SCRATCH / "run"))
     ap.add_argument("--minutes", type=float, default=65.0)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--eval-every", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--warmup", type=int, default=200)
-    ap.add_argument("--head", choices=("slots", "ctc"), default="slots")
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--head", choices=("slots", "ctc"), default="ctc")
     ap.add_argument("--init", default=None, help="start from a checkpoint (last.pt or *_ema.pt)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
