@@ -68,6 +68,7 @@ cleanup() {
     for ((i = ${#MOUNTED[@]} - 1; i >= 0; i--)); do umount -l "${MOUNTED[$i]}" 2>/dev/null; done
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM  # (runs the EXIT trap: unmount before anything else can touch the root)
 mount_root() {
     local m
     for m in proc sys dev dev/pts; do
