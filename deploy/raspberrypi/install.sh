@@ -254,7 +254,7 @@ install_config() {
         say "secrets: MQTT password stored as credential mqtt-password"
     fi
     if [ ! -s "$ETC/credentials/preview-token" ]; then
-        (umask 077; head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32 >"$ETC/credentials/preview-token")
+        (umask 077; head -c 48 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | cut -c1-32 >"$ETC/credentials/preview-token")
         say "secrets: generated the preview page token ($ETC/credentials/preview-token)"
     fi
     chmod 0600 "$ETC"/credentials/* 2>/dev/null || true
