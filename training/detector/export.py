@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=data.default_data_root())
     ap.add_argument("--cache", type=Path, default=Path("/work/scratch/detector"))
     ap.add_argument("--out-dir", type=Path, default=REPO / "models")
-    ap.add_argument("--calib", type=int, default=200)
+    ap.add_argument("--calib", type=int, default=100)
     ap.add_argument("--min-precision", type=float, default=0.95)
     ap.add_argument("--version", default="1")
     args = ap.parse_args(argv)
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     net = PlateNet(ck.get("width", 1.0))
     net.load_state_dict(ck["ema"])
     net.eval()
-    tmp = args.cache / "export"
+    tmp = args.cache / f"export_{args.ckpt.parent.name}_{args.ckpt.stem}"
     tmp.mkdir(parents=True, exist_ok=True)
     fp32 = tmp / "plate_detector_fp32.onnx"
     int8 = tmp / "plate_detector_int8.onnx"

@@ -1,0 +1,138 @@
+"""The committed plate detector (models/plate_detector.onnx) on committed synthetic scenes.
+
+Uses tests/fixtures/scenes/*.jpg + labels.tsv when the renderer has written them, else renders
+scenes with fixed seeds (edge.synth.scenes). Never reads ../shared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.inference.detector import OnnxPlateDetector, default_model_path
+from edge.records import BoundingBox, PlateDetection
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "scenes"
+MIN_W = 40  # plates at least this wide (original px) must be found
+
+
+def _fixture_scenes() -> list[tuple[str, np.ndarray, list[BoundingBox]]]:
+    labels = FIXTURES / "labels.tsv"
+    scenes: dict[str, list[BoundingBox]] = {}
+    if labels.is_file():
+        for line in labels.read_text(encoding="utf-8").splitlines():
+            p = line.split("\t")
+            if len(p) < 5 or p[0].startswith("#"):
+                continue
+            try:
+                x, y, w, h = (float(v) for v in p[1:5])
+            except ValueError:
+                continue  # header
+            scenes.setdefault(p[0], []).append(BoundingBox(x, y, w, h))
+        # images without a plate may be listed with no box; also pick up unlisted images
+        out = []
+        for name, boxes in sorted(scenes.items()):
+            img = cv2.imread(str(FIXTURES / name), cv2.IMREAD_COLOR)
+            if img is not None:
+                out.append((name, img, boxes))
+        if out:
+            return out
+    from edge.synth.scenes import render_scene
+
+    out = []
+    rng = np.random.default_rng(2026)
+    for i, (w, h) in enumerate([(1280, 720), (640, 480), (960, 540), (1280, 720), (800, 600), (640, 360)]):
+        sc = render_scene(rng, w, h, max_plates=3, min_plate_w=60.0, max_plate_w=260.0)
+        out.append((f"rendered_{i}", sc.image, [b for b, _ in sc.plates]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def detector() -> OnnxPlateDetector:
+    return OnnxPlateDetector(default_model_path(), threads=1)
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return _fixture_scenes()
+
+
+def test_model_is_committed_and_small():
+    path = default_model_path()
+    assert path.is_file(), path
+    assert path.stat().st_size < 4 * 1024 * 1024
+    assert path.with_suffix(".json").is_file()
+
+
+def test_finds_the_plates_in_synthetic_scenes(detector, scenes):
+    found = total = false_pos = 0
+    for name, img, boxes in scenes:
+        dets = detector.predict(img)
+        big = [b for b in boxes if b.w >= MIN_W]
+        total += len(big)
+        for b in big:
+            found += any(d.box.iou(b) >= 0.5 for d in dets)
+        false_pos += sum(1 for d in dets if max((d.box.iou(b) for b in boxes), default=0.0) < 0.3)
+    assert total >= 5
+    # v1 finds 6 of the 7 fixture plates at its shipped threshold (it misses the dim plate
+    # beside the headlight glare in 00_1280x720.jpg, score 0.48); allow one miss, no more
+    assert found >= total - 1 and found / total >= 0.8, f"found {found}/{total} plates"
+    assert false_pos <= max(2, len(scenes) // 3), f"{false_pos} false detections"
+
+
+def test_output_contract_boxes_in_original_pixels(detector, scenes):
+    name, img, boxes = next((s for s in scenes if any(b.w >= MIN_W for b in s[2])), scenes[0])
+    h, w = img.shape[:2]
+    dets = detector.predict(img)
+    assert dets and all(isinstance(d, PlateDetection) and isinstance(d.box, BoundingBox) for d in dets)
+    assert [d.score for d in dets] == sorted((d.score for d in dets), reverse=True)
+    for d in dets:
+        assert 0.0 <= d.score <= 1.0
+        assert 0 <= d.box.x and 0 <= d.box.y and d.box.x2 <= w + 1e-3 and d.box.y2 <= h + 1e-3
+        assert d.box.w > 0 and d.box.h > 0
+    # the same scene at twice the size (the letterbox input is the same): boxes scale with it
+    big = cv2.resize(img, (w * 2, h * 2), interpolation=cv2.INTER_LINEAR)
+    dets2 = detector.predict(big)
+    best = dets[0].box
+    scaled = BoundingBox(best.x * 2, best.y * 2, best.w * 2, best.h * 2)
+    assert max(d.box.iou(scaled) for d in dets2) > 0.8
+    # a frame with a border added on the right/bottom: the same plate, same pixels
+    padded = cv2.copyMakeBorder(img, 0, h // 2, 0, w // 2, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    dets3 = detector.predict(padded)
+    assert max((d.box.iou(best) for d in dets3), default=0.0) > 0.6
+
+
+def test_blank_frame_has_no_plates(detector):
+    assert detector.predict(np.full((720, 1280, 3), 114, np.uint8)) == []
+    assert detector.predict(np.zeros((480, 640, 3), np.uint8)) == []
+
+
+def test_grey_and_bgra_inputs_are_accepted(detector, scenes):
+    _, img, _ = scenes[0]
+    grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    assert isinstance(detector.predict(grey), list)
+    bgra = cv2.cvtColor(img, cv2.COLOR_BGR2BGRA)
+    assert [d.box for d in detector.predict(bgra)] == [d.box for d in detector.predict(img)]
+
+
+def test_bad_input_is_a_clear_error(detector):
+    with pytest.raises(ValueError):
+        detector.predict(np.zeros((0, 0, 3), np.uint8))
+    with pytest.raises(ValueError):
+        detector.predict(np.zeros((10, 10, 2), np.uint8))
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        OnnxPlateDetector(tmp_path / "nope.onnx")
+
+
+def test_name_and_threshold_come_from_the_sidecar(detector):
+    assert detector.name.startswith("plate_detector:")
+    assert 0.0 < detector.score_threshold < 1.0
+    strict = OnnxPlateDetector(default_model_path(), score_threshold=0.99)
+    assert strict.score_threshold == 0.99
