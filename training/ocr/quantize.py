@@ -49,16 +49,21 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=512)
     ap.add_argument("--method", choices=("minmax", "percentile", "entropy"), default="minmax")
+    ap.add_argument("--exclude", nargs="*", default=[],
+                    help="keep float the nodes whose name contains any of these (e.g. /net/seq/)")
     args = ap.parse_args(argv)
     tmp = tempfile.mkdtemp()
     pre = os.path.join(tmp, "pre.onnx")
     quant_pre_process(args.model, pre, skip_symbolic_shape=True)
+    import onnx
+
+    excluded = [n.name for n in onnx.load(pre).graph.node if any(e in n.name for e in args.exclude)]
     method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
               "entropy": CalibrationMethod.Entropy}[args.method]
     quantize_static(pre, args.out, Crops(args.n), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     per_channel=True, calibrate_method=method,
-                    nodes_to_exclude=[], extra_options={"ActivationSymmetric": False})
+                    nodes_to_exclude=excluded, extra_options={"ActivationSymmetric": False})
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"wrote {args.out}")
 
