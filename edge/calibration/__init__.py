@@ -234,6 +234,11 @@ def save_calibration(calibration: Calibration, path: str | os.PathLike) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
+            # mkstemp makes 0600; a calibration is not secret and the service user must read
+            # a file root wrote into /etc/edge: the usual 0666 & ~umask.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fh.fileno(), 0o666 & ~umask)
             os.fsync(fh.fileno())
         os.replace(tmp, p)
     except BaseException:

@@ -1,6 +1,8 @@
 """ROI mask, prewarp, the calibration file and the transform `edge run` applies."""
 
 import json
+import os
+import stat
 
 import cv2
 import numpy as np
@@ -23,6 +25,17 @@ def scene() -> np.ndarray:
     img = np.full((H, W, 3), 90, np.uint8)
     cv2.fillPoly(img, [np.array(QUAD, np.int32)], (255, 255, 255))
     return img
+
+
+def test_saved_file_is_readable_by_others(tmp_path):
+    # root writes /etc/edge/calibration.json; the service's own user must be able to read it
+    old = os.umask(0o022)
+    try:
+        path = save_calibration(Calibration(image_size=(W, H), roi=Roi(((0, 0), (9, 0), (9, 9)))), tmp_path / "c.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert not list(tmp_path.glob(".c.json.*"))  # no temp file left behind
 
 
 def test_config_section_and_no_calibration_means_no_transform(tmp_path):
