@@ -301,6 +301,19 @@ def test_min_confidence_and_clock_state_at_creation():
     assert [(e.text, e.clock, e.location) for e in events] == [("AB123CD", "unsynced", None)]
 
 
+def test_short_texts_are_not_plate_passes_unless_configured():
+    def run(config):
+        clock = Clock()
+        tr = PlateTracker(config, RULES, lambda t: None, lambda: "ntp")
+        for _ in range(4):
+            f = clock.frame()
+            tr.update(f, [read("AB123CD", 100, 100, f), read("AI", 600, 100, f)])
+        return sorted(e.text for e in tr.flush())
+
+    assert run(TrackerConfig()) == ["AB123CD"]
+    assert run(TrackerConfig(min_text_length=2)) == ["AB123CD", "AI"]
+
+
 def test_event_ids_are_uuid7_in_creation_order():
     clock = Clock()
     tr = make()
