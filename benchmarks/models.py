@@ -1,0 +1,93 @@
+"""Model and `edge read` speed (issue 2 targets), median of repeated runs on this machine.
+
+    python3 benchmarks/models.py [--photos DIR] [--runs 5]
+
+* detector: ms per 1280x720 frame (pre- and post-processing included), fixture scenes
+* reader: ms per plate crop (batch of 1), fixture plates
+* `edge read DIR`: ms per photo end to end (a fresh process per run: start-up, model load,
+  decode, detect, read, JSON out) and its peak RSS. DIR defaults to 100 real photos of
+  ../shared/datasets/e2e_val when present, else the fixture scenes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def _median_ms(fn, items, runs):
+    per_run = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        for item in items:
+            fn(item)
+        per_run.append((time.perf_counter() - t0) * 1e3 / len(items))
+    return statistics.median(per_run), per_run
+
+
+def _photo_dir(arg: Path | None) -> Path:
+    if arg:
+        return arg
+    e2e = ROOT.parent / "shared" / "datasets" / "e2e_val" / "images"
+    if e2e.is_dir():
+        tmp = Path(tempfile.mkdtemp(prefix="edge-bench-"))
+        for p in sorted(e2e.iterdir())[::3][:100]:
+            (tmp / p.name).symlink_to(p)
+        return tmp
+    return FIXTURES / "scenes"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", type=Path)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+
+    from edge.app import load_readers
+    from edge.settings import load_config
+
+    models = load_readers(load_config(None))
+    frames = [cv2.resize(cv2.imread(str(p)), (1280, 720)) for p in sorted((FIXTURES / "scenes").glob("*.jpg"))]
+    plates = [cv2.imread(str(p)) for p in sorted((FIXTURES / "plates").glob("*.png"))]
+    models.detector.predict(frames[0])
+    models.reader.predict(plates[:1])
+    det_ms, det_runs = _median_ms(models.detector.predict, frames * 10, args.runs)
+    ocr_ms, ocr_runs = _median_ms(lambda c: models.reader.predict([c]), plates * 10, args.runs)
+
+    photos = _photo_dir(args.photos)
+    n = sum(1 for p in photos.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    read_runs, rss = [], []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c",
+             "import resource, sys; from edge.cli import main; rc = main(['read', sys.argv[1]]); "
+             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)",
+             str(photos)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+        read_runs.append((time.perf_counter() - t0) * 1e3 / n)
+        rss.append(int(proc.stderr.strip().splitlines()[-1]) / 1024)
+    report = {
+        "detector": models.detector.name, "reader": models.reader.name,
+        "detector_ms_per_1280x720_frame": round(det_ms, 2), "detector_runs": [round(v, 2) for v in det_runs],
+        "reader_ms_per_plate": round(ocr_ms, 3), "reader_runs": [round(v, 3) for v in ocr_runs],
+        "edge_read_photos": n, "edge_read_ms_per_photo": round(statistics.median(read_runs), 2),
+        "edge_read_runs": [round(v, 2) for v in read_runs], "edge_read_peak_rss_mb": round(max(rss), 1),
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
