@@ -32,7 +32,8 @@ import cv2
 import numpy as np
 
 from edge.motion import MotionConfig, MotionGate, roi_contains
-from edge.ports import FrameSource, PlateDetector, PlateReader, ServiceNotifier
+from edge.ports import EventSink, FrameSource, PlateDetector, PlateReader, ServiceNotifier
+from edge.reading import read_detections
 from edge.records import BoundingBox, Frame, PlateDetection, PlateEvent, PlateRead
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 # corrected BGR frame out. Detection, crops and boxes are then in the corrected image.
 FrameTransform = Callable[[np.ndarray], np.ndarray]
 
-STAGES = ("transform", "motion", "detect", "crop", "read", "track", "sink", "total")
+STAGES = ("transform", "motion", "detect", "read", "track", "sink", "total")
 _END = object()
 MAX_FAILURES_IN_ROW = 25  # frames failing in a row before the pipeline gives up
 
@@ -65,19 +66,6 @@ def downscale_for_detection(image: np.ndarray, max_side: int) -> np.ndarray:
     if (out.shape[1], out.shape[0]) != size:
         out = cv2.resize(out, size, interpolation=cv2.INTER_LINEAR)
     return out
-
-
-def _crop_plate(image: np.ndarray, box: BoundingBox) -> np.ndarray:
-    """The crop `edge read` uses (edge.reading.crop_plate), so both read the same pixels."""
-    from edge.reading import crop_plate
-
-    return crop_plate(image, box)
-
-
-class EventSink(Protocol):
-    def submit(self, event: PlateEvent) -> Any:
-        """Store the event durably; return only once committed (returns a StoredEvent)."""
-        ...
 
 
 class Tracker(Protocol):
@@ -407,30 +395,10 @@ class Pipeline:
 
     def _read(self, image: np.ndarray, detections: list[PlateDetection], seq: int,
               t_start: float) -> list[PlateRead]:
-        pairs = []
-        for det in detections:
-            crop = _crop_plate(image, det.box)
-            if crop.shape[0] >= 4 and crop.shape[1] >= 8:
-                pairs.append((det, crop))
-        t1 = time.perf_counter()
-        self.latency.add("crop", (t1 - t_start) * 1e3)
-        if not pairs:
-            return []
-        texts = self.reader.predict([c for _, c in pairs])  # all crops of the frame in one batch
-        t2 = time.perf_counter()
-        self.latency.add("read", (t2 - t1) * 1e3)
-        reads = []
-        for (det, _), plate in zip(pairs, texts):
-            text, chars, region = plate.text, tuple(plate.chars), None
-            if not text:
-                continue
-            if self.rules is not None:
-                match = self.rules.best(text, chars)
-                text, chars, region = match.text, tuple(match.chars), match.region
-            confidence = min((c.p for c in chars), default=0.0)
-            reads.append(PlateRead(text=text, chars=chars, confidence=confidence, box=det.box,
-                                   detection_score=det.score, frame_seq=seq, region=region))
-        return reads
+        reads = read_detections(image, detections, self.reader, self.rules, seq)
+        self.latency.add("read", (time.perf_counter() - t_start) * 1e3)
+        # A plate with no readable character (cut by the frame edge, too far) is not yet seen.
+        return [r for r in reads if r.text]
 
     def _submit(self, events: Sequence[PlateEvent], final: bool = False) -> None:
         """Commit events; if the sink fails (full disk...), keep them and retry on the next frame."""

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from edge.formats import FormatRules
 from edge.ports import PlateDetector, PlateReader
-from edge.records import BoundingBox, PlateRead
+from edge.records import BoundingBox, PlateDetection, PlateRead
 
 # Detector boxes hug the plate; a little context helps the reader with tight or clipped boxes.
 CROP_MARGIN_X = 0.06
 CROP_MARGIN_Y = 0.12
+# Smaller crops hold no readable characters.
+MIN_CROP_H = 4
+MIN_CROP_W = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,37 @@ def crop_plate(image: np.ndarray, box: BoundingBox) -> np.ndarray:
     return image[y1:y2, x1:x2]
 
 
+def read_detections(
+    image: np.ndarray,
+    detections: Sequence[PlateDetection],
+    reader: PlateReader,
+    rules: FormatRules | None,
+    frame_seq: int = 0,
+) -> list[PlateRead]:
+    """Crop every detection, read all crops in one batch, apply the format rules.
+
+    A detection whose text is empty is kept (text "") so a tracker can still follow it.
+    """
+    pairs = []
+    for det in detections:
+        crop = crop_plate(image, det.box)
+        if crop.shape[0] >= MIN_CROP_H and crop.shape[1] >= MIN_CROP_W:
+            pairs.append((det, crop))
+    if not pairs:
+        return []
+    texts = reader.predict([c for _, c in pairs])
+    reads = []
+    for (det, _), plate in zip(pairs, texts):
+        text, chars, region = plate.text, tuple(plate.chars), None
+        if rules is not None and text:
+            match = rules.best(text, chars)
+            text, chars, region = match.text, tuple(match.chars), match.region
+        confidence = min((c.p for c in chars), default=0.0)
+        reads.append(PlateRead(text=text, chars=chars, confidence=confidence, box=det.box,
+                               detection_score=det.score, frame_seq=frame_seq, region=region))
+    return reads
+
+
 def read_image(
     image: np.ndarray,
     detector: PlateDetector,
@@ -44,17 +79,6 @@ def read_image(
     t0 = time.perf_counter()
     detections = detector.predict(image)
     t1 = time.perf_counter()
-    crops = [crop_plate(image, d.box) for d in detections]
-    crops_ok = [(d, c) for d, c in zip(detections, crops) if c.shape[0] >= 4 and c.shape[1] >= 8]
-    texts = reader.predict([c for _, c in crops_ok]) if crops_ok else []
+    reads = read_detections(image, detections, reader, rules, frame_seq)
     t2 = time.perf_counter()
-    reads = []
-    for (det, _), plate in zip(crops_ok, texts):
-        text, chars, region = plate.text, plate.chars, None
-        if rules is not None and text:
-            match = rules.best(text, chars)
-            text, chars, region = match.text, match.chars, match.region
-        confidence = min((c.p for c in chars), default=0.0)
-        reads.append(PlateRead(text=text, chars=tuple(chars), confidence=confidence, box=det.box,
-                               detection_score=det.score, frame_seq=frame_seq, region=region))
     return ImageReading(tuple(reads), (t1 - t0) * 1000.0, (t2 - t1) * 1000.0)
