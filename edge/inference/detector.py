@@ -19,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.imaging import fast_resize
+
 from edge.records import BoundingBox, PlateDetection
 
 DEFAULT_MODEL = "plate_detector.onnx"
@@ -35,20 +37,6 @@ def _models_dir() -> Path:
 
 def default_model_path() -> Path:
     return _models_dir() / DEFAULT_MODEL
-
-
-def _resize(image: np.ndarray, nw: int, nh: int) -> np.ndarray:
-    """Fast anti-aliased resize: exact 2x INTER_AREA halvings (OpenCV's fast path; an odd last
-    row/column is dropped, < 1 px) while the image is >= 2x the target, then INTER_LINEAR.
-    (A direct INTER_AREA resize by a non-integer factor costs ~6-15 ms on a 1280x720 frame.)"""
-    h, w = image.shape[:2]
-    while w >= 2 * nw and h >= 2 * nh:
-        image = image[: h - h % 2, : w - w % 2]
-        h, w = h // 2, w // 2
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-    if (w, h) == (nw, nh):
-        return image
-    return cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
@@ -119,7 +107,7 @@ class OnnxPlateDetector:
         h, w = image.shape[:2]
         r = self.input_side / max(h, w)
         nw, nh = max(1, round(w * r)), max(1, round(h * r))
-        resized = _resize(image, nw, nh)
+        resized = fast_resize(image, nw, nh)
         pw, ph = (-nw) % self.multiple, (-nh) % self.multiple
         if pw or ph:
             resized = cv2.copyMakeBorder(resized, 0, ph, 0, pw, cv2.BORDER_CONSTANT,

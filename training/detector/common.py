@@ -6,22 +6,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edge.imaging import fast_resize
+
 INPUT_SIDE = 416
 MULTIPLE = 32
 PAD_VALUE = 114
 STRIDE = 4
-
-
-def fast_resize(image: np.ndarray, nw: int, nh: int) -> np.ndarray:
-    """Same as edge/inference/detector.py: exact 2x INTER_AREA halvings, then INTER_LINEAR."""
-    h, w = image.shape[:2]
-    while w >= 2 * nw and h >= 2 * nh:
-        image = image[: h - h % 2, : w - w % 2]
-        h, w = h // 2, w // 2
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-    if (w, h) == (nw, nh):
-        return image
-    return cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
 
 
 def letterbox(image: np.ndarray, side: int = INPUT_SIDE) -> tuple[np.ndarray, float]:
