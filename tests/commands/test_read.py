@@ -1,0 +1,100 @@
+"""`edge read`: the CLI contract of DESIGN.md on committed fixtures, and its error paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from edge.cli import main
+from edge.records import BoundingBox
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def _labels() -> dict[str, list[tuple[BoundingBox, str]]]:
+    out: dict[str, list[tuple[BoundingBox, str]]] = {}
+    for line in (FIXTURES / "scenes" / "labels.tsv").read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, x, y, w, h, text = line.split("\t")
+        out.setdefault(name, []).append((BoundingBox(float(x), float(y), float(w), float(h)), text))
+    return out
+
+
+def test_images_give_one_json_line_each_in_the_documented_shape(capsys):
+    labels = _labels()
+    rc = main(["read", str(FIXTURES / "scenes")])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    assert len(out) == len(labels)
+    found = 0
+    for line in out:
+        doc = json.loads(line)
+        assert set(doc) == {"image", "plates", "ms"}
+        assert set(doc["ms"]) == {"detect", "ocr"} and all(v >= 0 for v in doc["ms"].values())
+        for plate in doc["plates"]:
+            assert {"text", "confidence", "box", "chars"} <= set(plate) <= {"text", "confidence", "box", "chars", "region"}
+            assert len(plate["box"]) == 4 and all(isinstance(v, int) for v in plate["box"])
+            assert "".join(c["c"] for c in plate["chars"]) == plate["text"]
+            assert all(0.0 <= c["p"] <= 1.0 for c in plate["chars"]) and 0.0 <= plate["confidence"] <= 1.0
+        for box, text in labels[Path(doc["image"]).name]:
+            if any(p["text"] == text and box.iou(BoundingBox(*p["box"])) >= 0.5 for p in doc["plates"]):
+                found += 1
+    total = sum(len(v) for v in labels.values())
+    # The shipped models read 5 of the 7 fixture plates exactly: the dim plate beside a headlight
+    # glare scores under the detector's threshold, and WESU13 reads MSSU13. Boxes must be in
+    # original-image pixels for the IoU match to count at all.
+    assert found >= total - 2, (found, total)
+
+
+def test_bad_inputs_are_one_line_each_and_the_rest_is_still_read(tmp_path, capsys):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"this is not a jpeg")
+    good = FIXTURES / "scenes" / "01_1280x720.jpg"
+    rc = main(["read", str(broken), str(tmp_path / "missing.png"), str(good)])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert [json.loads(line)["image"] for line in captured.out.splitlines()] == [str(good)]
+    errors = captured.err.strip().splitlines()
+    assert errors == [
+        f"edge read: {broken}: not a readable image (unknown format or corrupt file)",
+        f"edge read: {tmp_path / 'missing.png'}: no such file",
+    ]
+
+
+def test_table_format(capsys):
+    rc = main(["read", "--format", "table", str(FIXTURES / "scenes" / "01_1280x720.jpg")])
+    lines = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    assert lines[0].split()[:3] == ["input", "plate", "conf"]
+    assert "0682ZT" in lines[1]
+
+
+def test_video_gives_one_event_line_per_pass_valid_against_the_schema(capsys):
+    schema = json.loads((ROOT / "schemas" / "edge.read-1.schema.json").read_text())
+    truth = json.loads((FIXTURES / "video" / "passes.json").read_text())
+    rc = main(["read", str(FIXTURES / "video" / "passes.mp4")])
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rc == 0
+    for event in events:
+        jsonschema.validate(event, schema)
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    texts = {v["text"] for v in truth["vehicles"]}
+    # Every event is a real vehicle and no vehicle is reported twice. (The shipped detector
+    # misses the car crossing the frame; tests/test_pipeline.py tracks that as a strict xfail.)
+    assert {e["plate"]["text"] for e in events} <= texts
+    assert len(events) == len({e["plate"]["text"] for e in events}) >= 3
+
+
+@pytest.mark.parametrize("name", ["truncated.mp4", "not_a_video.mp4"])
+def test_unreadable_video_is_one_clear_line(name, capsys):
+    path = FIXTURES / "video" / "broken" / name
+    rc = main(["read", str(path)])
+    captured = capsys.readouterr()
+    assert rc == 1 and captured.out == ""
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"edge read: {path}: ")
