@@ -63,10 +63,7 @@ def model_paths(config: AppConfig) -> tuple[Path, Path]:
 def load_rules(config: AppConfig) -> Any:
     from edge.formats import FormatRules
 
-    fc = config.formats
-    if hasattr(FormatRules, "from_config"):
-        return FormatRules.from_config(fc)
-    return FormatRules.for_regions(getattr(fc, "regions", None) or None)
+    return FormatRules.from_config(config.formats)
 
 
 def load_plugin(spec: str, section: Any, what: str) -> Any:
