@@ -19,7 +19,8 @@ Scoring is a small Bayesian model, so the numbers mean something:
 
 ``FormatRules.best(text, chars)`` returns the corrected text with the highest posterior; its
 ``score`` is that posterior (0 when the text fits no template at all), its ``region`` the
-region of the best template. A correction is applied only when its posterior is at least
+region that explains at least ``REGION_SHARE`` of it (None when several regions share a layout,
+e.g. French and Italian ``LL DDD LL``). A correction is applied only when its posterior is at least
 ``min_score``; otherwise the text is returned as read. Texts are matched upper case without
 spaces, dashes or dots (they are removed from the returned text too).
 
@@ -58,6 +59,8 @@ _ANY = _DIGITS | _LETTERS
 MAX_LEN = 12  # longest text any template may describe; also the null model's length range
 DATA_DIR = Path(__file__).resolve().parent / "data" / "formats"
 _CACHE_MAX = 4096
+# A region is named only when it explains at least this share of the reading's likelihood.
+REGION_SHARE = 0.75
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,7 +364,7 @@ class FormatRules:
         if not struct:
             return FormatMatch(norm, cc or passthrough, None, 0.0)
         max_fix = self._max_fix
-        groups: dict[tuple, list] = {}  # fixes -> [sum L, best L, region index]
+        groups: dict[tuple, list] = {}  # fixes -> [sum L, {region index: sum L}]
         for ri, lik, fixes in struct:
             for pos, _new, share in fixes:
                 p = cc[pos].p if cc else default_p
@@ -374,11 +377,10 @@ class FormatRules:
                 continue
             g = groups.get(fixes)
             if g is None:
-                groups[fixes] = [lik, lik, ri]
+                groups[fixes] = [lik, {ri: lik}]
             else:
                 g[0] += lik
-                if lik > g[1]:
-                    g[1], g[2] = lik, ri
+                g[1][ri] = g[1].get(ri, 0.0) + lik
         if not groups:
             return FormatMatch(norm, cc or passthrough, None, 0.0)
         n = len(norm)
@@ -391,7 +393,7 @@ class FormatRules:
             if g is None:
                 return FormatMatch(norm, cc or passthrough, None, 0.0)
             key, score = (), g[0] / total
-        region = self.regions[g[2]]
+        region = self._region_of(g)
         if not key:
             return FormatMatch(norm, cc or passthrough, region, score)
         out = list(norm)
@@ -401,6 +403,12 @@ class FormatRules:
             if cc:
                 new_cc[pos] = CharConfidence(new, score)
         return FormatMatch("".join(out), tuple(new_cc), region, score, tuple(p for p, _, _ in key))
+
+    def _region_of(self, group: list) -> str | None:
+        """The region that explains most of this reading; None when several fit about equally
+        (AB12CDE is a UK and a Romanian layout): a guessed region would not be the truth."""
+        ri, lik = max(group[1].items(), key=lambda kv: kv[1])
+        return self.regions[ri] if lik >= REGION_SHARE * group[0] else None
 
     def rank(self, candidates: Iterable[Candidate | tuple[str, float]]) -> list[Candidate]:
         """Candidates corrected by the rules, merged when they become the same text, best first.

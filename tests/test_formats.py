@@ -166,3 +166,13 @@ def test_unaligned_confidences_are_passed_through_unchanged():
     chars = (CharConfidence("A", 0.9), CharConfidence("B", 0.8))  # fewer than the text
     m = FormatRules.for_regions(["IT"]).best("AB123CD", chars)
     assert m.text == "AB123CD" and m.chars == chars and m.region == "IT"
+
+
+def test_region_is_named_only_when_one_region_explains_the_reading():
+    rules = FormatRules.for_regions(None)
+    sure = lambda t: tuple(CharConfidence(c, 0.99) for c in t)  # noqa: E731
+    assert rules.best("7ABC123", sure("7ABC123")).region == "US"
+    assert rules.best("ABC1D23", sure("ABC1D23")).region == "BR"
+    # "LL DDD LL" is both a French and an Italian plate: a guessed region would not be the truth.
+    assert rules.best("AB123CD", sure("AB123CD")).region is None
+    assert FormatRules.for_regions(["IT"]).best("AB123CD", sure("AB123CD")).region == "IT"

@@ -79,7 +79,7 @@ def test_one_event_per_pass_with_noisy_reads():
     assert len(events) == 1
     ev = events[0]
     assert ev.text == "AB123CD"
-    assert ev.region == "IT"
+    assert ev.region is None  # FR and IT share this layout: no region is guessed
     assert [c.c for c in ev.chars] == list("AB123CD")
     assert ev.first_seen == clock.t(0) and ev.last_seen == clock.t(19)
     assert ev.best_seen == clock.t(9) and ev.best_frame_seq == 9
@@ -461,4 +461,4 @@ def test_busy_road_with_noisy_reads_gives_one_correct_event_per_vehicle():
         text, start, duration, _, _ = next(v for v in vehicles if v[0] == e.text)
         assert clock.t(start) <= e.first_seen <= clock.t(start + 5)
         assert clock.t(start + duration - 6) <= e.last_seen < clock.t(start + duration)
-        assert e.region == "IT" and e.confidence > 0.5
+        assert e.region is None and e.confidence > 0.5  # FR/IT layout: ambiguous
