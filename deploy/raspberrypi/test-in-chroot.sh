@@ -28,7 +28,7 @@ ROOT=""
 MIRROR=http://deb.debian.org/debian
 BOOT=0
 SECONDS_RUN=45
-PORT=18883
+PORT=""  # a free loopback port, chosen below (the chroot shares the host's network)
 MODELS=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -44,6 +44,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 ROOT=${ROOT:-/var/tmp/edge-chroot-$ARCH}
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 HOST_ARCH=$(dpkg --print-architecture)
 [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
@@ -159,6 +160,10 @@ if [ -n "$MODELS" ]; then
     done
 fi
 echo "source: $(git -C "$REPO" log -1 --format='%h %s' | cut -c1-80) ($(ls "$ROOT/root/edge-src/models" 2>/dev/null | tr '\n' ' '))"
+if [ -f "$ROOT/etc/edge/edge.toml" ]; then  # a reused root: install.sh keeps its config
+    sed -i "s/^port = [0-9]*/port = $PORT/" "$ROOT/etc/edge/edge.toml"
+    echo "reused root: [mqtt] port in the kept /etc/edge/edge.toml set to this run's $PORT"
+fi
 T0=$(date +%s)
 set +e
 in_root /root/edge-src/deploy/raspberrypi/install.sh install --video fixture \
@@ -220,7 +225,14 @@ rm -f "$ROOT"/var/lib/edge/outbox.db*
 mkdir -p "$ROOT/run/mosquitto" "$ROOT/run/credentials/edge.service"
 in_root chown mosquitto: /run/mosquitto
 in_root mosquitto -c /etc/mosquitto/mosquitto.conf -d
-sleep 1
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s "$ROOT/run/mosquitto/mosquitto.pid" ] && break; sleep 1; done
+BROKER_PID=$(cat "$ROOT/run/mosquitto/mosquitto.pid" 2>/dev/null || true)
+if [ -z "$BROKER_PID" ] || ! ss -ltnp 2>/dev/null | grep ":$PORT " | grep -q "pid=$BROKER_PID,"; then
+    echo "FATAL: the test broker (the root's mosquitto) is not the one listening on 127.0.0.1:$PORT"
+    ss -ltnp | grep ":$PORT " || true
+    exit 1
+fi
+echo "test broker: the root's mosquitto, pid $BROKER_PID, on 127.0.0.1:$PORT (password file, no anonymous)"
 install -m 0400 "$ROOT/etc/edge/credentials/mqtt-password" "$ROOT/run/credentials/edge.service/mqtt-password"
 in_root chown -R edge: /run/credentials/edge.service
 cat >"$ROOT/run/notify-listener.py" <<'PY'
@@ -237,9 +249,11 @@ with open(sys.argv[2], "w", buffering=1) as log:
         msg = s.recv(4096).decode("utf-8", "replace").replace("\n", " | ")
         log.write(f"{time.monotonic() - t0:7.2f}s {msg}\n")
 PY
-in_root python3 /run/notify-listener.py /run/edge-notify.sock /run/edge-notify.log &
+# (chroot and env exec: $! is the listener's / subscriber's own pid, so they can be stopped)
+chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin python3 /run/notify-listener.py /run/edge-notify.sock /run/edge-notify.log &
 NOTIFY_PID=$!
-in_root mosquitto_sub -h 127.0.0.1 -p "$PORT" -u backend -P backend-secret-456 -t 'alpr/#' -v >"$ROOT/run/edge-mqtt.log" 2>&1 &
+chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin mosquitto_sub -h 127.0.0.1 -p "$PORT" -u backend -P backend-secret-456 \
+    -t 'alpr/#' -v >"$ROOT/run/edge-mqtt.log" 2>&1 &
 SUB_PID=$!
 sleep 1
 # shellcheck disable=SC2086
