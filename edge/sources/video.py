@@ -27,8 +27,9 @@ from edge.records import Frame
 # FFmpeg's own console messages ("moov atom not found", ...) would bury our one-line error;
 # keep them quiet unless the user asked for them (set before the first capture is opened).
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-if os.environ.get("OPENCV_LOG_LEVEL") is None:
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+_cv_logging = getattr(getattr(cv2, "utils", None), "logging", None)  # absent in some 4.x builds
+if os.environ.get("OPENCV_LOG_LEVEL") is None and _cv_logging is not None:
+    _cv_logging.setLogLevel(_cv_logging.LOG_LEVEL_ERROR)
 from edge.sources import SourceConfig, SourceError, start_of
 
 log = logging.getLogger(__name__)
