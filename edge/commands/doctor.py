@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from edge.commands import one_line
+
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
 
@@ -26,11 +28,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a frame / GPS fix / broker")
 
 
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 def _with_timeout(fn: Callable[[], tuple[str, str]], timeout: float, what: str) -> tuple[str, str]:
     result: list[tuple[str, str]] = []
 
@@ -38,7 +35,7 @@ def _with_timeout(fn: Callable[[], tuple[str, str]], timeout: float, what: str) 
         try:
             result.append(fn())
         except Exception as exc:  # noqa: BLE001 - every failure becomes one FAIL line
-            result.append((FAIL, _one_line(exc)))
+            result.append((FAIL, one_line(exc)))
 
     t = threading.Thread(target=target, daemon=True)
     t.start()
@@ -165,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        report("config", (FAIL, _one_line(exc)))
+        report("config", (FAIL, one_line(exc)))
         return 1
     report("config", (OK, str(args.config) if args.config else "embedded default"))
 
@@ -173,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001 - one FAIL line per broken part
-            return FAIL, _one_line(exc)
+            return FAIL, one_line(exc)
 
     source_is_file = config.source.kind in ("video", "images")
     report("source", guarded(lambda: check_source(config, args.timeout)))

@@ -15,6 +15,8 @@ import sys
 import threading
 from pathlib import Path
 
+from edge.commands import one_line
+
 log = logging.getLogger("edge.preview")
 
 
@@ -29,10 +31,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-detect", action="store_true", help="raw view only, no models (focusing)")
     p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
 
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         if args.bind:
             pcfg = dataclasses.replace(pcfg, bind=args.bind)
     except (ConfigError, ValueError) as exc:
-        print(f"edge preview: {_one_line(exc)}", file=sys.stderr)
+        print(f"edge preview: {one_line(exc)}", file=sys.stderr)
         return 2
 
     src_cfg = config.source
@@ -71,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         transform = make_transform(config)
         source = open_source(src_cfg, make_clock(config))
     except (PreviewError, RuntimeError, OSError, ValueError) as exc:
-        print(f"edge preview: {_one_line(exc)}", file=sys.stderr)
+        print(f"edge preview: {one_line(exc)}", file=sys.stderr)
         return 1
 
     loop = PreviewLoop(source, hub, detector, reader, rules=rules, transform=transform)
@@ -98,6 +96,6 @@ def run(args: argparse.Namespace) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     if loop.error is not None:
-        print(f"edge preview: {_one_line(loop.error)}", file=sys.stderr)
+        print(f"edge preview: {one_line(loop.error)}", file=sys.stderr)
         return 1
     return 0

@@ -11,6 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
+from edge.commands import one_line
+
 log = logging.getLogger("edge.run")
 
 
@@ -25,10 +27,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also print each committed event as a JSON line on stdout")
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
 
 def run(args: argparse.Namespace) -> int:
     from edge.app import Application, apply_overrides
@@ -41,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         if args.check_config:
             _check_extra(config)
     except ConfigError as exc:
-        print(f"edge run: {_one_line(exc)}", file=sys.stderr)
+        print(f"edge run: {one_line(exc)}", file=sys.stderr)
         return 2
     if args.check_config:
         where = args.config or "embedded default"
@@ -59,15 +57,15 @@ def run(args: argparse.Namespace) -> int:
         try:
             app.open()
         except ConfigError as exc:
-            print(f"edge run: {_one_line(exc)}", file=sys.stderr)
+            print(f"edge run: {one_line(exc)}", file=sys.stderr)
             return 2
         except (RuntimeError, OSError, ValueError) as exc:  # SourceError, OutboxError, GpsError, models...
-            print(f"edge run: {_one_line(exc)}", file=sys.stderr)
+            print(f"edge run: {one_line(exc)}", file=sys.stderr)
             return 1
         try:
             summary = app.run()
         except (RuntimeError, OSError, ValueError) as exc:
-            print(f"edge run: {_one_line(exc)}", file=sys.stderr)
+            print(f"edge run: {one_line(exc)}", file=sys.stderr)
             return 1
         frames = summary["frames"]
         log.info("done: %d frames (%d analysed, %d skipped as static, %d dropped), %d events, %.1f fps",
@@ -91,4 +89,4 @@ def _check_extra(config) -> None:
         try:
             load_calibration(resolve_path(config, cal))
         except (CalibrationError, OSError) as exc:
-            raise ConfigError(f"calibration.path: {_one_line(exc)}") from None
+            raise ConfigError(f"calibration.path: {one_line(exc)}") from None
