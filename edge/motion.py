@@ -64,7 +64,7 @@ class MotionGate:
 
     def __init__(self, config: MotionConfig | None = None) -> None:
         self.config = config or MotionConfig()
-        self._size: tuple[int, int] | None = None  # (w, h) of the full frame
+        self._size: tuple[int, int, int, int] | None = None  # gate image (w, h), full frame (w, h)
         self._mid: np.ndarray | None = None
         self._mid_grey: np.ndarray | None = None
         self._grey: np.ndarray | None = None
@@ -80,10 +80,10 @@ class MotionGate:
 
     # -- the motion measure -------------------------------------------------------------
 
-    def _setup(self, w: int, h: int) -> None:
+    def _setup(self, w: int, h: int, fw: int, fh: int) -> None:
         cw = min(self.config.width, w)
         ch = max(1, round(h * cw / w))
-        self._size = (w, h)
+        self._size = (w, h, fw, fh)
         mw, mh = min(3 * cw, w), min(3 * ch, h)
         self._mid = np.empty((mh, mw, 3), np.uint8)
         self._mid_grey = np.empty((mh, mw), np.uint8)
@@ -93,7 +93,7 @@ class MotionGate:
         self._bg = None
         if self.config.roi:
             mask = np.zeros((ch, cw), np.uint8)
-            pts = np.array([[x * cw / w, y * ch / h] for x, y in self.config.roi], np.float32)
+            pts = np.array([[x * cw / fw, y * ch / fh] for x, y in self.config.roi], np.float32)
             cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], 255)
             self._mask = mask
             self._mask_px = max(1, int(np.count_nonzero(mask)))
@@ -101,11 +101,16 @@ class MotionGate:
             self._mask = None
             self._mask_px = cw * ch
 
-    def motion(self, image: np.ndarray) -> bool:
-        """True if the frame differs enough from the running background (inside the ROI)."""
+    def motion(self, image: np.ndarray, frame_size: tuple[int, int] | None = None) -> bool:
+        """True if the frame differs enough from the running background (inside the ROI).
+
+        `frame_size` (w, h): the full frame `image` is a smaller copy of (a detection frame),
+        which the ROI's coordinates refer to; default: `image`'s own size.
+        """
         h, w = image.shape[:2]
-        if self._size != (w, h):
-            self._setup(w, h)
+        fw, fh = frame_size or (w, h)
+        if self._size != (w, h, fw, fh):
+            self._setup(w, h, fw, fh)
         cfg = self.config
         mid, mid_grey, grey, grey_f, diff = self._mid, self._mid_grey, self._grey, self._grey_f, self._diff
         if image.ndim == 2 or image.shape[2] == 1:
@@ -130,14 +135,15 @@ class MotionGate:
 
     # -- the decision -------------------------------------------------------------------
 
-    def should_detect(self, image: np.ndarray, tracks_open: bool = False) -> bool:
+    def should_detect(self, image: np.ndarray, tracks_open: bool = False,
+                      frame_size: tuple[int, int] | None = None) -> bool:
         """Run the detector on this frame? Yes on motion, while a track is open (the tracker
         says so, or a plate was seen within `hold_frames`), and every `detect_every_n` frames."""
         cfg = self.config
         self.counts["frames"] += 1
         if not cfg.enabled:
             return True
-        moving = self.motion(image)
+        moving = self.motion(image, frame_size)
         self._since_detect += 1
         reason = None
         if moving:

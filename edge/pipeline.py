@@ -33,7 +33,7 @@ import numpy as np
 from edge.imaging import fast_resize
 from edge.motion import MotionConfig, MotionGate, roi_contains
 from edge.ports import EventSink, FrameSource, PlateDetector, PlateReader, ServiceNotifier
-from edge.reading import read_detections
+from edge.reading import crop_bounds, read_detections
 from edge.records import BoundingBox, Frame, PlateDetection, PlateEvent, PlateRead
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,36 @@ log = logging.getLogger(__name__)
 # Optional geometric correction from calibration (undistort / prewarp): full BGR frame in,
 # corrected BGR frame out. Detection, crops and boxes are then in the corrected image.
 FrameTransform = Callable[[np.ndarray], np.ndarray]
+
+
+class RegionTransform(Protocol):
+    """A FrameTransform that can also transform part of a frame (edge.calibration's
+    CalibratedTransform). With one, the pipeline never transforms a whole full-resolution
+    frame: it transforms the small detection frame, and cuts each plate crop from the
+    full-resolution frame through `crop`. Boxes stay in full-resolution transformed pixels."""
+
+    def __call__(self, image: np.ndarray) -> np.ndarray: ...
+
+    def output_size(self, input_size: tuple[int, int]) -> tuple[int, int]: ...
+
+    def crop(self, image: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedFrame:
+    """What the stages after capture work on, once the calibration transform is applied.
+
+    image:        the (transformed) full-resolution frame, or None when only its plate regions
+                  are computed (through `crop`);
+    detect_image: a smaller frame for the motion gate and the detector, or None;
+    size:         (w, h) of the full-resolution (transformed) frame: boxes are in its pixels;
+    crop:         cuts a plate (with margin) out of the transformed frame, given its box.
+    """
+
+    image: np.ndarray | None
+    detect_image: np.ndarray | None
+    size: tuple[int, int]
+    crop: Callable[[BoundingBox], np.ndarray] | None = None
 
 STAGES = ("transform", "motion", "detect", "read", "track", "sink", "total")
 _END = object()
@@ -57,6 +87,11 @@ def downscale_for_detection(image: np.ndarray, max_side: int) -> np.ndarray:
         return image
     r = max_side / max(h, w)
     return fast_resize(image, max(1, round(w * r)), max(1, round(h * r)))
+
+
+def _same_aspect(image: np.ndarray, w: int, h: int) -> bool:
+    ih, iw = image.shape[:2]
+    return abs(iw / ih - w / h) <= 0.01 * (w / h)
 
 
 class Tracker(Protocol):
@@ -317,30 +352,60 @@ class Pipeline:
 
     # -- the stages ---------------------------------------------------------------------
 
+    def prepare(self, frame: Frame) -> PreparedFrame:
+        """Apply the calibration transform, if any, the cheap way.
+
+        With a RegionTransform and a smaller detection frame (the detector's input size, or
+        picamera2's lores stream), only that small frame is transformed (maps built once at
+        its size) and plate crops are later cut from the full-resolution frame through
+        `crop` — never a whole-frame remap. Boxes are in the full-resolution transformed
+        frame's pixels either way. With a plain callable, or when the live preview needs the
+        whole transformed frame, the whole frame is transformed (as `edge calibrate apply`).
+        """
+        image = frame.image
+        h, w = image.shape[:2]
+        transform = self.transform
+        if transform is None:
+            return PreparedFrame(image, frame.detect_image, (w, h))
+        if (self.on_frame is None and callable(getattr(transform, "crop", None))
+                and callable(getattr(transform, "output_size", None))):
+            small = frame.detect_image
+            if small is not None and not _same_aspect(small, w, h):
+                small = None  # a lores stream of another shape: the calibration does not fit it
+            if self.detect_side:
+                small = downscale_for_detection(small if small is not None else image, self.detect_side)
+            if small is not None and small is not image:
+                size = tuple(transform.output_size((w, h)))
+
+                def crop(box: BoundingBox) -> np.ndarray:
+                    return transform.crop(image, *crop_bounds(box, size[0], size[1]))
+
+                return PreparedFrame(None, transform(small), size, crop)
+        out = transform(image)
+        return PreparedFrame(out, None, (out.shape[1], out.shape[0]))
+
     def process(self, frame: Frame) -> None:
         """All stages for one frame (inference thread only)."""
         t_frame = t0 = time.perf_counter()
-        image = frame.image
-        detect_image = frame.detect_image
+        prepared = self.prepare(frame)
         if self.transform is not None:
-            image = self.transform(image)
-            detect_image = None
-            frame = Frame(frame.seq, image, frame.t_mono_ns, frame.t_utc, frame.source)
             t = time.perf_counter()
             self.latency.add("transform", (t - t0) * 1e3)
             t0 = t
+        image, detect_image = prepared.image, prepared.detect_image
         gate_image = detect_image if detect_image is not None else image
-        run_detector = self.gate.should_detect(gate_image, self._tracks_open())
+        # The ROI is in full-frame pixels, whatever size the gate looks at.
+        run_detector = self.gate.should_detect(gate_image, self._tracks_open(), prepared.size)
         t1 = time.perf_counter()
         self.latency.add("motion", (t1 - t0) * 1e3)
         reads: list[PlateRead] = []
         if run_detector:
-            detections = self._detect(image, detect_image)
+            detections = self._detect(prepared)
             t2 = time.perf_counter()
             self.latency.add("detect", (t2 - t1) * 1e3)
             self.gate.saw_plates(bool(detections))
             if detections:
-                reads = self._read(image, detections, frame.seq, t2)
+                reads = self._read(prepared, detections, frame.seq, t2)
         if self.on_frame is not None:
             self.on_frame(image, reads, frame.t_utc)
         # Every frame goes to the tracker, with no reads when the gate skipped detection, so
@@ -364,7 +429,8 @@ class Pipeline:
         n = getattr(self.tracker, "open_tracks", 0)
         return bool(n() if callable(n) else n)
 
-    def _detect(self, image: np.ndarray, detect_image: np.ndarray | None) -> list[PlateDetection]:
+    def _detect(self, prepared: PreparedFrame) -> list[PlateDetection]:
+        image, detect_image = prepared.image, prepared.detect_image
         if self.detect_side:
             detect_image = downscale_for_detection(detect_image if detect_image is not None else image,
                                                    self.detect_side)
@@ -373,8 +439,8 @@ class Pipeline:
         if detect_image is None:
             detections = list(self.detector.predict(image))
         else:
-            sx = image.shape[1] / detect_image.shape[1]
-            sy = image.shape[0] / detect_image.shape[0]
+            sx = prepared.size[0] / detect_image.shape[1]
+            sy = prepared.size[1] / detect_image.shape[0]
             detections = [PlateDetection(BoundingBox(d.box.x * sx, d.box.y * sy, d.box.w * sx,
                                                      d.box.h * sy), d.score)
                           for d in self.detector.predict(detect_image)]
@@ -384,9 +450,9 @@ class Pipeline:
             self.counts["detections"] += len(detections)
         return detections
 
-    def _read(self, image: np.ndarray, detections: list[PlateDetection], seq: int,
+    def _read(self, prepared: PreparedFrame, detections: list[PlateDetection], seq: int,
               t_start: float) -> list[PlateRead]:
-        reads = read_detections(image, detections, self.reader, self.rules, seq)
+        reads = read_detections(prepared.image, detections, self.reader, self.rules, seq, crop=prepared.crop)
         self.latency.add("read", (time.perf_counter() - t_start) * 1e3)
         # A plate with no readable character (cut by the frame edge, too far) is not yet seen.
         return [r for r in reads if r.text]

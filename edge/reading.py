@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,33 +27,42 @@ class ImageReading:
     ocr_ms: float
 
 
-def crop_plate(image: np.ndarray, box: BoundingBox) -> np.ndarray:
-    """A view (no copy) of the plate with a small margin, clipped to the image."""
-    h, w = image.shape[:2]
+def crop_bounds(box: BoundingBox, width: int, height: int) -> tuple[int, int, int, int]:
+    """(x1, y1, x2, y2) of the plate with a small margin, clipped to a width x height image."""
     mx, my = box.w * CROP_MARGIN_X, box.h * CROP_MARGIN_Y
     x1 = max(0, int(box.x - mx))
     y1 = max(0, int(box.y - my))
-    x2 = min(w, int(round(box.x2 + mx)))
-    y2 = min(h, int(round(box.y2 + my)))
+    x2 = min(width, int(round(box.x2 + mx)))
+    y2 = min(height, int(round(box.y2 + my)))
+    return x1, y1, x2, y2
+
+
+def crop_plate(image: np.ndarray, box: BoundingBox) -> np.ndarray:
+    """A view (no copy) of the plate with a small margin, clipped to the image."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = crop_bounds(box, w, h)
     return image[y1:y2, x1:x2]
 
 
 def read_detections(
-    image: np.ndarray,
+    image: np.ndarray | None,
     detections: Sequence[PlateDetection],
     reader: PlateReader,
     rules: FormatRules | None,
     frame_seq: int = 0,
+    crop: Callable[[BoundingBox], np.ndarray] | None = None,
 ) -> list[PlateRead]:
     """Crop every detection, read all crops in one batch, apply the format rules.
 
+    `crop(box)` cuts a plate when there is no whole `image` to cut from (the pipeline with a
+    calibration transform computes only the plate regions of the transformed frame).
     A detection whose text is empty is kept (text "") so a tracker can still follow it.
     """
     pairs = []
     for det in detections:
-        crop = crop_plate(image, det.box)
-        if crop.shape[0] >= MIN_CROP_H and crop.shape[1] >= MIN_CROP_W:
-            pairs.append((det, crop))
+        crop_img = crop(det.box) if crop is not None else crop_plate(image, det.box)
+        if crop_img.shape[0] >= MIN_CROP_H and crop_img.shape[1] >= MIN_CROP_W:
+            pairs.append((det, crop_img))
     if not pairs:
         return []
     texts = reader.predict([c for _, c in pairs])

@@ -276,6 +276,36 @@ def test_motion_outside_the_roi_is_ignored():
     assert gate.should_detect(left) is True
 
 
+def test_motion_roi_is_in_full_frame_pixels_when_the_gate_sees_a_small_detection_frame():
+    # picamera2's lores stream (and the calibrated pipeline) gate on a ~416-640 px copy; the ROI
+    # is still in full-frame pixels: motion in the right half of the full frame is outside it.
+    from edge.records import Frame
+
+    roi = ((0, 0), (960, 0), (960, 1080), (0, 1080))  # left half of a 1920x1080 frame
+    detector = ColourPlateDetector()
+
+    class NoTracks:
+        def update(self, frame, reads):
+            return []
+
+        def flush(self):
+            return []
+
+    pipeline = Pipeline(object(), detector, HueTableReader(), NoTracks(), object(),
+                        motion=MotionConfig(roi=roi, detect_every_n=0, hold_frames=0),
+                        options=PipelineOptions(detect_side=0))
+    still = np.full((1080, 1920, 3), 90, np.uint8)
+    right, left = still.copy(), still.copy()
+    cv2.rectangle(right, (1300, 300), (1700, 700), (255, 255, 255), -1)
+    cv2.rectangle(left, (200, 300), (600, 700), (255, 255, 255), -1)
+    calls = []
+    for i, image in enumerate((still, right, left)):
+        lores = cv2.resize(image, (640, 360), interpolation=cv2.INTER_AREA)
+        pipeline.process(Frame(i, image, i, START, "cam", detect_image=lores))
+        calls.append(detector.calls)
+    assert calls == [1, 1, 2]  # first frame: no background yet; right: ignored; left: detected
+
+
 def detector_plugin(_section=None) -> ColourPlateDetector:
     """`detector.plugin = "tests.test_pipeline:detector_plugin"` (used by tests/test_service.py)."""
     return ColourPlateDetector()

@@ -13,8 +13,10 @@ Coordinates: the ROI polygon and the four prewarp points are in *undistorted* im
 (the raw image when there are no intrinsics) at the calibration's ``image_size``. The
 transform applies undistort -> ROI mask -> prewarp with one ``cv2.remap`` and one mask per
 frame (maps are built once per input size), so detection boxes are in the coordinates of
-the transformed frame. Frames of another resolution with the same aspect ratio are handled
-by scaling every part.
+the transformed frame at full resolution. Frames of another resolution with the same aspect
+ratio are handled by scaling every part. `edge run` never transforms the whole full-resolution
+frame: it transforms the small detection frame (maps at that size) and only the plate regions
+of the full-resolution frame (`CalibratedTransform.crop`).
 """
 
 from __future__ import annotations
@@ -256,7 +258,12 @@ def load_or_new(path: str | os.PathLike) -> Calibration:
 
 
 class CalibratedTransform:
-    """Undistort -> ROI mask -> prewarp, as one remap + one mask; maps cached per input size."""
+    """Undistort -> ROI mask -> prewarp, as one remap + one mask; maps cached per input size.
+
+    ``transform(image)`` transforms a whole frame. The pipeline avoids doing that at full
+    resolution: it calls it on the small frame the detector sees (maps built at that size)
+    and takes each plate crop with ``crop`` from the full-resolution frame.
+    """
 
     def __init__(self, calibration: Calibration):
         if calibration.empty:
@@ -280,6 +287,30 @@ class CalibratedTransform:
 
     def output_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
         return self._plan(input_size).size
+
+    def crop(self, image: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
+        """Pixels ``[y1:y2, x1:x2]`` of ``self(image)``, computed for that region only.
+
+        The full-resolution maps (built once per input size) are sliced to the region, so the
+        result is the same pixels the whole-frame transform gives there, at the cost of the
+        region: the pipeline detects on a small transformed frame and cuts sharp plate crops
+        from the full-resolution raw frame this way. The bounds must lie inside
+        ``output_size``; an empty region gives an empty array.
+        """
+        import cv2
+
+        h, w = image.shape[:2]
+        plan = self._plan((w, h))
+        if x2 <= x1 or y2 <= y1:
+            return image[0:0, 0:0]
+        if plan.map1 is not None:
+            out = cv2.remap(image, plan.map1[y1:y2, x1:x2], plan.map2[y1:y2, x1:x2], cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        else:
+            out = image[y1:y2, x1:x2].copy() if plan.mask is not None else image[y1:y2, x1:x2]
+        if plan.mask is not None:
+            cv2.bitwise_and(out, plan.mask_like(out)[y1:y2, x1:x2], dst=out)
+        return out
 
     def output_to_input(self, points: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
         """Map points of the transformed frame back to raw input pixels, (N, 2) -> (N, 2)."""

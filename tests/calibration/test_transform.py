@@ -158,3 +158,152 @@ def test_edge_run_config_applies_the_calibration_file(tmp_path):
     (tmp_path / "edge.toml").write_text('[calibration]\npath = "missing.json"\n')
     with pytest.raises(CalibrationError, match="calibration file not found"):
         make_transform(load_config(tmp_path / "edge.toml"))
+
+
+# --- the cheap path: detection frame + plate regions, never a whole full-resolution remap ----
+
+FW, FH = 1280, 720  # "full resolution" frames for the pipeline tests
+
+
+def lens_calibration(w: int, h: int, *, roi: bool = False, prewarp: bool = False) -> Calibration:
+    from edge.calibration import Intrinsics, undistorted_camera_matrix
+
+    K = np.array([[1.1 * w, 0, w / 2], [0, 1.1 * w, h / 2], [0, 0, 1]])
+    D = np.array([-0.25, 0.07, 0.001, -0.001, 0])
+    Kn = undistorted_camera_matrix(K, D, (w, h), 0.0)
+    intr = Intrinsics(tuple(map(tuple, K)), tuple(D), tuple(map(tuple, Kn)))
+    quad = [(0.3 * w, 0.5 * h), (0.7 * w, 0.47 * h), (0.73 * w, 0.63 * h), (0.27 * w, 0.66 * h)]
+    return Calibration((w, h), intr,
+                       roi=Roi(((0, 0.3 * h), (w, 0.25 * h), (w, h), (0, h))) if roi else None,
+                       prewarp=prewarp_from_points(quad, (w, h)) if prewarp else None)
+
+
+def textured(w: int, h: int, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = cv2.resize(rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8), (w, h),
+                     interpolation=cv2.INTER_CUBIC)
+    return cv2.add(img, rng.integers(0, 40, (h, w, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("parts", ["undistort", "roi", "undistort+roi+prewarp", "prewarp"])
+def test_crop_is_exactly_that_region_of_the_whole_frame_transform(parts):
+    roi, prewarp = "roi" in parts, "prewarp" in parts
+    if parts == "roi":
+        cal = Calibration((W, H), roi=Roi(((0, 100), (W, 60), (W, H), (0, H))))
+    elif parts == "prewarp":
+        cal = Calibration((W, H), prewarp=prewarp_from_points(QUAD, (W, H)))
+    else:
+        cal = lens_calibration(W, H, roi=roi, prewarp=prewarp)
+    t = CalibratedTransform(cal)
+    for scale in (1, 2):  # frames at the calibration's size and at twice it
+        img = textured(W * scale, H * scale)
+        whole = t(img)
+        ow, oh = t.output_size((W * scale, H * scale))
+        assert whole.shape == (oh, ow, 3)
+        for x1, y1, x2, y2 in ((200, 150, 420, 230), (0, 0, 37, 11), (ow - 90, oh - 33, ow, oh),
+                               (5, 70 * scale, 300, 70 * scale + 41)):
+            got = t.crop(img, x1, y1, x2, y2)
+            assert got.shape == (y2 - y1, x2 - x1, 3)
+            assert np.array_equal(got, whole[y1:y2, x1:x2]), (parts, scale, (x1, y1, x2, y2))
+        assert t.crop(img, 10, 10, 10, 20).size == 0
+    assert img.std() > 20  # a textured frame: a shifted or mis-sliced map would show
+
+
+class RecordingTransform(CalibratedTransform):
+    """The real transform, remembering the size of every frame it was asked to transform whole."""
+
+    def __init__(self, cal):
+        super().__init__(cal)
+        self.whole: list[tuple[int, int]] = []
+        self.crops = 0
+
+    def __call__(self, image):
+        self.whole.append(image.shape[1::-1])
+        return super().__call__(image)
+
+    def crop(self, image, x1, y1, x2, y2):
+        self.crops += 1
+        return super().crop(image, x1, y1, x2, y2)
+
+
+class RecordingReader:
+    name = "recording"
+
+    def __init__(self):
+        self.crops: list[np.ndarray] = []
+
+    def predict(self, crops):
+        from edge.records import CharConfidence, PlateText
+
+        self.crops += [np.array(c) for c in crops]
+        return [PlateText("AB123", tuple(CharConfidence(ch, 0.9) for ch in "AB123")) for _ in crops]
+
+
+class RecordingTracker:
+    def __init__(self):
+        self.reads = []
+
+    def update(self, frame, reads):
+        self.reads += reads
+        return []
+
+    def flush(self):
+        return []
+
+
+def plate_scene(seed: int) -> np.ndarray:
+    img = textured(FW, FH, seed)
+    img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)  # grey road...
+    rng = np.random.default_rng(seed)
+    for hue, (x, y) in ((60, (430, 380)), (120, (700, 400))):  # ...and two saturated plates
+        x, y = x + int(rng.integers(-20, 20)), y + int(rng.integers(-10, 10))
+        bgr = cv2.cvtColor(np.uint8([[[hue, 230, 230]]]), cv2.COLOR_HSV2BGR)[0, 0]
+        cv2.rectangle(img, (x, y), (x + 150, y + 36), tuple(int(c) for c in bgr), -1)
+        cv2.putText(img, "AB123", (x + 8, y + 29), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (20, 20, 20), 2)
+    return img
+
+
+@pytest.mark.parametrize("parts", ["undistort", "undistort+roi+prewarp"])
+def test_pipeline_detects_on_a_small_transformed_frame_and_reads_sharp_full_res_crops(parts):
+    from datetime import datetime, timezone
+
+    from edge.pipeline import Pipeline, PipelineOptions
+    from edge.reading import crop_bounds
+    from edge.records import Frame
+    from tests.test_pipeline import ColourPlateDetector
+
+    cal = lens_calibration(FW, FH, roi="roi" in parts, prewarp="prewarp" in parts)
+    frames = [Frame(i, plate_scene(i), i * 40_000_000, datetime(2026, 1, 1, tzinfo=timezone.utc), "t")
+              for i in range(3)]
+
+    def run(transform):
+        reader, tracker, detector = RecordingReader(), RecordingTracker(), ColourPlateDetector()
+        p = Pipeline(object(), detector, reader, tracker, object(), transform=transform,
+                     options=PipelineOptions(detect_side=416))
+        for f in frames:
+            p.process(f)
+        return reader, tracker, p
+
+    cheap = RecordingTransform(cal)
+    reader, tracker, pipeline = run(cheap)
+    reference = CalibratedTransform(cal)
+    old_reader, old_tracker, _ = run(lambda image: reference(image))  # a plain callable: whole frames
+
+    # Only the 416 px detection frames were transformed whole; the plates came from crop().
+    assert cheap.whole and set(cheap.whole) == {(416, 234)}
+    assert cheap.crops == len(reader.crops) == len(tracker.reads) == 2 * len(frames)
+    assert pipeline.summary()["latency_ms"]["transform"]["n"] == len(frames)
+    # Boxes are in the full-resolution transformed frame, as before: same plates, same place.
+    assert len(old_tracker.reads) == len(tracker.reads)
+    key = lambda r: (r.frame_seq, r.box.x)  # noqa: E731
+    for new, old in zip(sorted(tracker.reads, key=key), sorted(old_tracker.reads, key=key)):
+        assert new.frame_seq == old.frame_seq
+        assert np.allclose([new.box.x, new.box.y, new.box.w, new.box.h],
+                           [old.box.x, old.box.y, old.box.w, old.box.h], atol=4.0), (new.box, old.box)
+    # The reader got exactly the full-resolution transformed pixels of each box (sharp, not upscaled).
+    by_seq = {f.seq: reference(f.image) for f in frames}
+    ow, oh = reference.output_size((FW, FH))
+    for read, crop in zip(tracker.reads, reader.crops):
+        x1, y1, x2, y2 = crop_bounds(read.box, ow, oh)
+        assert crop.shape[1] >= 140  # a plate 150 px wide stays ~150 px wide
+        assert np.array_equal(crop, by_seq[read.frame_seq][y1:y2, x1:x2])
