@@ -49,7 +49,15 @@ def from_mapping(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -
             raise ConfigError(f"{_join(path, missing[0])}: required key is missing") from exc
         raise ConfigError(f"{path or 'config'}: {exc}") from exc
     except ValueError as exc:  # __post_init__ range checks
-        raise ConfigError(f"{path or 'config'}: {exc}") from exc
+        raise ConfigError(_keyed(path, fields, str(exc))) from exc
+
+
+def _keyed(path: str, fields: Mapping[str, Any], message: str) -> str:
+    """'source' + 'exposure_us: must be ...' -> 'source.exposure_us: must be ...' (the full key)."""
+    head, sep, rest = message.partition(": ")
+    if sep and path and head in fields:
+        return f"{_join(path, head)}: {rest}"
+    return f"{path or 'config'}: {message}"
 
 
 def _required(f: dataclasses.Field) -> bool:

@@ -52,6 +52,28 @@ def test_empty_config_is_valid_and_unknown_keys_are_named():
         build_config({"source": {"queue_size": "two"}})
 
 
+@pytest.mark.parametrize("source, message", [
+    ({"exposure_us": -1}, r"^source\.exposure_us: must be 0 \(automatic\) or 1-1000000 microseconds, got -1$"),
+    ({"exposure_us": 2_000_000}, r"^source\.exposure_us: must be 0 \(automatic\) or 1-1000000"),
+    ({"exposure_us": 40_000, "fps": 30}, r"^source\.exposure_us: 40000 µs is longer than one frame at fps 30 "),
+    ({"exposure_us": 0.5}, r"^source\.exposure_us: expected an integer, got a number$"),
+    ({"analogue_gain": 0.5}, r"^source\.analogue_gain: must be 0 \(automatic\) or 1-64, got 0.5$"),
+    ({"analogue_gain": 100}, r"^source\.analogue_gain: must be 0 \(automatic\) or 1-64, got 100$"),
+    ({"analogue_gain": float("nan")}, r"^source\.analogue_gain: must be 0"),
+    ({"analogue_gain": "high"}, r"^source\.analogue_gain: expected a number, got a string$"),
+])
+def test_exposure_keys_are_validated_in_one_line_naming_the_key(source, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        build_config({"source": source})
+    assert "\n" not in str(err.value)
+
+
+def test_exposure_keys_default_to_automatic_and_accept_a_fixed_shutter_and_gain():
+    assert (AppConfig().source.exposure_us, AppConfig().source.analogue_gain) == (0, 0.0)
+    src = build_config({"source": {"kind": "picamera", "fps": 30, "exposure_us": 1000, "analogue_gain": 4}}).source
+    assert (src.exposure_us, src.analogue_gain) == (1000, 4.0)
+
+
 def test_relative_paths_are_taken_from_the_config_files_folder(tmp_path):
     folder = tmp_path / "etc"
     folder.mkdir()

@@ -102,6 +102,7 @@ class Advice:
     blur_px_per_ms: float | None = None
     max_shutter_s: float | None = None
     max_shutter_fraction: str | None = None  # "1/2778 s"
+    exposure_us: int | None = None  # the value for `[source] exposure_us` (max shutter, rounded down)
     tilt_deg: float | None = None  # downward tilt to the plate from a mounting height
     notes: tuple[str, ...] = ()
 
@@ -145,7 +146,8 @@ def advise(camera: Camera, distance_m: float, *, plate_width_m: float = EU_PLATE
         t = max_shutter_s(camera, distance_m, v, angle_deg, blur_budget_px, plate_width_m)
         adv.update(speed_mps=v, angle_deg=angle_deg, blur_budget_px=blur_budget_px,
                    blur_px_per_ms=blur_px_per_s(camera, distance_m, v, angle_deg, plate_width_m) / 1000.0,
-                   max_shutter_s=t, max_shutter_fraction=f"1/{round(1.0 / t)} s")
+                   max_shutter_s=t, max_shutter_fraction=f"1/{round(1.0 / t)} s",
+                   exposure_us=max(1, math.floor(t * 1e6 + 1e-6)))
         if t < 1 / 4000:
             notes.append("shutter shorter than 1/4000 s needs strong light or IR illumination")
     return Advice(**adv, notes=tuple(notes))

@@ -292,6 +292,8 @@ def _advice(args) -> int:
         print(f"at {args.speed_kmh:g} km/h, {args.angle_deg:g} deg to the line of sight: blur "
               f"{adv.blur_px_per_ms:.2f} px/ms; longest shutter for {args.blur_px:g} px blur: "
               f"{adv.max_shutter_s * 1e6:.0f} us ({adv.max_shutter_fraction})")
+        print(f"set it in edge.toml: [source] exposure_us = {adv.exposure_us}  (picamera, usb; the gain stays "
+              "automatic unless analogue_gain is set; more light or IR is needed the shorter it gets)")
     for note in adv.notes:
         print(f"advice: {note}")
     return 0

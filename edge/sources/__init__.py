@@ -27,6 +27,10 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".mjpeg", ".m
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
+MAX_EXPOSURE_US = 1_000_000  # 1 s: longer is a night-sky photo, not a plate reader
+MIN_GAIN, MAX_GAIN = 1.0, 64.0  # libcamera's analogue gain range covers every Pi sensor's
+
+
 class SourceError(RuntimeError):
     """A source that cannot be opened or read; the message is one line naming the source."""
 
@@ -51,6 +55,12 @@ class SourceConfig:
     width/height: requested capture size for usb/picamera (0 = the device's default);
                  for picamera this is the full-resolution "main" stream used for plate crops.
     lores_width/lores_height: picamera's low-resolution detection stream (0 = no lores stream).
+    exposure_us: fixed shutter (exposure) time in microseconds, to freeze moving plates
+                 (`edge calibrate advice --speed-kmh` prints the longest one); 0 = automatic.
+                 picamera: libcamera's ExposureTime (the gain stays automatic unless
+                 analogue_gain is set too); usb: V4L2 manual exposure (100 µs steps);
+                 not applied to rtsp (set the IP camera's shutter in its own settings).
+    analogue_gain: fixed sensor analogue gain (1.0 = none), picamera only; 0 = automatic.
     reconnect_initial_s / reconnect_max_s: exponential backoff between camera reconnects.
     max_reconnects: give up after this many failed reconnects in a row (0 = never give up).
     queue_size:  frames buffered between capture and inference (1 or 2; the oldest is dropped
@@ -69,6 +79,8 @@ class SourceConfig:
     height: int = 0
     lores_width: int = 640
     lores_height: int = 360
+    exposure_us: int = 0
+    analogue_gain: float = 0.0
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 30.0
     max_reconnects: int = 0
@@ -83,6 +95,15 @@ class SourceConfig:
             raise ValueError(f"fps: must be >= 0, got {self.fps}")
         if self.reconnect_initial_s <= 0 or self.reconnect_max_s < self.reconnect_initial_s:
             raise ValueError("reconnect_initial_s must be > 0 and <= reconnect_max_s")
+        if not 0 <= self.exposure_us <= MAX_EXPOSURE_US:
+            raise ValueError(f"exposure_us: must be 0 (automatic) or 1-{MAX_EXPOSURE_US} microseconds, "
+                             f"got {self.exposure_us}")
+        if self.exposure_us and self.fps and self.exposure_us > 1e6 / self.fps:
+            raise ValueError(f"exposure_us: {self.exposure_us} µs is longer than one frame at fps "
+                             f"{self.fps:g} ({1e6 / self.fps:.0f} µs); lower it or the frame rate")
+        if not (self.analogue_gain == 0 or MIN_GAIN <= self.analogue_gain <= MAX_GAIN):
+            raise ValueError(f"analogue_gain: must be 0 (automatic) or {MIN_GAIN:g}-{MAX_GAIN:g}, "
+                             f"got {self.analogue_gain:g}")
 
 
 def parse_start_time(text: str) -> datetime:

@@ -25,6 +25,24 @@ from edge.sources import SourceConfig, SourceError
 log = logging.getLogger(__name__)
 
 
+def camera_controls(config: SourceConfig) -> dict:
+    """libcamera controls the camera starts with, from `[source]`.
+
+    exposure_us -> ExposureTime (a fixed shutter; the Pi's AGC then varies only the gain),
+    analogue_gain -> AnalogueGain (fixed gain). picamera2 sets libcamera's ExposureTimeMode /
+    AnalogueGainMode to manual itself when these are given (libcamera >= 0.5). 0 = automatic:
+    the control is not sent at all.
+    """
+    controls: dict = {}
+    if config.fps:
+        controls["FrameRate"] = float(config.fps)
+    if config.exposure_us:
+        controls["ExposureTime"] = int(config.exposure_us)
+    if config.analogue_gain:
+        controls["AnalogueGain"] = float(config.analogue_gain)
+    return controls
+
+
 class PiCameraSource:
     live = True
 
@@ -47,7 +65,7 @@ class PiCameraSource:
             lores = None
             if config.lores_width and config.lores_height:
                 lores = {"format": "YUV420", "size": (config.lores_width, config.lores_height)}
-            controls = {"FrameRate": float(config.fps)} if config.fps else {}
+            controls = camera_controls(config)
             cam_config = self.cam.create_video_configuration(
                 main=main, lores=lores, controls=controls, buffer_count=4)
             self.cam.align_configuration(cam_config)

@@ -24,6 +24,22 @@ OPEN_TIMEOUT_MS = 10_000
 READ_TIMEOUT_MS = 10_000
 
 
+_PROP_NAMES = {cv2.CAP_PROP_AUTO_EXPOSURE: "CAP_PROP_AUTO_EXPOSURE", cv2.CAP_PROP_EXPOSURE: "CAP_PROP_EXPOSURE"}
+
+
+def exposure_properties(config: SourceConfig) -> list[tuple[int, float]]:
+    """OpenCV capture properties for `source.exposure_us` on a V4L2 (usb) camera, in order.
+
+    With OpenCV's V4L2 backend, CAP_PROP_AUTO_EXPOSURE 1 is V4L2_EXPOSURE_MANUAL and
+    CAP_PROP_EXPOSURE is V4L2's exposure_time_absolute, in 100 µs units. Nothing for rtsp
+    (an IP camera's shutter is set in its own settings) or with exposure_us 0 (automatic).
+    analogue_gain is not applied here: V4L2 gain units are driver-specific.
+    """
+    if config.kind != "usb" or not config.exposure_us:
+        return []
+    return [(cv2.CAP_PROP_AUTO_EXPOSURE, 1.0), (cv2.CAP_PROP_EXPOSURE, max(1.0, round(config.exposure_us / 100)))]
+
+
 class StreamSource:
     live = True
 
@@ -76,6 +92,10 @@ class StreamSource:
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.config.height)
         if self.config.fps:
             cap.set(cv2.CAP_PROP_FPS, self.config.fps)
+        for prop, value in exposure_properties(self.config):
+            if not cap.set(prop, value):
+                log.warning("%s: the camera refused %s = %s (source.exposure_us); exposure stays automatic",
+                            self.name, _PROP_NAMES.get(prop, prop), value)
         return cap
 
     def frames(self) -> Iterator[Frame]:

@@ -59,6 +59,14 @@ def test_advice_cli_with_sensor_preset(capsys):
     assert out["focal_px"] == pytest.approx(3870.97, abs=0.01)
     assert out["plate_width_px"] == pytest.approx(134.19, abs=0.01)
     assert out["max_shutter_s"] == pytest.approx(15 / (30 / 3.6 * 3870.97), rel=1e-5)
+    # the advice names the config key that applies it, with a value the config accepts
+    assert out["exposure_us"] == 465 and out["exposure_us"] <= out["max_shutter_s"] * 1e6
+    assert main(["calibrate", "advice", "--sensor", "imx477", "--focal-mm", "12", "--width-px", "2028",
+                 "--distance-m", "15", "--speed-kmh", "30"]) == 0
+    assert "[source] exposure_us = 465 " in capsys.readouterr().out
+    from edge.settings import build_config
+
+    assert build_config({"source": {"kind": "picamera", "fps": 30, "exposure_us": 465}}).source.exposure_us == 465
 
 
 def test_bad_advice_inputs_are_one_line(capsys):

@@ -57,6 +57,19 @@ def test_two_streams_sensor_time_and_every_request_released(picamera2):
     assert cam.stopped and cam.closed
 
 
+def test_exposure_and_gain_are_sent_as_libcamera_controls_at_start(picamera2):
+    from edge.sources.picamera import PiCameraSource
+
+    cfg = SourceConfig(kind="picamera", fps=25, exposure_us=800, analogue_gain=2.5)
+    PiCameraSource(cfg, FixedOffsetClock())
+    cam = picamera2.Picamera2.instances[-1]
+    assert cam.started and cam.config["controls"] == {"FrameRate": 25.0, "ExposureTime": 800, "AnalogueGain": 2.5}
+    assert isinstance(cam.config["controls"]["ExposureTime"], int)  # libcamera's ExposureTime is int32
+    # 0 = automatic: the controls are not sent at all (no fixed shutter, no fixed gain)
+    PiCameraSource(SourceConfig(kind="picamera"), FixedOffsetClock())
+    assert picamera2.Picamera2.instances[-1].config["controls"] == {}
+
+
 def test_request_is_released_when_reading_it_fails(picamera2):
     from edge.sources.picamera import PiCameraSource
 

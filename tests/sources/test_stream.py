@@ -7,7 +7,7 @@ import time
 import pytest
 
 from edge.sources import SourceConfig, SourceError
-from edge.sources.stream import StreamSource, _redact
+from edge.sources.stream import StreamSource, _redact, exposure_properties
 from tests.sources.videos import write_video
 
 
@@ -67,3 +67,14 @@ def test_close_stops_a_camera_waiting_to_reconnect(tmp_path):
 
 def test_passwords_are_not_logged():
     assert _redact("rtsp://admin:s3cret@10.0.0.5/stream") == "rtsp://admin:***@10.0.0.5/stream"
+
+
+def test_exposure_us_becomes_v4l2_manual_exposure_in_100_us_steps_for_usb_only():
+    import cv2
+
+    assert exposure_properties(SourceConfig(kind="usb", exposure_us=800)) == [
+        (cv2.CAP_PROP_AUTO_EXPOSURE, 1.0), (cv2.CAP_PROP_EXPOSURE, 8)]
+    assert exposure_properties(SourceConfig(kind="usb", exposure_us=30)) == [
+        (cv2.CAP_PROP_AUTO_EXPOSURE, 1.0), (cv2.CAP_PROP_EXPOSURE, 1.0)]  # shortest V4L2 step
+    assert exposure_properties(SourceConfig(kind="usb")) == []  # automatic
+    assert exposure_properties(SourceConfig(kind="rtsp", url="rtsp://cam/s", exposure_us=800)) == []
