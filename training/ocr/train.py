@@ -1,37 +1,64 @@
-"""Step 2: train the plate reader on CPU (1 thread), exporting ONNX as it goes.
+"""Step 2: train the plate reader (CPU with 1 thread by default, or CUDA), exporting ONNX as it goes.
 
     python -m training.ocr.train --minutes 70 --work /work/scratch/ocr/run2
+    python -m training.ocr.train --pack .gpu_data/ocr --device cuda --workers 6 --batch 256 \\
+        --lr 3e-3 --minutes 9 --eval-every 500 --work $OUT/ocr
 
-Reads the pickles written by `python -m training.ocr.prepare` from $OCR_SCRATCH. Each batch
-mixes real crops with confident teacher labels, (slot head only) real crops distilled from the
-teacher's soft output, CCPD/LPRNet crops with exact labels, and synthetic plates. Learning rate follows a
-cosine over the wall-clock budget. Every --eval-every steps the EMA weights are scored on the
-detect val splits (teacher labels) and CCPD val (exact labels); the best is exported.
+Reads the pickles written by `python -m training.ocr.prepare` from $OCR_SCRATCH, or the compact
+pack written by `python -m training.ocr.pack` (--pack DIR). Each batch mixes real crops with
+confident teacher labels, (slot head only) real crops distilled from the teacher's soft output,
+CCPD/LPRNet crops with exact labels, and synthetic plates. With --workers N > 0 whole batches
+are built by N DataLoader worker processes (own rng and synthetic ring buffer each); the main
+process only trains. Learning rate follows a cosine over the wall-clock budget, which counts
+from process start (data loading and worker start-up included). Every --eval-every steps the
+EMA weights are scored on the detect val splits (teacher labels) and CCPD val (exact labels);
+the best is exported.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import pickle
 import time
-from pathlib import Path
 
-import cv2
-import numpy as np
-import torch
-import torch.nn.functional as F
-from tqdm import tqdm
+_T0 = time.time()  # process start (before the heavy imports): the wall-clock budget counts from here
 
-from training.ocr.augment import photometric, warp_crop
-from training.ocr.common import PAD_INDEX, SCRATCH, VOCAB, encode, to_input
-from training.ocr.model import ExportWrapper, PlateNet, PlateNetCTC
-from training.ocr.synthetic import SynthSource
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:  # edge.synth (and training.*) importable in worker processes too
+    sys.path.insert(0, str(_ROOT))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import pickle  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from training.ocr.augment import photometric, warp_crop  # noqa: E402
+from training.ocr.common import PAD_INDEX, SCRATCH, VOCAB, encode, to_input  # noqa: E402
+from training.ocr.model import ExportWrapper, PlateNet, PlateNetCTC  # noqa: E402
+from training.ocr.synthetic import SynthSource  # noqa: E402
+
+DEFAULT_WIDTH = (16, 32, 64, 96, 128)
 
 
 def load(name):
     with open(SCRATCH / name, "rb") as f:
         return pickle.load(f)
+
+
+def load_sets(pack: str | None) -> dict[str, list[dict]]:
+    names = ("real_train", "real_val", "cn_train", "cn_val")
+    if pack:
+        from training.ocr.pack import load_pack
+        sets = load_pack(pack)
+        return {n: sets.get(n, []) for n in names}
+    return {n: load(f"{n}.pkl") for n in names}
 
 
 def to_tensor(batch_rgb: list[np.ndarray]) -> torch.Tensor:
@@ -40,10 +67,14 @@ def to_tensor(batch_rgb: list[np.ndarray]) -> torch.Tensor:
 
 
 def decode(probs: np.ndarray, ctc: bool = False) -> list[str]:
+    return decode_idx(probs.argmax(-1), ctc)
+
+
+def decode_idx(idx: np.ndarray, ctc: bool = False) -> list[str]:
     if not ctc:
-        return ["".join(VOCAB[i] for i in p.argmax(-1) if i != PAD_INDEX) for p in probs]
+        return ["".join(VOCAB[i] for i in p if i != PAD_INDEX) for p in idx]
     out = []
-    for p in probs.argmax(-1):
+    for p in idx:
         keep = [k for j, k in enumerate(p) if k != PAD_INDEX and (j == 0 or k != p[j - 1])]
         out.append("".join(VOCAB[k] for k in keep))
     return out
@@ -66,13 +97,18 @@ def val_inputs(items):
 
 
 @torch.no_grad()
-def evaluate(net, xs, ys, src):
+def evaluate(net, xs, ys, src, chunk: int = 128):
+    """xs: list of uint8 RGB HWC arrays, or a uint8 NCHW tensor already on the net's device."""
     net.eval()
-    preds = []
-    for i in range(0, len(xs), 128):
-        p = torch.softmax(net(to_tensor(xs[i:i + 128])), -1).numpy()
-        preds += decode(p, isinstance(net, PlateNetCTC))
+    if isinstance(xs, list):
+        xs = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous()
+    dev = next(net.parameters()).device
+    idx = []
+    for i in range(0, len(xs), chunk):
+        x = xs[i:i + chunk].to(dev, non_blocking=True).float().div_(255.0)
+        idx.append(net(x).argmax(-1).cpu())  # argmax of logits == argmax of softmax
     net.train()
+    preds = decode_idx(torch.cat(idx).numpy(), isinstance(net, PlateNetCTC)) if idx else []
     per = {}
     for p, y, s in zip(preds, ys, src):
         a = per.setdefault(s, [0, 0])
@@ -90,7 +126,92 @@ def export(net, path: Path):
                       dynamo=False)
 
 
+def cpu_copy(Net, width, net) -> torch.nn.Module:
+    m = Net(width=width)
+    m.load_state_dict({k: v.detach().cpu() for k, v in net.state_dict().items()})
+    return m.eval()
+
+
+class BatchMaker:
+    """Builds whole training batches: uint8 x [B,3,64,128] RGB, targets [B,9] (pad-filled),
+    soft targets / mask (slot head only; empty tensors otherwise). Keeps its own rng and
+    synthetic ring buffer (recent plates reused with new augmentation; once the pool holds 500,
+    only a third of each batch's synthetic share is freshly rendered)."""
+
+    POOL = 4000
+
+    def __init__(self, hard, soft, cn, mix, seed, synth_seed, log=None):
+        self.hard, self.soft, self.cn, self.mix = hard, soft, cn, mix
+        self.rng = np.random.default_rng(seed)
+        self.synth = SynthSource(synth_seed)
+        self.pool: list = []
+        self.n = 0
+        self.log = log
+
+    def make(self):
+        rng, mix, pool, synth = self.rng, self.mix, self.pool, self.synth
+        if self.n % 500 == 0 and synth.renderer is None and synth.try_load() and self.log:
+            self.log(f"batch {self.n}: switched to the edge.synth renderer")
+        self.n += 1
+        use_soft = mix["soft"] > 0
+        xs, ys, soft_t, soft_mask = [], [], [], []
+        zero = np.zeros((9, 37), np.float32)
+        for r in (self.hard[i] for i in rng.integers(0, len(self.hard), mix["hard"])):
+            xs.append(photometric(warp_crop(r["cut"], r["box"], rng), rng)); ys.append(encode(r["text"]))
+            soft_mask.append(0.0); soft_t.append(zero)
+        for r in (self.soft[i] for i in rng.integers(0, len(self.soft), mix["soft"]) if use_soft):
+            xs.append(photometric(warp_crop(r["cut"], r["box"], rng, strength=0.5), rng))
+            ys.append(np.full(9, -100, np.int64))
+            soft_mask.append(1.0); soft_t.append(r["teacher_probs"].astype(np.float32))
+        for r in (self.cn[i] for i in rng.integers(0, len(self.cn), mix["cn"])):
+            xs.append(photometric(warp_crop(r["cut"], r["box"], rng, tight=r.get("tight", False)), rng))
+            ys.append(encode(r["text"])); soft_mask.append(0.0); soft_t.append(zero)
+        n_new = mix["synth"] // 3 if len(pool) >= 500 else mix["synth"]
+        for _ in range(n_new):
+            img, text = synth.sample()
+            if len(pool) < self.POOL:
+                pool.append((img, text))
+            else:
+                pool[int(rng.integers(0, self.POOL))] = (img, text)
+        for k in rng.integers(0, len(pool), mix["synth"]):
+            img, text = pool[k]
+            h, w = img.shape[:2]
+            xs.append(photometric(warp_crop(img, (0, 0, w, h), rng, tight=True), rng))
+            ys.append(encode(text)); soft_mask.append(0.0); soft_t.append(zero)
+        x = torch.from_numpy(np.stack([cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in xs])).permute(0, 3, 1, 2)
+        y = torch.from_numpy(np.stack(ys))
+        if use_soft:
+            return x.contiguous(), y, torch.from_numpy(np.stack(soft_t)), torch.tensor(soft_mask)
+        return x.contiguous(), y, torch.zeros(0), torch.zeros(0)
+
+
+class BatchStream(IterableDataset):
+    """Endless stream of ready batches; each DataLoader worker has its own BatchMaker seeded
+    with (seed, worker id)."""
+
+    def __init__(self, hard, soft, cn, mix, seed):
+        super().__init__()
+        self.hard, self.soft, self.cn, self.mix, self.seed = hard, soft, cn, mix, seed
+
+    def __iter__(self):
+        info = get_worker_info()
+        wid = info.id if info is not None else 0
+        torch.set_num_threads(1)
+        cv2.setNumThreads(1)
+        maker = BatchMaker(self.hard, self.soft, self.cn, self.mix, seed=[self.seed, wid],
+                           synth_seed=[self.seed, wid, 1],
+                           log=(lambda m: print(f"[worker {wid}] {m}", flush=True)) if wid == 0 else None)
+        while True:
+            yield maker.make()
+
+
+def log_line(msg: str):
+    tqdm.write(msg, file=sys.stdout)
+    sys.stdout.flush()
+
+
 def main(argv=None):
+    t0 = _T0 if __name__ == "__main__" else time.time()  # budget includes imports, loading, worker start-up
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default=str(SCRATCH / "run"))
     ap.add_argument("--minutes", type=float, default=65.0)
@@ -102,98 +223,127 @@ def main(argv=None):
     ap.add_argument("--head", choices=("slots", "ctc"), default="ctc")
     ap.add_argument("--init", default=None, help="start from a checkpoint (last.pt or *_ema.pt)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pack", default=None, help="folder with ocr_pack.pkl (training.ocr.pack) "
+                    "instead of the $OCR_SCRATCH pickles")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--workers", type=int, default=0, help="DataLoader worker processes building "
+                    "batches (0: build them in the training process)")
+    ap.add_argument("--width", default=",".join(map(str, DEFAULT_WIDTH)),
+                    help="trunk widths c1..c5, e.g. 24,48,96,128,160")
+    ap.add_argument("--no-bar", action="store_true", help="no tqdm bar (plain log lines only)")
     args = ap.parse_args(argv)
+    width = tuple(int(v) for v in args.width.split(","))
+    assert len(width) == 5, "--width takes five comma-separated channel counts"
+    budget = args.minutes * 60.0
+    deadline = t0 + budget
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    dev = torch.device(args.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda but CUDA is not available")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
 
-    real = load("real_train.pkl")
+    sets = load_sets(args.pack)
+    real = sets["real_train"]
     hard = [r for r in real if r.get("text")]
-    soft = [r for r in real if not r.get("text") and r["teacher_p"] >= 0.3
-            and 3 <= len(r["teacher_text"]) <= 9]
-    cn = load("cn_train.pkl")
-    xv, yv, sv = val_inputs(load("real_val.pkl") + load("cn_val.pkl"))
-    synth = SynthSource(args.seed + 1)
-    print(f"real hard {len(hard)}, real soft {len(soft)}, cn {len(cn)}, val {len(xv)}, synth {synth.kind}")
+    soft = [r for r in real if not r.get("text") and r.get("teacher_p", 0) >= 0.3
+            and 3 <= len(r.get("teacher_text", "")) <= 9 and "teacher_probs" in r]
+    cn = sets["cn_train"]
+    xv, yv, sv = val_inputs(sets["real_val"] + sets["cn_val"])
     mix = {"hard": 26, "soft": 8, "cn": 6}
     mix["synth"] = args.batch - sum(mix.values())
-    pool: list = []  # recent synthetic plates, each reused a few times with new augmentation
-    POOL = 4000
-
-    Net = PlateNetCTC if args.head == "ctc" else PlateNet
-    if args.head == "ctc":  # soft (slot) targets do not apply: more real-hard instead
+    if args.head == "ctc" or not soft:  # soft (slot) targets do not apply / absent: more real-hard
         mix["hard"] += mix.pop("soft")
         mix["soft"] = 0
-    net = Net()
-    ema = Net()
+    if args.batch != 64:  # keep the proportions of the 64 batch
+        base = dict(mix)
+        for k in ("hard", "soft", "cn"):
+            mix[k] = int(round(base[k] * args.batch / 64))
+        mix["synth"] = args.batch - mix["hard"] - mix["soft"] - mix["cn"]
+
+    # start the batch workers before any CUDA / torch compute in this process (fork-safe)
+    if args.workers > 0:
+        loader = DataLoader(BatchStream(hard, soft, cn, mix, args.seed), batch_size=None,
+                            num_workers=args.workers, pin_memory=dev.type == "cuda",
+                            persistent_workers=True, prefetch_factor=4, timeout=300)
+        batches = iter(loader)
+        synth_kind = SynthSource(args.seed + 1).kind  # what the workers will use (same import)
+        next_batch = lambda: next(batches)  # noqa: E731
+    else:
+        maker = BatchMaker(hard, soft, cn, mix, seed=args.seed, synth_seed=args.seed + 1, log=log_line)
+        synth_kind = maker.synth.kind
+        next_batch = maker.make
+    log_line(f"real hard {len(hard)}, real soft {len(soft)}, cn {len(cn)}, val {len(xv)}, synth {synth_kind}, "
+             f"mix {mix}, device {dev}, workers {args.workers}, width {width}, "
+             f"loaded in {time.time() - t0:.1f}s")
+
+    Net = PlateNetCTC if args.head == "ctc" else PlateNet
+    net = Net(width=width)
+    ema = Net(width=width)
     if args.init:
         ck = torch.load(args.init, map_location="cpu")
         net.load_state_dict(ck.get("ema", ck) if isinstance(ck, dict) and "ema" in ck else ck)
-        print(f"initialised from {args.init}")
+        log_line(f"initialised from {args.init}")
     ema.load_state_dict(net.state_dict())
     for p in ema.parameters():
         p.requires_grad_(False)
+    net.to(dev)
+    ema.to(dev)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    ema_f, net_f, ema_i, net_i = [], [], [], []
+    for pe, pn in zip(ema.state_dict().values(), net.state_dict().values()):
+        (ema_f if pe.dtype.is_floating_point else ema_i).append(pe)
+        (net_f if pn.dtype.is_floating_point else net_i).append(pn)
+    xv_t = torch.from_numpy(np.stack(xv)).permute(0, 3, 1, 2).contiguous().to(dev)
+    eval_chunk = 1024 if dev.type == "cuda" else 128
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    budget = args.minutes * 60.0
-    t0 = time.time()
     step, best, log = 0, -1.0, []
-    bar = tqdm(total=int(budget), unit="s", desc="train", bar_format="{l_bar}{bar}| {n:.0f}/{total}s {postfix}",
-               mininterval=2.0)
+    bar = None if args.no_bar else tqdm(
+        total=int(budget), unit="s", desc="train", bar_format="{l_bar}{bar}| {n:.0f}/{total}s {postfix}",
+        mininterval=2.0)
+    t_start = None
+    t_last, step_last = time.time(), 0
+    ce = kl = loss = torch.zeros(())
+    lr = 0.0
     while True:
-        el = time.time() - t0
-        if el >= budget:
+        now = time.time()
+        if now >= deadline:
             break
-        frac = el / budget
+        x, y, soft_t, soft_mask = next_batch()
+        if t_start is None:
+            t_start = time.time()
+            log_line(f"first batch after {t_start - t0:.1f}s")
+        now = time.time()
+        if now >= deadline:
+            break
+        frac = (now - t_start) / max(deadline - t_start, 1e-6)
         lr = args.lr * (min(1.0, step / args.warmup) if step < args.warmup else 0.5 * (1 + np.cos(np.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        if step % 500 == 0 and synth.renderer is None and synth.try_load():
-            tqdm.write(f"step {step}: switched to the edge.synth renderer")
-        xs, ys, soft_t, soft_mask = [], [], [], []
-        for r in (hard[i] for i in rng.integers(0, len(hard), mix["hard"])):
-            xs.append(photometric(warp_crop(r["cut"], r["box"], rng), rng)); ys.append(encode(r["text"]))
-            soft_mask.append(0.0); soft_t.append(np.zeros((9, 37), np.float32))
-        for r in (soft[i] for i in rng.integers(0, len(soft), mix["soft"]) if mix["soft"]):
-            xs.append(photometric(warp_crop(r["cut"], r["box"], rng, strength=0.5), rng))
-            ys.append(np.full(9, -100, np.int64))
-            soft_mask.append(1.0); soft_t.append(r["teacher_probs"].astype(np.float32))
-        for r in (cn[i] for i in rng.integers(0, len(cn), mix["cn"])):
-            xs.append(photometric(warp_crop(r["cut"], r["box"], rng, tight=r.get("tight", False)), rng))
-            ys.append(encode(r["text"])); soft_mask.append(0.0); soft_t.append(np.zeros((9, 37), np.float32))
-        n_new = mix["synth"] // 3 if len(pool) >= 500 else mix["synth"]
-        for _ in range(n_new):
-            img, text = synth.sample()
-            if len(pool) < POOL:
-                pool.append((img, text))
-            else:
-                pool[int(rng.integers(0, POOL))] = (img, text)
-        for k in rng.integers(0, len(pool), mix["synth"]):
-            img, text = pool[k]
-            h, w = img.shape[:2]
-            xs.append(photometric(warp_crop(img, (0, 0, w, h), rng, tight=True), rng))
-            ys.append(encode(text)); soft_mask.append(0.0); soft_t.append(np.zeros((9, 37), np.float32))
-        x = to_tensor([cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in xs])
-        y = torch.from_numpy(np.stack(ys))
+        x = x.to(dev, non_blocking=True).float().div_(255.0)
+        y = y.to(dev, non_blocking=True)
         logits = net(x)
         if args.head == "ctc":
             lengths = (y != PAD_INDEX).sum(1)
             targets = y[y != PAD_INDEX]
             lp = F.log_softmax(logits, -1).transpose(0, 1)  # T,N,C
-            ce = F.ctc_loss(lp, targets, torch.full((len(y),), lp.shape[0], dtype=torch.long), lengths,
-                            blank=PAD_INDEX, zero_infinity=True)
+            ce = F.ctc_loss(lp, targets, torch.full((len(y),), lp.shape[0], dtype=torch.long, device=dev),
+                            lengths, blank=PAD_INDEX, zero_infinity=True)
         else:
             ce = F.cross_entropy(logits.reshape(-1, 37), y.reshape(-1), ignore_index=-100,
                                  label_smoothing=0.05)
-        m = torch.tensor(soft_mask)
-        if m.sum() > 0:
-            t = torch.from_numpy(np.stack(soft_t))
+        if soft_mask.numel() and float(soft_mask.sum()) > 0:
+            m = soft_mask.to(dev, non_blocking=True)
+            t = soft_t.to(dev, non_blocking=True)
             kl = (t * (torch.log(t.clamp_min(1e-6)) - F.log_softmax(logits, -1))).sum(-1).mean(-1)
             kl = (kl * m).sum() / m.sum()
             loss = ce + 0.5 * kl
         else:
-            kl = torch.zeros(())
+            kl = torch.zeros((), device=dev)
             loss = ce
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -201,33 +351,49 @@ def main(argv=None):
         opt.step()
         d = min(0.999, (1 + step) / (10 + step))
         with torch.no_grad():
-            for pe, pn in zip(ema.state_dict().values(), net.state_dict().values()):
-                if pe.dtype.is_floating_point:
-                    pe.mul_(d).add_(pn.detach(), alpha=1 - d)
-                else:
-                    pe.copy_(pn)
+            torch._foreach_lerp_(ema_f, net_f, 1 - d)  # ema = d * ema + (1 - d) * net
+            for pe, pn in zip(ema_i, net_i):
+                pe.copy_(pn)
         step += 1
-        bar.n = min(int(time.time() - t0), int(budget))
-        bar.set_postfix_str(f"step {step} ce {ce.item():.3f} kl {kl.item():.3f} lr {lr:.1e} best {best:.3f}")
+        if bar is not None and step % 20 == 0:
+            bar.n = min(int(time.time() - t0), int(budget))
+            bar.set_postfix_str(f"step {step} ce {ce.item():.3f} kl {kl.item():.3f} lr {lr:.1e} best {best:.3f}")
         if step % args.eval_every == 0:
-            acc, per = evaluate(ema, xv, yv, sv)
-            rec = {"step": step, "min": round((time.time() - t0) / 60, 1), "loss": round(loss.item(), 4),
-                   "val_acc": round(acc, 4), "per_source": per, "synth": synth.kind}
+            te = time.time()
+            acc, per = evaluate(ema, xv_t, yv, sv, eval_chunk)
+            sps = (te - t_last) / max(step - step_last, 1)
+            rec = {"step": step, "min": round((time.time() - t0) / 60, 2), "loss": round(loss.item(), 4),
+                   "ce": round(ce.item(), 4), "lr": float(f"{lr:.3g}"), "val_acc": round(acc, 4),
+                   "per_source": per, "synth": synth_kind, "steps_per_s": round(1 / max(sps, 1e-9), 2),
+                   "width": list(width)}
             log.append(rec)
-            tqdm.write(json.dumps(rec))
-            torch.save({"net": net.state_dict(), "ema": ema.state_dict(), "step": step}, work / "last.pt")
+            log_line(json.dumps(rec))
+            torch.save({"net": net.state_dict(), "ema": ema.state_dict(), "step": step, "width": list(width)},
+                       work / "last.pt")
             if acc > best:
                 best = acc
                 torch.save(ema.state_dict(), work / "best_ema.pt")
-                export(ema, work / "best.onnx")
+                export(cpu_copy(Net, width, ema), work / "best.onnx")
             (work / "log.json").write_text(json.dumps(log, indent=1))
-    bar.close()
-    acc, per = evaluate(ema, xv, yv, sv)
-    log.append({"step": step, "final": True, "val_acc": round(acc, 4), "per_source": per})
+            t_last, step_last = time.time(), step
+    if bar is not None:
+        bar.close()
+    t_end = time.time()
+    acc, per = evaluate(ema, xv_t, yv, sv, eval_chunk)
+    log.append({"step": step, "final": True, "val_acc": round(acc, 4), "per_source": per,
+                "train_s": round(t_end - (t_start or t_end), 1), "width": list(width)})
     torch.save(ema.state_dict(), work / "final_ema.pt")
-    export(ema, work / "final.onnx")
+    export(cpu_copy(Net, width, ema), work / "final.onnx")
+    if best < 0 or not (work / "best.onnx").exists():  # no evaluation ran: final is the best so far
+        best = acc
+        torch.save(ema.state_dict(), work / "best_ema.pt")
+        export(cpu_copy(Net, width, ema), work / "best.onnx")
     (work / "log.json").write_text(json.dumps(log, indent=1))
-    print(f"final val acc {acc:.4f} {per}; best {best:.4f}; steps {step}")
+    rate = step / max(t_end - (t_start or t_end), 1e-9)
+    log_line(f"final val acc {acc:.4f} {per}; best {best:.4f}; steps {step} ({rate:.2f}/s); "
+             f"total {time.time() - t0:.1f}s")
+    if args.workers > 0:
+        del batches  # shuts the workers down
 
 
 if __name__ == "__main__":
