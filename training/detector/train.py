@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import math
 import pickle
@@ -19,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -80,8 +82,8 @@ def focal_loss(logits: torch.Tensor, heat: torch.Tensor, hweight: torch.Tensor) 
 
 def giou_loss(reg: torch.Tensor, reg_box: torch.Tensor, reg_w: torch.Tensor) -> torch.Tensor:
     n, _, gh, gw = reg.shape
-    ys = (torch.arange(gh, dtype=reg.dtype) + 0.5) * STRIDE
-    xs = (torch.arange(gw, dtype=reg.dtype) + 0.5) * STRIDE
+    ys = (torch.arange(gh, dtype=reg.dtype, device=reg.device) + 0.5) * STRIDE
+    xs = (torch.arange(gw, dtype=reg.dtype, device=reg.device) + 0.5) * STRIDE
     d = torch.exp(reg.clamp(max=6.0)) * STRIDE
     px1 = xs[None, None, :] - d[:, 0]
     py1 = ys[None, :, None] - d[:, 1]
@@ -106,19 +108,68 @@ def giou_loss(reg: torch.Tensor, reg_box: torch.Tensor, reg_w: torch.Tensor) -> 
     return ((1 - giou) * w).sum() / w.sum().clamp(min=1e-6) * 1.0
 
 
+class SynthPool:
+    """Synthetic samples rendered inside a data-loader worker: a ring of recent procedural street
+    scenes and painted-over real images, each reused for a few random views (a scene costs about
+    50 ms to render, a view about 1 ms). Used when scenes are made on the fly (--workers > 0)."""
+
+    SIZES = ((640, 360), (640, 480), (480, 480), (416, 416), (360, 580))
+
+    def __init__(self, real: list[data.Sample], rng: np.random.Generator, size: int = 120):
+        from edge.synth.scenes import paint_over_plates, render_scene
+
+        self._render, self._paint = render_scene, paint_over_plates
+        self.real = [s for s in real if len(s.boxes)]
+        self.rng = rng
+        self.size = size
+        self.items: list[data.Sample] = []
+        self.made = 0
+        for _ in range(12):
+            self.refresh()
+
+    def refresh(self) -> None:
+        rng = self.rng
+        self.made += 1
+        if self.made % 2:
+            w, h = self.SIZES[self.made % len(self.SIZES)]
+            sc = self._render(rng, w, h, max_plates=3, min_plate_w=12.0)
+            boxes = np.array([[b.x, b.y, b.x + b.w, b.y + b.h] for b, _ in sc.plates], np.float32).reshape(-1, 4)
+            new = data.Sample(np.ascontiguousarray(sc.image), boxes, "synth", f"synth_{self.made}", (w, h))
+        else:
+            s = self.real[int(rng.integers(len(self.real)))]
+            xywh = [(b[0], b[1], b[2] - b[0], b[3] - b[1]) for b in s.boxes]
+            img, _ = self._paint(rng, s.image, xywh)
+            new = data.Sample(img, s.boxes.copy(), "synth_paint", f"paint_{self.made}", s.orig_size)
+        if len(self.items) < self.size:
+            self.items.append(new)
+        else:
+            self.items[int(rng.integers(self.size))] = new
+
+    def pick(self) -> data.Sample:
+        return self.items[int(self.rng.integers(len(self.items)))]
+
+
 class Batcher:
-    def __init__(self, samples: list[data.Sample], crop: int, seed: int):
+    def __init__(self, samples: list[data.Sample], crop: int, seed, zoom=(0.5, 1.7),
+                 synth: SynthPool | None = None, synth_share: float = 0.0, rng=None):
         self.samples = samples
         self.crop = crop
-        self.rng = np.random.default_rng(seed)
+        self.zoom = zoom
+        self.rng = rng if rng is not None else np.random.default_rng(seed)
+        self.synth = synth
+        self.synth_share = synth_share if synth is not None else 0.0
         w = np.array([data.SET_WEIGHTS.get(s.source, 1.0) for s in samples], np.float64)
         self.p = w / w.sum()
 
     def __call__(self, bs: int):
         imgs, heats, hws, rbs, rws = [], [], [], [], []
-        idx = self.rng.choice(len(self.samples), size=bs, p=self.p)
-        for i in idx:
-            im, b, ig = data.random_view(self.samples[i], self.rng, self.crop)
+        n_synth = int(self.rng.binomial(bs, self.synth_share)) if self.synth_share else 0
+        idx = self.rng.choice(len(self.samples), size=bs - n_synth, p=self.p)
+        picks = [self.samples[i] for i in idx] + [self.synth.pick() for _ in range(n_synth)]
+        if n_synth:
+            self.synth.refresh()
+        for sample in picks:
+            im, b, ig = data.random_view(sample, self.rng, self.crop, zoom=self.zoom)
             im = data.photometric(im, self.rng)
             h, hw, rb, rw = data.make_targets(b, ig, self.crop, STRIDE)
             imgs.append(im)
@@ -131,18 +182,43 @@ class Batcher:
                 torch.from_numpy(np.stack(rbs)), torch.from_numpy(np.stack(rws)))
 
 
+class BatchStream(torch.utils.data.IterableDataset):
+    """Endless ready-made batches, one independent random stream per data-loader worker."""
+
+    def __init__(self, samples: list[data.Sample], crop: int, batch: int, seed: int, zoom, synth_share: float):
+        self.samples, self.crop, self.batch, self.seed = samples, crop, batch, seed
+        self.zoom, self.synth_share = zoom, synth_share
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid = info.id if info is not None else 0
+        rng = np.random.default_rng([self.seed, wid])
+        cv2.setNumThreads(1)
+        pool = None
+        if self.synth_share > 0:
+            try:
+                pool = SynthPool(self.samples, rng)
+            except Exception as exc:  # renderer not importable: real data only
+                print(f"worker {wid}: synthetic scenes unavailable ({exc})", file=sys.stderr, flush=True)
+        batcher = Batcher(self.samples, self.crop, None, zoom=self.zoom, synth=pool,
+                          synth_share=self.synth_share, rng=rng)
+        while True:
+            yield batcher(self.batch)
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, samples: list[data.Sample], thr: float = 0.05) -> dict:
     """Per-source PR summary at the real inference resolution (images at their cached size;
     the letterbox maps any size to 416 so only cached D3/D6 frames are pre-shrunk)."""
     model.eval()
     wrap = ExportWrapper(model)
+    dev = next(model.parameters()).device
     per: dict[str, list] = {}
     for s in samples:
         blob, r = common.letterbox(s.image)
-        sc, ltrb = wrap(torch.from_numpy(blob))
+        sc, ltrb = wrap(torch.from_numpy(blob).to(dev))
         h, w = s.image.shape[:2]
-        boxes, scores = common.decode(sc.numpy(), ltrb.numpy(), r, w, h, thr=thr)
+        boxes, scores = common.decode(sc.cpu().numpy(), ltrb.cpu().numpy(), r, w, h, thr=thr)
         tp = common.match(boxes, scores, s.boxes)
         e = per.setdefault(s.source, [[], [], 0])
         e[0].append(scores)
@@ -157,7 +233,7 @@ def evaluate(model: torch.nn.Module, samples: list[data.Sample], thr: float = 0.
 
 
 def export_onnx(model: PlateNet, path: Path) -> None:
-    m = ExportWrapper(copy.deepcopy(model).eval())
+    m = ExportWrapper(copy.deepcopy(model).cpu().eval())
     x = torch.zeros(1, 3, 256, 416)
     torch.onnx.export(m, x, str(path), input_names=["images"], output_names=["scores", "ltrb"],
                       dynamic_axes={"images": {0: "n", 2: "h", 3: "w"}, "scores": {0: "n", 2: "gh", 3: "gw"},
@@ -169,29 +245,51 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=data.default_data_root())
     ap.add_argument("--cache", type=Path, default=Path("/work/scratch/detector"))
+    ap.add_argument("--pack", type=Path, default=None,
+                    help="train from a file written by training.detector.pack (no val scoring)")
     ap.add_argument("--out", type=Path, default=Path("/work/scratch/detector/run"))
     ap.add_argument("--steps", type=int, default=3600)
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="wall-clock budget: the schedule follows time, not --steps")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--zoom-max", type=float, default=1.7, help="largest random zoom of the 416 px view")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--width", type=float, default=1.0)
     ap.add_argument("--synth", type=int, default=500, help="procedural synthetic scenes to mix in")
     ap.add_argument("--paint", type=int, default=500, help="real train images with plates painted over")
+    ap.add_argument("--synth-share", type=float, default=0.17,
+                    help="with --workers: share of each batch from scenes rendered in the workers")
     ap.add_argument("--eval-every", type=int, default=600)
+    ap.add_argument("--snapshot-minutes", type=float, default=2.0,
+                    help="with --minutes: save last.pt/last.onnx this often")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=0, help="data-loader processes (0: batches made in-process)")
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", type=Path, default=None, help="continue a run (same schedule)")
     ap.add_argument("--init", type=Path, default=None,
                     help="start from these weights (a previous stage's last.pt) with a fresh schedule")
     args = ap.parse_args(argv)
 
+    t0 = time.time()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    dev = torch.device(args.device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     args.out.mkdir(parents=True, exist_ok=True)
-    train = data.load_cached(args.cache / "cache_train.pkl", args.data, "train")
-    val = data.load_cached(args.cache / "cache_val.pkl", args.data, "val")
-    train = train + synth_samples(args.synth, args.paint, train, args.seed + 1,
-                                  args.cache / f"cache_synth_{args.synth}_{args.paint}_{args.seed + 1}.pkl")
+    if args.pack is not None:
+        from training.detector import pack
+
+        train = pack.read(args.pack)
+        val: list[data.Sample] = []
+    else:
+        train = data.load_cached(args.cache / "cache_train.pkl", args.data, "train")
+        val = data.load_cached(args.cache / "cache_val.pkl", args.data, "val")
+    if args.workers == 0:
+        train = train + synth_samples(args.synth, args.paint, train, args.seed + 1,
+                                      args.cache / f"cache_synth_{args.synth}_{args.paint}_{args.seed + 1}.pkl")
     counts: dict[str, list[int]] = {}
     for s in train:
         c = counts.setdefault(s.source, [0, 0])
@@ -199,7 +297,7 @@ def main(argv=None) -> int:
         c[1] += len(s.boxes)
     print("train images/boxes per source:", json.dumps(counts), flush=True)
 
-    model = PlateNet(args.width)
+    model = PlateNet(args.width).to(dev)
     ema = copy.deepcopy(model)
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -210,31 +308,53 @@ def main(argv=None) -> int:
                             lr=args.lr)
     start = 0
     if args.init:
-        ck = torch.load(args.init, map_location="cpu")
+        ck = torch.load(args.init, map_location=dev)
         model.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
     if args.resume:
-        ck = torch.load(args.resume, map_location="cpu")
+        ck = torch.load(args.resume, map_location=dev)
         model.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
         start = ck["step"]
-    batcher = Batcher(train, args.crop, args.seed + start)
+    zoom = (0.5, args.zoom_max)
+    if args.workers > 0:
+        stream = BatchStream(train, args.crop, args.batch, args.seed + start, zoom, args.synth_share)
+        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=args.workers,
+                                             pin_memory=dev.type == "cuda", prefetch_factor=4,
+                                             persistent_workers=True)
+        batches = iter(loader)
+    else:
+        batcher = Batcher(train, args.crop, args.seed + start, zoom=zoom)
+        batches = iter(lambda: batcher(args.batch), None)
     warm = 200
+    budget = args.minutes * 60.0 if args.minutes else None
 
     def lr_at(step: int) -> float:
         if step < warm:
             return args.lr * (step + 1) / warm
-        t = (step - warm) / max(args.steps - warm, 1)
+        if budget is not None:
+            t = (time.time() - t0) / budget
+        else:
+            t = (step - warm) / max(args.steps - warm, 1)
         return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+    def save_last(step: int) -> None:
+        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                    "step": step, "width": args.width}, args.out / "last.pt")
+        export_onnx(ema, args.out / "last.onnx")
 
     best = -1.0
     log = (args.out / "log.jsonl").open("a")
-    t0 = time.time()
-    bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="train", mininterval=5)
+    steps = itertools.count(start) if budget is not None else range(start, args.steps)
+    bar = tqdm(steps, initial=start, total=None if budget else args.steps, desc="train", mininterval=5)
+    next_snapshot = t0 + args.snapshot_minutes * 60.0
+    step = start
     for step in bar:
+        if budget is not None and time.time() - t0 >= budget:
+            break
         model.train()
-        x, heat, hw, rb, rw = batcher(args.batch)
+        x, heat, hw, rb, rw = (t.to(dev, non_blocking=True) for t in next(batches))
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         logits, reg = model(x)
@@ -253,10 +373,20 @@ def main(argv=None) -> int:
                     v.mul_(d).add_(msd[k].detach(), alpha=1 - d)
                 else:
                     v.copy_(msd[k])
-        if step % 20 == 0:
+        if step % 50 == 0:
             bar.set_postfix(heat=f"{lh.item():.3f}", giou=f"{lr_.item():.3f}", lr=f"{lr_at(step):.1e}")
+        if budget is not None:
+            if time.time() >= next_snapshot:
+                next_snapshot += args.snapshot_minutes * 60.0
+                save_last(step + 1)
+                rec = {"step": step + 1, "minutes": round((time.time() - t0) / 60, 2), "heat": round(lh.item(), 4),
+                       "giou": round(lr_.item(), 4), "lr": lr_at(step)}
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+                tqdm.write(json.dumps(rec))
+            continue
         last = step + 1 == args.steps
-        if (step + 1) % args.eval_every == 0 or last:
+        if val and ((step + 1) % args.eval_every == 0 or last):
             res = evaluate(ema, val)
             score = res["mean_recall_at_p95"]
             rec = {"step": step + 1, "minutes": round((time.time() - t0) / 60, 1), "score": score,
@@ -267,14 +397,19 @@ def main(argv=None) -> int:
             log.flush()
             tqdm.write(json.dumps({"step": step + 1, "score": round(score, 4), "ap50": round(res["mean_ap50"], 4),
                                    **{k[:2]: round(v["recall_at_p"], 3) for k, v in res.items() if isinstance(v, dict)}}))
-            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                        "step": step + 1, "width": args.width}, args.out / "last.pt")
-            export_onnx(ema, args.out / "last.onnx")
+            save_last(step + 1)
             if score >= best:
                 best = score
                 torch.save({"ema": ema.state_dict(), "step": step + 1, "width": args.width, "val": rec},
                            args.out / "best.pt")
                 export_onnx(ema, args.out / "best.onnx")
+    bar.close()
+    if budget is not None or not val:
+        save_last(step)
+        log.write(json.dumps({"step": step, "minutes": round((time.time() - t0) / 60, 2), "final": True}) + "\n")
+        log.close()
+        print(f"done: {step} steps in {(time.time() - t0) / 60:.1f} min", flush=True)
+        return 0
     print(f"done in {(time.time() - t0) / 60:.1f} min, best mean recall@P95 {best:.4f}")
     return 0
 

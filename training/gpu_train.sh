@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Train both models at once on one GPU machine with ~16 cores, from packed data (no ../shared
+# there). The same trainers run on CPU without --device cuda (see training/*/README.md).
+#
+# Here:   python -m training.detector.pack --out .gpu_data/detector/train.pkl
+#         python -m training.ocr.pack --out .gpu_data/ocr
+# There:  OUT=/path/to/out MINUTES=8 training/gpu_train.sh
+# Back here: untar $OUT/results.tgz, then export / package / evaluate on CPU (the val splits and
+# e2e_val never leave this machine, so checkpoints are scored here).
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:?set OUT to the output folder}
+MINUTES=${MINUTES:-8}
+DET_WORKERS=${DET_WORKERS:-9}
+OCR_WORKERS=${OCR_WORKERS:-6}
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
+WORK=${WORK:-/tmp/edge-train}
+mkdir -p "$OUT" "$WORK/det" "$WORK/ocr"
+
+nvidia-smi -L 2>&1 | head -2
+python3 -c "import torch, cv2, onnx; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'cv2', cv2.__version__, 'cpus', __import__('os').cpu_count())"
+
+python3 -m training.detector.train --pack .gpu_data/detector/train.pkl --out "$WORK/det" \
+    --minutes "$MINUTES" --workers "$DET_WORKERS" --device cuda --batch 128 --crop 320 \
+    --zoom-max 2.2 --width 1.25 --lr 4e-3 --snapshot-minutes 1.5 >"$OUT/det.log" 2>&1 &
+det=$!
+python3 -m training.ocr.train --pack .gpu_data/ocr --work "$WORK/ocr" \
+    --minutes "$MINUTES" --workers "$OCR_WORKERS" --device cuda --batch 256 --lr 3e-3 \
+    --eval-every 500 >"$OUT/ocr.log" 2>&1 &
+ocr=$!
+
+# insurance against the command's time limit: whatever exists a minute before the end
+(sleep $(( MINUTES * 60 - 30 )); tar czf "$OUT/partial.tgz" -C "$WORK" det ocr 2>/dev/null) &
+snap=$!
+wait $det; echo "detector exit $?"
+wait $ocr; echo "ocr exit $?"
+kill $snap 2>/dev/null
+tar czf "$OUT/results.tgz" -C "$WORK" det ocr && rm -f "$OUT/partial.tgz"
+ls -la "$WORK/det" "$WORK/ocr"
+tail -3 "$OUT/det.log"; tail -5 "$OUT/ocr.log"
