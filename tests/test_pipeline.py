@@ -545,10 +545,6 @@ def test_a_bad_frame_is_skipped_but_a_broken_model_stops_the_run(tmp_path, clip)
 # --- the shipped models on the fixture video -----------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "interim models (detector v0.1, reader step 3900) at 22:20 UTC: AB12CDE (crossing) is never "
-    "detected, a sign at the top right becomes two events, and 7ABC123's misreads join the "
-    "BRA2E19 track. Strict: when the models pass, this fails until the mark is removed."))
 def test_shipped_models_one_event_per_vehicle_on_the_video_timeline():
     """The real detector + reader through the whole pipeline: exactly one event per vehicle,
     with its text, and its times inside that vehicle's pass on the video timeline (± 1 frame)."""
