@@ -95,7 +95,8 @@ def load_readers(config: AppConfig) -> Models:
         from edge.inference.detector import OnnxPlateDetector
 
         detector = OnnxPlateDetector(det_path, threads=config.detector.threads,
-                                     score_threshold=config.detector.score_threshold or None)
+                                     score_threshold=config.detector.score_threshold or None,
+                                     input_side=config.detector.input_side or None)
     if config.reader.plugin:
         reader = load_plugin(config.reader.plugin, config.reader, "reader")
     else:

@@ -85,12 +85,16 @@ class DetectorConfig:
     threads: int = 1
     plugin: str = ""
     score_threshold: float = 0.0  # 0 = the model's own (its JSON sidecar)
+    input_side: int = 0  # letterbox side in px; 0 = the model's own (its JSON sidecar)
 
     def __post_init__(self) -> None:
         if not 0 <= self.threads <= 64:
             raise ValueError(f"threads: must be between 0 (onnxruntime's choice) and 64, got {self.threads}")
         if not 0 <= self.score_threshold < 1:
             raise ValueError(f"score_threshold: must be in [0, 1), got {self.score_threshold}")
+        if self.input_side and not (128 <= self.input_side <= 1280 and self.input_side % 32 == 0):
+            raise ValueError(f"input_side: must be 0 (the model's own) or a multiple of 32 from 128 to 1280, "
+                             f"got {self.input_side}")
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,11 @@ def test_relative_paths_are_taken_from_the_config_files_folder(tmp_path):
     assert config.outbox.path == folder / "state" / "outbox.db"
     assert config.gps.path == "/dev/ttyUSB0"
     assert config.reader.model == "/opt/m.onnx"
+
+
+@pytest.mark.parametrize("side", [100, 500, 2048])
+def test_detector_input_side_must_be_a_multiple_of_32_in_range(side):
+    with pytest.raises(ConfigError, match=rf"^detector\.input_side: must be 0 \(the model's own\) or a multiple of 32 "
+                                          rf"from 128 to 1280, got {side}$"):
+        build_config({"detector": {"input_side": side}})
+    assert build_config({"detector": {"input_side": 416}}).detector.input_side == 416

@@ -69,6 +69,7 @@ class OnnxPlateDetector:
         nms_iou: float | None = None,
         max_detections: int | None = None,
         min_box_px: float | None = None,
+        input_side: int | None = None,
     ):
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
@@ -79,7 +80,7 @@ class OnnxPlateDetector:
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         pre = meta.get("input", {})
         post = meta.get("postprocess", {})
-        self.input_side = int(pre.get("side", 416))
+        self.input_side = int(input_side if input_side else pre.get("side", 416))
         self.multiple = int(pre.get("multiple", 32))
         self.pad_value = int(pre.get("pad_value", 114))
         self.stride = int(post.get("stride", 4))

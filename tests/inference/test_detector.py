@@ -136,3 +136,18 @@ def test_name_and_threshold_come_from_the_sidecar(detector):
     assert 0.0 < detector.score_threshold < 1.0
     strict = OnnxPlateDetector(default_model_path(), score_threshold=0.99)
     assert strict.score_threshold == 0.99
+
+
+def test_input_side_comes_from_the_sidecar_unless_the_config_sets_it(scenes):
+    import json
+
+    from edge.app import load_readers
+    from edge.settings import build_config
+
+    sidecar = json.loads(default_model_path().with_suffix(".json").read_text())
+    assert load_readers(build_config({})).detector.input_side == sidecar["input"]["side"]
+    small = load_readers(build_config({"detector": {"input_side": 256}})).detector
+    assert small.input_side == 256
+    # the letterboxed input really is that size: a 1280x720 frame -> 256x160 (144 padded to 160)
+    blob, scale = small._letterbox(np.zeros((720, 1280, 3), np.uint8))
+    assert blob.shape[2:] == (160, 256) and abs(scale - 0.2) < 1e-9
