@@ -33,7 +33,7 @@ import numpy as np
 from edge.imaging import fast_resize
 from edge.motion import MotionConfig, MotionGate, roi_contains
 from edge.ports import EventSink, FrameSource, PlateDetector, PlateReader, ServiceNotifier
-from edge.reading import crop_bounds, read_detections
+from edge.reading import CONTEXT, CropMargin, crop_bounds, read_detections
 from edge.records import BoundingBox, Frame, PlateDetection, PlateEvent, PlateRead
 
 log = logging.getLogger(__name__)
@@ -64,13 +64,13 @@ class PreparedFrame:
                   are computed (through `crop`);
     detect_image: a smaller frame for the motion gate and the detector, or None;
     size:         (w, h) of the full-resolution (transformed) frame: boxes are in its pixels;
-    crop:         cuts a plate (with margin) out of the transformed frame, given its box.
+    crop:         cuts a plate out of the transformed frame, given its box and a margin.
     """
 
     image: np.ndarray | None
     detect_image: np.ndarray | None
     size: tuple[int, int]
-    crop: Callable[[BoundingBox], np.ndarray] | None = None
+    crop: Callable[[BoundingBox, CropMargin], np.ndarray] | None = None
 
 STAGES = ("transform", "motion", "detect", "read", "track", "sink", "total")
 _END = object()
@@ -377,8 +377,8 @@ class Pipeline:
             if small is not None and small is not image:
                 size = tuple(transform.output_size((w, h)))
 
-                def crop(box: BoundingBox) -> np.ndarray:
-                    return transform.crop(image, *crop_bounds(box, size[0], size[1]))
+                def crop(box: BoundingBox, margin: CropMargin = CONTEXT) -> np.ndarray:
+                    return transform.crop(image, *crop_bounds(box, size[0], size[1], margin))
 
                 return PreparedFrame(None, transform(small), size, crop)
         out = transform(image)

@@ -10,14 +10,29 @@ import numpy as np
 
 from edge.formats import FormatRules
 from edge.ports import PlateDetector, PlateReader
-from edge.records import BoundingBox, PlateDetection, PlateRead
+from edge.records import BoundingBox, PlateDetection, PlateRead, PlateText
 
-# Detector boxes hug the plate; a little context helps the reader with tight or clipped boxes.
-CROP_MARGIN_X = 0.06
-CROP_MARGIN_Y = 0.12
 # Smaller crops hold no readable characters.
 MIN_CROP_H = 4
 MIN_CROP_W = 8
+
+
+@dataclass(frozen=True, slots=True)
+class CropMargin:
+    """Margin added on each side of a plate box, as a fraction of its width (x) and height (y)."""
+
+    x: float
+    y: float
+
+
+# Detector boxes hug the plate; a little context helps the reader with tight or clipped boxes.
+CONTEXT = CropMargin(0.06, 0.12)
+TIGHT = CropMargin(0.0, 0.0)
+# Every plate is read from these crops in one batch and the most confident read is kept: boxes
+# vary in tightness, and on the validation crops (detect val splits, confident teacher labels)
+# the pair read 317/377 plates where the context crop alone read 304 (exact-label CCPD/LPRNet
+# val: 254/266 either way), for about 0.8 ms more per plate.
+READ_CROPS = (CONTEXT, TIGHT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +42,10 @@ class ImageReading:
     ocr_ms: float
 
 
-def crop_bounds(box: BoundingBox, width: int, height: int) -> tuple[int, int, int, int]:
-    """(x1, y1, x2, y2) of the plate with a small margin, clipped to a width x height image."""
-    mx, my = box.w * CROP_MARGIN_X, box.h * CROP_MARGIN_Y
+def crop_bounds(box: BoundingBox, width: int, height: int,
+                margin: CropMargin = CONTEXT) -> tuple[int, int, int, int]:
+    """(x1, y1, x2, y2) of the plate with a margin, clipped to a width x height image."""
+    mx, my = box.w * margin.x, box.h * margin.y
     x1 = max(0, int(box.x - mx))
     y1 = max(0, int(box.y - my))
     x2 = min(width, int(round(box.x2 + mx)))
@@ -37,10 +53,10 @@ def crop_bounds(box: BoundingBox, width: int, height: int) -> tuple[int, int, in
     return x1, y1, x2, y2
 
 
-def crop_plate(image: np.ndarray, box: BoundingBox) -> np.ndarray:
-    """A view (no copy) of the plate with a small margin, clipped to the image."""
+def crop_plate(image: np.ndarray, box: BoundingBox, margin: CropMargin = CONTEXT) -> np.ndarray:
+    """A view (no copy) of the plate with a margin, clipped to the image."""
     h, w = image.shape[:2]
-    x1, y1, x2, y2 = crop_bounds(box, w, h)
+    x1, y1, x2, y2 = crop_bounds(box, w, h, margin)
     return image[y1:y2, x1:x2]
 
 
@@ -50,24 +66,32 @@ def read_detections(
     reader: PlateReader,
     rules: FormatRules | None,
     frame_seq: int = 0,
-    crop: Callable[[BoundingBox], np.ndarray] | None = None,
+    crop: Callable[[BoundingBox, CropMargin], np.ndarray] | None = None,
 ) -> list[PlateRead]:
-    """Crop every detection, read all crops in one batch, apply the format rules.
+    """Crop every detection (each of READ_CROPS), read all crops in one batch, keep each
+    plate's most confident read, apply the format rules.
 
-    `crop(box)` cuts a plate when there is no whole `image` to cut from (the pipeline with a
-    calibration transform computes only the plate regions of the transformed frame).
+    `crop(box, margin)` cuts a plate when there is no whole `image` to cut from (the pipeline
+    with a calibration transform computes only the plate regions of the transformed frame).
     A detection whose text is empty is kept (text "") so a tracker can still follow it.
     """
-    pairs = []
-    for det in detections:
-        crop_img = crop(det.box) if crop is not None else crop_plate(image, det.box)
-        if crop_img.shape[0] >= MIN_CROP_H and crop_img.shape[1] >= MIN_CROP_W:
-            pairs.append((det, crop_img))
-    if not pairs:
+    owners: list[int] = []
+    crops: list[np.ndarray] = []
+    for i, det in enumerate(detections):
+        for margin in READ_CROPS:
+            crop_img = crop(det.box, margin) if crop is not None else crop_plate(image, det.box, margin)
+            if crop_img.shape[0] >= MIN_CROP_H and crop_img.shape[1] >= MIN_CROP_W:
+                owners.append(i)
+                crops.append(crop_img)
+    if not crops:
         return []
-    texts = reader.predict([c for _, c in pairs])
+    best: dict[int, PlateText] = {}
+    for i, plate in zip(owners, reader.predict(crops)):
+        if i not in best or plate.confidence > best[i].confidence:
+            best[i] = plate
     reads = []
-    for (det, _), plate in zip(pairs, texts):
+    for i, plate in best.items():
+        det = detections[i]
         text, chars, region = plate.text, tuple(plate.chars), None
         if rules is not None and text:
             match = rules.best(text, chars)

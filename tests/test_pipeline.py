@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.reading import READ_CROPS
 from edge.event_json import EventEncoder
 from edge.formats import FormatRules, FormatsConfig
 from edge.motion import MotionConfig, MotionGate
@@ -447,9 +448,10 @@ class GroundTruthModels:
 
         def predict(self, crops: Sequence[np.ndarray]) -> list[PlateText]:
             plates = self.outer._last
-            assert len(crops) == len(plates)
+            # each plate is read from READ_CROPS consecutive crops (one batch for the frame)
+            assert plates and len(crops) == len(READ_CROPS) * len(plates)
             return [PlateText(p["text"], tuple(CharConfidence(c, 0.95) for c in p["text"]))
-                    if p["full"] else PlateText("", ()) for p in plates]
+                    if p["full"] else PlateText("", ()) for p in plates for _ in READ_CROPS]
 
 
 def test_fixture_video_one_event_per_vehicle_within_one_frame(tmp_path):
