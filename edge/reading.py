@@ -33,6 +33,11 @@ TIGHT = CropMargin(0.0, 0.0)
 # the pair read 317/377 plates where the context crop alone read 304 (exact-label CCPD/LPRNet
 # val: 254/266 either way), for about 0.8 ms more per plate.
 READ_CROPS = (CONTEXT, TIGHT)
+# A detection marked `confirm` (a detector candidate below its sure threshold) is kept only when
+# its read reaches both. With the detector's two thresholds chosen for them on the detection val
+# splits (training/detector/confirm.py), pooled recall at precision >= 0.96 rose 0.712 -> 0.761.
+CONFIRM_MIN_CONFIDENCE = 0.5
+CONFIRM_MIN_CHARS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +78,8 @@ def read_detections(
 
     `crop(box, margin)` cuts a plate when there is no whole `image` to cut from (the pipeline
     with a calibration transform computes only the plate regions of the transformed frame).
-    A detection whose text is empty is kept (text "") so a tracker can still follow it.
+    A detection whose text is empty is kept (text "") so a tracker can still follow it, unless
+    it is a candidate the reader had to confirm (`confirm`, see CONFIRM_MIN_*).
     """
     owners: list[int] = []
     crops: list[np.ndarray] = []
@@ -97,6 +103,8 @@ def read_detections(
             match = rules.best(text, chars)
             text, chars, region = match.text, tuple(match.chars), match.region
         confidence = min((c.p for c in chars), default=0.0)
+        if det.confirm and (confidence < CONFIRM_MIN_CONFIDENCE or len(text) < CONFIRM_MIN_CHARS):
+            continue
         reads.append(PlateRead(text=text, chars=chars, confidence=confidence, box=det.box,
                                detection_score=det.score, frame_seq=frame_seq, region=region))
     return reads

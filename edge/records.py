@@ -68,8 +68,12 @@ class Frame:
 
 @dataclass(frozen=True, slots=True)
 class PlateDetection:
+    """A plate found by the detector. `confirm`: scored below the detector's sure threshold, so
+    it is kept only if the reader reads it confidently (edge.reading.read_detections)."""
+
     box: BoundingBox
     score: float
+    confirm: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,12 @@ class OnnxPlateDetector:
         self.stride = int(post.get("stride", 4))
         self.score_threshold = float(score_threshold if score_threshold is not None
                                      else post.get("score_threshold", 0.35))
+        # Candidates between candidate_threshold and score_threshold are returned marked
+        # `confirm`: the reading step keeps them only when the reader is sure of a text. A
+        # threshold set by the caller means exactly that threshold (no candidates).
+        candidate = post.get("candidate_threshold") if score_threshold is None else None
+        self.candidate_threshold = min(float(candidate), self.score_threshold) if candidate is not None \
+            else self.score_threshold
         self.nms_iou = float(nms_iou if nms_iou is not None else post.get("nms_iou", 0.45))
         self.max_detections = int(max_detections if max_detections is not None
                                   else post.get("max_detections", 50))
@@ -132,7 +138,7 @@ class OnnxPlateDetector:
         blob, r = self._letterbox(image)
         scores, ltrb = self._session.run(None, {self._input: blob})
         s = scores[0, 0]
-        ys, xs = np.nonzero(s > self.score_threshold)
+        ys, xs = np.nonzero(s > self.candidate_threshold)
         if ys.size == 0:
             return []
         sc = s[ys, xs]
@@ -150,6 +156,7 @@ class OnnxPlateDetector:
                 box=BoundingBox(float(boxes[i, 0]), float(boxes[i, 1]),
                                 float(boxes[i, 2] - boxes[i, 0]), float(boxes[i, 3] - boxes[i, 1])),
                 score=float(sc[i]),
+                confirm=bool(sc[i] <= self.score_threshold),
             )
             for i in keep
         ]

@@ -151,3 +151,19 @@ def test_input_side_comes_from_the_sidecar_unless_the_config_sets_it(scenes):
     # the letterboxed input really is that size: a 1280x720 frame -> 256x160 (144 padded to 160)
     blob, scale = small._letterbox(np.zeros((720, 1280, 3), np.uint8))
     assert blob.shape[2:] == (160, 256) and abs(scale - 0.2) < 1e-9
+
+
+def test_candidates_below_the_sure_threshold_are_marked_for_confirmation(scenes):
+    import json
+
+    post = json.loads(default_model_path().with_suffix(".json").read_text())["postprocess"]
+    detector = OnnxPlateDetector(default_model_path())
+    assert detector.candidate_threshold == post.get("candidate_threshold", post["score_threshold"])
+    assert detector.candidate_threshold <= detector.score_threshold
+    seen = [d for _, image, _ in scenes for d in detector.predict(image)]
+    assert seen and all(d.score > detector.candidate_threshold for d in seen)
+    assert all(d.confirm == (d.score <= detector.score_threshold) for d in seen)
+    # a threshold given by the caller is exactly that threshold: no candidates
+    plain = OnnxPlateDetector(default_model_path(), score_threshold=0.3)
+    assert plain.candidate_threshold == 0.3
+    assert not any(d.confirm for _, image, _ in scenes for d in plain.predict(image))
