@@ -3,7 +3,8 @@
 # there). The same trainers run on CPU without --device "$DEVICE" (see training/*/README.md).
 #
 # Here:   python -m training.detector.pack --out .gpu_data/detector/train.pkl
-#         python -m training.ocr.pack --out .gpu_data/ocr
+#         python -m training.ocr.pack --out .gpu_data/ocr --quality 85
+#         python -m training.pack_fonts --out .gpu_data/fonts.tgz
 # There:  OUT=/path/to/out MINUTES=8.5 training/gpu_train.sh   (DEVICE=cpu for a smoke run here)
 # Back here: untar $OUT/results.tgz, then export / package / evaluate on CPU (the val splits and
 # e2e_val never leave this machine, so checkpoints are scored here).
@@ -17,7 +18,7 @@ DEVICE=${DEVICE:-cuda}
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 WORK=${WORK:-/tmp/edge-train}
 mkdir -p "$OUT" "$WORK/det" "$WORK/ocr"
-# the renderer's TrueType fonts, where the machine has none (tar of the font files that edge.synth.fonts finds here)
+# the renderer's TrueType fonts, where the machine has none (python -m training.pack_fonts)
 if [ -f .gpu_data/fonts.tgz ]; then
     tar xzf .gpu_data/fonts.tgz -C "$WORK" && export EDGE_SYNTH_FONTS="$WORK/fonts"
 fi
