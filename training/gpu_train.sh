@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Train both models at once on one GPU machine with ~16 cores, from packed data (no ../shared
-# there). The same trainers run on CPU without --device "$DEVICE" (see training/*/README.md).
+# there). The same trainers run on CPU with --device cpu (see training/*/README.md).
 #
 # Here:   python -m training.detector.pack --out .gpu_data/detector/train.pkl
 #         python -m training.ocr.pack --out .gpu_data/ocr --quality 85
 #         python -m training.pack_fonts --out .gpu_data/fonts.tgz
-# There:  OUT=/path/to/out MINUTES=8.5 training/gpu_train.sh   (DEVICE=cpu for a smoke run here)
+# There:  OUT=/path/to/out MINUTES=8.4 training/gpu_train.sh   (DEVICE=cpu for a smoke run here)
 # Back here: untar $OUT/results.tgz, then export / package / evaluate on CPU (the val splits and
 # e2e_val never leave this machine, so checkpoints are scored here).
 set -u
