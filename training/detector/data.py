@@ -14,6 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from training.augment import blur_and_jpeg
+
 INPUT_SIDE = 416  # inference letterbox: longest side -> 416
 MAX_SIDE = 640  # cached images never exceed this (>= 416 * max train zoom / a bit)
 PAD_VALUE = 114
@@ -132,22 +134,10 @@ def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     if rng.random() < 0.2:  # sensor noise
         noise = np.empty(out.shape, np.int16)
+        cv2.setRNGSeed(int(rng.integers(2**31)))  # OpenCV's own generator: seed it from ours
         cv2.randn(noise, 0, float(rng.uniform(3, 15)))
         out = cv2.add(out, noise, dtype=cv2.CV_8U)
-    r = rng.random()
-    if r < 0.12:
-        k = int(rng.choice([3, 5]))
-        out = cv2.GaussianBlur(out, (k, k), 0)
-    elif r < 0.2:  # horizontal motion blur
-        k = int(rng.integers(3, 8))
-        ker = np.zeros((k, k), np.float32)
-        ker[k // 2, :] = 1.0 / k
-        out = cv2.filter2D(out, -1, ker)
-    if rng.random() < 0.15:
-        q = int(rng.integers(25, 80))
-        ok, enc = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, q])
-        if ok:
-            out = cv2.imdecode(enc, cv2.IMREAD_COLOR)
+    out = blur_and_jpeg(out, rng, p_gauss=0.12, p_motion=0.08, p_jpeg=0.15, jpeg_quality=(25, 80))
     if rng.random() < 0.05:  # salt and pepper (D1/D5 have it)
         m = rng.random(out.shape[:2])
         out[m < 0.02] = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from training.augment import blur_and_jpeg
 from training.ocr.common import IMG_H, IMG_W
 
 DST = np.float32([[0, 0], [IMG_W, 0], [IMG_W, IMG_H], [0, IMG_H]])
@@ -72,18 +73,4 @@ def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.25:
         f = f + rng.normal(0, rng.uniform(3, 14), f.shape).astype(np.float32)
     img = np.clip(f, 0, 255).astype(np.uint8)
-    r = rng.random()
-    if r < 0.15:
-        k = int(rng.choice([3, 5]))
-        img = cv2.GaussianBlur(img, (k, k), 0)
-    elif r < 0.22:  # horizontal motion blur
-        k = int(rng.integers(3, 8))
-        ker = np.zeros((k, k), np.float32)
-        ker[k // 2, :] = 1.0 / k
-        img = cv2.filter2D(img, -1, ker)
-    if rng.random() < 0.2:
-        q = int(rng.integers(15, 70))
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
-        if ok:
-            img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    return img
+    return blur_and_jpeg(img, rng, p_gauss=0.15, p_motion=0.07, p_jpeg=0.2, jpeg_quality=(15, 70))
