@@ -26,14 +26,16 @@ from training.detector import common, data
 
 
 def collect(models_dir: Path, root: Path) -> tuple[list[tuple[str, float, float, int, int]], dict[str, int]]:
-    from edge.inference.detector import OnnxPlateDetector
-    from edge.inference.reader import OnnxPlateReader
-    from edge.formats import FormatRules
+    from edge.app import load_readers
     from edge.reading import read_detections
+    from edge.settings import build_config
 
-    detector = OnnxPlateDetector(models_dir / "plate_detector.onnx", score_threshold=0.15)
-    reader = OnnxPlateReader(models_dir / "plate_reader.onnx")
-    rules = FormatRules.for_regions(None)
+    # the product's own wiring, with one low plain threshold so that every candidate is seen
+    models = load_readers(build_config({
+        "detector": {"model": str(models_dir / "plate_detector.onnx"), "score_threshold": 0.15},
+        "reader": {"model": str(models_dir / "plate_reader.onnx")},
+    }))
+    detector, reader, rules = models.detector, models.reader, models.rules
     rows, n_gt = [], {}
     for name in data.TRAIN_SETS:
         for sample in tqdm(data.load_split(root, name, "val", max_side=None), desc=name, mininterval=5):
