@@ -31,8 +31,8 @@ TIGHT = CropMargin(0.0, 0.0)
 # Every plate is read from these crops in one batch and the most confident read is kept: boxes
 # vary in tightness, and on the validation crops (detect val splits, confident teacher labels)
 # the pair read 317/377 plates where the context crop alone read 304 (exact-label CCPD/LPRNet
-# val: 254/266 either way). Cost: the pipeline's read stage went from 2.0 to 3.4 ms p50 per
-# 1080p frame with one plate (benchmarks/README.md).
+# val: 254/266 either way). Cost: with this and the candidate confirmation below, the pipeline's
+# read stage went from 2.0 to 3.4 ms p50 per 1080p frame with one plate (benchmarks/README.md).
 READ_CROPS = (CONTEXT, TIGHT)
 # A detection marked `confirm` (a detector candidate below its sure threshold) is kept only when
 # its read reaches both. With the detector's two thresholds chosen for them on the detection val
