@@ -96,7 +96,9 @@ def load_readers(config: AppConfig) -> Models:
 
         detector = OnnxPlateDetector(det_path, threads=config.detector.threads,
                                      score_threshold=config.detector.score_threshold or None,
-                                     input_side=config.detector.input_side or None)
+                                     input_side=config.detector.input_side or None,
+                                     coarse_side=None if config.detector.coarse_side < 0
+                                     else config.detector.coarse_side)
     if config.reader.plugin:
         reader = load_plugin(config.reader.plugin, config.reader, "reader")
     else:

@@ -86,6 +86,7 @@ class DetectorConfig:
     plugin: str = ""
     score_threshold: float = 0.0  # 0 = the model's own (its JSON sidecar)
     input_side: int = 0  # letterbox side in px; 0 = the model's own (its JSON sidecar)
+    coarse_side: int = -1  # side of a second, cheaper pass for close plates; -1 = the model's own, 0 = off
 
     def __post_init__(self) -> None:
         if not 0 <= self.threads <= 64:
@@ -95,6 +96,9 @@ class DetectorConfig:
         if self.input_side and not (128 <= self.input_side <= 1280 and self.input_side % 32 == 0):
             raise ValueError(f"input_side: must be 0 (the model's own) or a multiple of 32 from 128 to 1280, "
                              f"got {self.input_side}")
+        if self.coarse_side not in (-1, 0) and not (128 <= self.coarse_side <= 1280 and self.coarse_side % 32 == 0):
+            raise ValueError(f"coarse_side: must be -1 (the model's own), 0 (off) or a multiple of 32 from 128 "
+                             f"to 1280, got {self.coarse_side}")
 
 
 @dataclass(frozen=True)

@@ -93,3 +93,11 @@ def test_detector_input_side_must_be_a_multiple_of_32_in_range(side):
                                           rf"from 128 to 1280, got {side}$"):
         build_config({"detector": {"input_side": side}})
     assert build_config({"detector": {"input_side": 416}}).detector.input_side == 416
+
+
+@pytest.mark.parametrize("side", [-2, 100, 330, 2048])
+def test_detector_coarse_side_must_be_off_default_or_a_multiple_of_32(side):
+    with pytest.raises(ConfigError, match=r"^detector\.coarse_side: must be -1 \(the model's own\), 0 \(off\) "):
+        build_config({"detector": {"coarse_side": side}})
+    assert build_config({"detector": {"coarse_side": 256}}).detector.coarse_side == 256
+    assert build_config({}).detector.coarse_side == -1

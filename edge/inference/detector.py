@@ -9,6 +9,12 @@ Contract (also in models/plate_detector.json, which this module reads):
          left, top, right, bottom edges.
 Peaks above the score threshold become boxes; numpy NMS removes overlaps; boxes are mapped
 back to the original image's pixels and clipped to it.
+
+Optionally (`coarse_side`, sidecar `input.coarse_side`) the same model also runs on the image
+letterboxed to a smaller side and both passes' peaks go through one NMS. The network is fully
+convolutional, so this costs (coarse/side)^2 of the main pass; it finds the plates that fill
+most of the picture (close-ups, a car at the kerb), which the main pass misses because it was
+trained on scenes with smaller plates.
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ class OnnxPlateDetector:
         max_detections: int | None = None,
         min_box_px: float | None = None,
         input_side: int | None = None,
+        coarse_side: int | None = None,
     ):
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
@@ -81,6 +88,9 @@ class OnnxPlateDetector:
         pre = meta.get("input", {})
         post = meta.get("postprocess", {})
         self.input_side = int(input_side if input_side else pre.get("side", 416))
+        # None = the sidecar's; 0 = no coarse pass; a side >= the main one adds nothing
+        coarse = int(coarse_side if coarse_side is not None else pre.get("coarse_side", 0))
+        self.coarse_side = coarse if 0 < coarse < self.input_side else 0
         self.multiple = int(pre.get("multiple", 32))
         self.pad_value = int(pre.get("pad_value", 114))
         self.stride = int(post.get("stride", 4))
@@ -110,9 +120,9 @@ class OnnxPlateDetector:
         self.model_path = path
 
     # -- pre/post ----------------------------------------------------------------------
-    def _letterbox(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+    def _letterbox(self, image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
         h, w = image.shape[:2]
-        r = self.input_side / max(h, w)
+        r = side / max(h, w)
         nw, nh = max(1, round(w * r)), max(1, round(h * r))
         resized = fast_resize(image, nw, nh)
         pw, ph = (-nw) % self.multiple, (-nh) % self.multiple
@@ -122,6 +132,19 @@ class OnnxPlateDetector:
         blob = np.empty((1, 3) + resized.shape[:2], np.float32)
         np.multiply(resized.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=blob[0])
         return blob, r
+
+    def _peaks(self, image: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (x1, y1, x2, y2 in image pixels, unclipped) and scores of the heatmap peaks
+        above the candidate threshold, with the image letterboxed to `side`."""
+        blob, r = self._letterbox(image, side)
+        scores, ltrb = self._session.run(None, {self._input: blob})
+        s = scores[0, 0]
+        ys, xs = np.nonzero(s > self.candidate_threshold)
+        sc = s[ys, xs]
+        d = ltrb[0][:, ys, xs]
+        cx = (xs + 0.5) * self.stride
+        cy = (ys + 0.5) * self.stride
+        return np.stack([cx - d[0], cy - d[1], cx + d[2], cy + d[3]], axis=1) / r, sc
 
     def predict(self, image: np.ndarray) -> list[PlateDetection]:
         if not isinstance(image, np.ndarray) or image.size == 0:
@@ -135,17 +158,14 @@ class OnnxPlateDetector:
         if image.dtype != np.uint8:
             image = np.clip(image, 0, 255).astype(np.uint8)
         h, w = image.shape[:2]
-        blob, r = self._letterbox(image)
-        scores, ltrb = self._session.run(None, {self._input: blob})
-        s = scores[0, 0]
-        ys, xs = np.nonzero(s > self.candidate_threshold)
-        if ys.size == 0:
+        boxes, sc = self._peaks(image, self.input_side)
+        if self.coarse_side:
+            coarse_boxes, coarse_sc = self._peaks(image, self.coarse_side)
+            if coarse_sc.size:
+                boxes = np.concatenate([boxes, coarse_boxes])
+                sc = np.concatenate([sc, coarse_sc])
+        if sc.size == 0:
             return []
-        sc = s[ys, xs]
-        d = ltrb[0][:, ys, xs]
-        cx = (xs + 0.5) * self.stride
-        cy = (ys + 0.5) * self.stride
-        boxes = np.stack([cx - d[0], cy - d[1], cx + d[2], cy + d[3]], axis=1) / r
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
         ok = ((boxes[:, 2] - boxes[:, 0]) >= self.min_box_px) & ((boxes[:, 3] - boxes[:, 1]) >= 1.0)
