@@ -1,0 +1,83 @@
+"""End-to-end reading score on the detection *val* splits: the val counterpart of eval_e2e.
+
+    python -m training.eval_val [--show-errors]
+
+Runs the product path (`edge.app.load_readers`, `edge.reading.read_image`) on every val image
+(D1: val_noleak.txt) that has a plate with a confident teacher label (written by
+`python -m training.ocr.prepare` to $OCR_SCRATCH/real_val.pkl), and counts a plate as read when
+a detection overlaps its box (IoU >= 0.5) and reads the teacher's text. The labels are only the
+plates the teacher read confidently, so the figure flatters hard plates; it exists so that
+inference-time choices (crops, thresholds, passes) are made on val data and never on e2e_val.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+from collections import defaultdict
+
+import cv2
+
+from edge.records import BoundingBox
+from training.ocr.common import DATASETS, SCRATCH
+
+SOURCES = {"d1": "d1_experiment_plates", "d2": "d2_openimages_plates", "d3": "d3_romania_dashcam",
+           "d5": "d5_us_lhqow", "d6": "d6_openimages_gplates"}
+
+
+def labelled_images() -> dict[tuple[str, str], list[tuple[BoundingBox, str]]]:
+    """(source, file) -> [(box in original pixels, teacher text)] for the confident labels."""
+    with open(SCRATCH / "real_val.pkl", "rb") as f:
+        records = pickle.load(f)
+    out: dict[tuple[str, str], list[tuple[BoundingBox, str]]] = defaultdict(list)
+    for r in records:
+        if r.get("text"):
+            out[(r["source"], r["file"])].append(r["box_index"])
+    images = {}
+    from training.detector.data import read_yolo
+
+    for (src, name), indices in sorted(out.items()):
+        path = DATASETS / "detect" / SOURCES[src] / "val" / "images" / name
+        image = cv2.imread(str(path))
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        boxes = read_yolo(path.parent.parent / "labels" / (path.stem + ".txt"), w, h)
+        texts = {r["box_index"]: r["text"] for r in records if r["source"] == src and r["file"] == name and r.get("text")}
+        images[(src, name)] = (image, [(BoundingBox(float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])),
+                                        texts[i]) for i, b in enumerate(boxes) if i in texts])
+    return images
+
+
+def score(models, images, show_errors: bool = False) -> dict[str, tuple[int, int]]:
+    from edge.reading import read_image
+
+    per = defaultdict(lambda: [0, 0])
+    for (src, name), (image, truth) in images.items():
+        reads = read_image(image, models.detector, models.reader, models.rules).reads
+        for box, text in truth:
+            best = max(reads, key=lambda r: r.box.iou(box), default=None)
+            got = best.text if best is not None and best.box.iou(box) >= 0.5 else None
+            per[src][1] += 1
+            per[src][0] += got == text
+            if got != text and show_errors:
+                print(f"  {src} {name}: want {text} got {got}")
+    per["all"] = [sum(v[0] for v in per.values()), sum(v[1] for v in per.values())]
+    return {k: (v[0], v[1]) for k, v in per.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--show-errors", action="store_true")
+    args = ap.parse_args(argv)
+    from edge.app import load_readers
+    from edge.settings import build_config
+
+    result = score(load_readers(build_config({})), labelled_images(), args.show_errors)
+    for src, (ok, n) in sorted(result.items()):
+        print(f"{src:4s} {ok}/{n} = {ok / max(n, 1):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
