@@ -1,6 +1,6 @@
 """Model and `edge read` speed (issue 2 targets), median of repeated runs on this machine.
 
-    python3 benchmarks/models.py [--photos DIR] [--runs 5]
+    python3 benchmarks/models.py [--photos DIR] [--runs 5] [--config edge.toml]
 
 * detector: ms per 1280x720 frame (pre- and post-processing included), fixture scenes
 * reader: ms per plate crop (batch of 1), fixture plates
@@ -52,12 +52,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--config", type=Path, help="an edge.toml for the models and `edge read` (e.g. a Pi's settings)")
     args = ap.parse_args()
 
     from edge.app import load_readers
     from edge.settings import load_config
 
-    models = load_readers(load_config(None))
+    models = load_readers(load_config(args.config))
     frames = [cv2.resize(cv2.imread(str(p)), (1280, 720)) for p in sorted((FIXTURES / "scenes").glob("*.jpg"))]
     plates = [cv2.imread(str(p)) for p in sorted((FIXTURES / "plates").glob("*.png"))]
     models.detector.predict(frames[0])
@@ -74,7 +75,7 @@ def main() -> int:
             [sys.executable, "-c",
              "import resource, sys; from edge.cli import main; rc = main(['read', sys.argv[1]]); "
              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)",
-             str(photos)],
+             str(photos), *(["--config", str(args.config)] if args.config else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
         read_runs.append((time.perf_counter() - t0) * 1e3 / n)
         rss.append(int(proc.stderr.strip().splitlines()[-1]) / 1024)

@@ -448,8 +448,12 @@ class GroundTruthModels:
 
         def predict(self, crops: Sequence[np.ndarray]) -> list[PlateText]:
             plates = self.outer._last
+            assert plates
+            if len(crops) != len(READ_CROPS) * len(plates):
+                # a sliver of plate at the frame's edge: its smaller crops are skipped, and
+                # what is left of it is not readable
+                return [PlateText("", ())] * len(crops)
             # each plate is read from READ_CROPS consecutive crops (one batch for the frame)
-            assert plates and len(crops) == len(READ_CROPS) * len(plates)
             return [PlateText(p["text"], tuple(CharConfidence(c, 0.95) for c in p["text"]))
                     if p["full"] else PlateText("", ()) for p in plates for _ in READ_CROPS]
 

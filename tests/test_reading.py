@@ -1,4 +1,4 @@
-"""edge.reading: each plate read from READ_CROPS in one batch, the most confident read kept,
+"""edge.reading: each plate read from READ_CROPS in one batch, the crops voting on the text,
 and detector candidates kept only when the reader confirms them."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edge.reading import (CONFIRM_MIN_CHARS, CONFIRM_MIN_CONFIDENCE, CONTEXT, READ_CROPS, TIGHT, crop_bounds,
-                          read_detections)
+from edge.reading import (CONFIRM_MIN_CHARS, CONFIRM_MIN_CONFIDENCE, CONTEXT, READ_CROPS, TIGHT, WIDE,
+                          crop_bounds, read_detections)
 from edge.records import BoundingBox, CharConfidence, PlateDetection, PlateText
 
 
@@ -51,6 +51,18 @@ def test_every_plate_is_read_from_each_crop_in_one_batch_and_the_surer_read_wins
 
     reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.95), size(TIGHT): text("AB12CDF", 0.9)})
     assert read_detections(IMAGE, [PlateDetection(BOX, 0.9)], reader, None)[0].text == "AB12CDE"
+
+
+def test_crops_that_read_the_same_text_outvote_a_surer_single_read():
+    assert len({size(CONTEXT), size(TIGHT), size(WIDE)}) == 3
+    reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.6), size(TIGHT): text("AB12CDF", 0.9),
+                             size(WIDE): text("AB12CDE", 0.5)})
+    read = read_detections(IMAGE, [PlateDetection(BOX, 0.9)], reader, None)[0]
+    # 0.6 + 0.5 for AB12CDE against 0.9: the text's most confident read is the one kept
+    assert read.text == "AB12CDE" and read.confidence == 0.6
+    reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.4), size(TIGHT): text("AB12CDF", 0.9),
+                             size(WIDE): text("AB12CDE", 0.45)})
+    assert read_detections(IMAGE, [PlateDetection(BOX, 0.9)], reader, None)[0].text == "AB12CDF"
 
 
 def test_a_candidate_is_kept_only_when_the_reader_confirms_it():
