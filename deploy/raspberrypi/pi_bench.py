@@ -117,17 +117,21 @@ def main() -> int:
     for model in sorted(mdir.glob("plate_detector*.onnx")):
         for t in threads:
             det = OnnxPlateDetector(model, threads=t)
+            model_coarse = det.coarse_side
             for side in sides:
                 # The detector's input resolution: a frame already at that width (as picamera2's
                 # "lores" stream or the pipeline's pre-shrink delivers it), letterboxed to side.
                 det.input_side = side
                 small = cv2.resize(frame, (side, round(side * frame.shape[0] / frame.shape[1])),
                                    interpolation=cv2.INTER_AREA)
-                ms, cpu = median_ms(lambda: det.predict(small), args.runs)
-                results["detector"].append({"model": model.name, "threads": t, "side": side,
-                                            "ms": round(ms, 2), "cpu_ms": round(cpu, 2)})
-                print(f"detector {model.name:28s} threads={t} side={side}: {ms:7.2f} ms wall, {cpu:7.2f} ms CPU",
-                      file=sys.stderr)
+                # with and without the model's coarse second pass ([detector] coarse_side = 0)
+                for coarse in sorted({0, model_coarse if model_coarse < side else 0}):
+                    det.coarse_side = coarse
+                    ms, cpu = median_ms(lambda: det.predict(small), args.runs)
+                    results["detector"].append({"model": model.name, "threads": t, "side": side,
+                                                "coarse_side": coarse, "ms": round(ms, 2), "cpu_ms": round(cpu, 2)})
+                    print(f"detector {model.name:28s} threads={t} side={side} coarse={coarse}: "
+                          f"{ms:7.2f} ms wall, {cpu:7.2f} ms CPU", file=sys.stderr)
 
     from edge.inference.reader import OnnxPlateReader
 
@@ -175,9 +179,9 @@ def main() -> int:
     if args.markdown:
         m = results["machine"]
         print(f"Machine: {m['cpu']} ({m['arch']}, {m['cores']} cores), onnxruntime {m.get('onnxruntime', '?')}\n")
-        print("| detector model | threads | side | wall ms | CPU ms |\n|---|---|---|---|---|")
+        print("| detector model | threads | side | coarse pass | wall ms | CPU ms |\n|---|---|---|---|---|---|")
         for r in results["detector"]:
-            print(f"| {r['model']} | {r['threads']} | {r['side']} | {r['ms']} | {r['cpu_ms']} |")
+            print(f"| {r['model']} | {r['threads']} | {r['side']} | {r['coarse_side'] or 'off'} | {r['ms']} | {r['cpu_ms']} |")
         print("\n| reader model | threads | batch | wall ms | CPU ms |\n|---|---|---|---|---|")
         for r in results["reader"]:
             print(f"| {r['model']} | {r['threads']} | {r['batch']} | {r['ms']} | {r['cpu_ms']} |")

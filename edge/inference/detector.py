@@ -159,7 +159,7 @@ class OnnxPlateDetector:
             image = np.clip(image, 0, 255).astype(np.uint8)
         h, w = image.shape[:2]
         boxes, sc = self._peaks(image, self.input_side)
-        if self.coarse_side:
+        if 0 < self.coarse_side < self.input_side:
             coarse_boxes, coarse_sc = self._peaks(image, self.coarse_side)
             if coarse_sc.size:
                 boxes = np.concatenate([boxes, coarse_boxes])
