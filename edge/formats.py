@@ -69,8 +69,8 @@ class FormatsConfig:
 
     regions: tuple[str, ...] = ()  # region codes (file names in edge/data/formats); empty = all
     # A corrected text is used only if its posterior is at least this. 0.7 rather than 0.5: with
-    # every region expected, 0.5 changed 154 of the 1,167 teacher-labelled real train plates
-    # when each character was read at p 0.7 (72 at 0.7), and on the detection val splits
+    # every region expected and each character read at p 0.7, 0.5 wrongly changed 154 of the
+    # 1,167 teacher-labelled real train plates and 0.7 changed 72; on the detection val splits
     # (training/eval_val.py) the product read 304/377 plates with 0.5 and 306 with 0.7.
     min_score: float = 0.7
     max_fix_confidence: float = 0.9  # a character read with higher confidence is never changed

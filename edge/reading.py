@@ -34,12 +34,14 @@ WIDE = CropMargin(0.12, 0.2)
 # confidences of the crops that read it, the highest wins. On the detection val splits
 # (training/eval_val.py, 370 plates with a detection and a confident teacher label) the
 # context crop alone read 300, the context and tight crops keeping the more confident read 305,
-# and these three voting 313. Cost: a batch of 3 crops takes about 1.9 ms per plate here where
-# a batch of 2 takes 1.7 (benchmarks/README.md).
+# and these three voting 313. Cost: the batch of three takes about 2.1-2.2 ms per plate on the
+# 2-core development box (benchmarks/README.md); side by side there, under load, batches of 1,
+# 2 and 3 crops took 0.95, 1.71 and 1.89 ms.
 READ_CROPS = (CONTEXT, TIGHT, WIDE)
 # A detection marked `confirm` (a detector candidate below its sure threshold) is kept only when
 # its read reaches both. With the detector's two thresholds chosen for them on the detection val
-# splits (training/detector/confirm.py), pooled recall at precision >= 0.96 rose 0.712 -> 0.761.
+# splits (training/detector/confirm.py), pooled recall at precision >= 0.96 rose 0.779 -> 0.804
+# (0.712 -> 0.761 before the detector's coarse pass).
 CONFIRM_MIN_CONFIDENCE = 0.5
 CONFIRM_MIN_CHARS = 4
 
