@@ -17,6 +17,7 @@ import pickle
 from collections import defaultdict
 
 import cv2
+import numpy as np
 
 from edge.records import BoundingBox
 from training.ocr.common import DATASETS, SCRATCH
@@ -25,27 +26,27 @@ SOURCES = {"d1": "d1_experiment_plates", "d2": "d2_openimages_plates", "d3": "d3
            "d5": "d5_us_lhqow", "d6": "d6_openimages_gplates"}
 
 
-def labelled_images() -> dict[tuple[str, str], list[tuple[BoundingBox, str]]]:
-    """(source, file) -> [(box in original pixels, teacher text)] for the confident labels."""
-    with open(SCRATCH / "real_val.pkl", "rb") as f:
-        records = pickle.load(f)
-    out: dict[tuple[str, str], list[tuple[BoundingBox, str]]] = defaultdict(list)
-    for r in records:
-        if r.get("text"):
-            out[(r["source"], r["file"])].append(r["box_index"])
-    images = {}
+def labelled_images() -> dict[tuple[str, str], tuple[np.ndarray, list[tuple[BoundingBox, str]]]]:
+    """(source, file) -> (image, [(box in original pixels, teacher text)]) for the confident labels."""
     from training.detector.data import read_yolo
 
-    for (src, name), indices in sorted(out.items()):
+    with open(SCRATCH / "real_val.pkl", "rb") as f:
+        records = pickle.load(f)
+    texts: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)
+    for r in records:
+        if r.get("text"):
+            texts[(r["source"], r["file"])][r["box_index"]] = r["text"]
+    images = {}
+    for (src, name), by_index in sorted(texts.items()):
         path = DATASETS / "detect" / SOURCES[src] / "val" / "images" / name
         image = cv2.imread(str(path))
         if image is None:
             continue
         h, w = image.shape[:2]
         boxes = read_yolo(path.parent.parent / "labels" / (path.stem + ".txt"), w, h)
-        texts = {r["box_index"]: r["text"] for r in records if r["source"] == src and r["file"] == name and r.get("text")}
-        images[(src, name)] = (image, [(BoundingBox(float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])),
-                                        texts[i]) for i, b in enumerate(boxes) if i in texts])
+        images[(src, name)] = (image, [
+            (BoundingBox(float(x1), float(y1), float(x2 - x1), float(y2 - y1)), by_index[i])
+            for i, (x1, y1, x2, y2) in enumerate(boxes) if i in by_index])
     return images
 
 

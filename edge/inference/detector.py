@@ -2,8 +2,8 @@
 
 Contract (also in models/plate_detector.json, which this module reads):
   input  `images` float32 [1,3,H,W], BGR, pixel/255; the image is letterboxed: longest side
-         scaled to `input_side` (512 for the shipped model), aspect kept, padded right/bottom with grey 114 up to a
-         multiple of 32 (so a 1280x720 frame becomes 512x288).
+         scaled to `input_side` (512 for the shipped model), aspect kept, padded right/bottom
+         with grey 114 up to a multiple of 32 (so a 1280x720 frame becomes 512x288).
   output `scores` [1,1,H/4,W/4] plate-centre heatmap, sigmoid, non-peaks (3x3) already zeroed;
          `ltrb`  [1,4,H/4,W/4] distances in input pixels from each cell centre to the box's
          left, top, right, bottom edges.

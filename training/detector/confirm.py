@@ -77,10 +77,12 @@ def choose(rows, n_gt: dict[str, int], min_precision: float) -> dict:
     if best is not None:  # what the chosen pair keeps, per source
         keep = (score >= best["score_threshold"]) | ((score >= best["candidate_threshold"]) & confirmed)
         names = np.array([r[0] for r in rows])
-        best["per_source"] = {
-            name: {"recall": round(float(tp[keep & (names == name)].sum() / n), 4),
-                   "precision": round(float(tp[keep & (names == name)].sum() / max(int((keep & (names == name)).sum()), 1)), 4)}
-            for name, n in sorted(n_gt.items())}
+        best["per_source"] = {}
+        for name, n in sorted(n_gt.items()):
+            kept = keep & (names == name)
+            hits = float(tp[kept].sum())
+            best["per_source"][name] = {"recall": round(hits / n, 4),
+                                        "precision": round(hits / max(int(kept.sum()), 1), 4)}
     return {"with_confirmation": best, "score_only": plain,
             "confirm_rule": {"min_confidence": CONFIRM_MIN_CONFIDENCE, "min_chars": CONFIRM_MIN_CHARS}}
 
