@@ -57,6 +57,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from edge.app import load_readers
+    from edge.reading import READ_CROPS
     from edge.settings import load_config
 
     models = load_readers(load_config(args.config))
@@ -66,8 +67,6 @@ def main() -> int:
     models.reader.predict(plates[:1])
     det_ms, det_runs = _median_ms(models.detector.predict, frames * 10, args.runs)
     ocr_ms, ocr_runs = _median_ms(lambda c: models.reader.predict([c]), plates * 10, args.runs)
-    from edge.reading import READ_CROPS
-
     crops = len(READ_CROPS)
     plate_ms, plate_runs = _median_ms(lambda c: models.reader.predict([c] * crops), plates * 10, args.runs)
 

@@ -20,16 +20,14 @@ import cv2
 import numpy as np
 
 from edge.records import BoundingBox
+from training.detector.data import TRAIN_SETS, read_yolo
 from training.ocr.common import DATASETS, SCRATCH
 
-SOURCES = {"d1": "d1_experiment_plates", "d2": "d2_openimages_plates", "d3": "d3_romania_dashcam",
-           "d5": "d5_us_lhqow", "d6": "d6_openimages_gplates"}
+SOURCES = {name.split("_", 1)[0]: name for name in TRAIN_SETS}  # "d1" -> "d1_experiment_plates"
 
 
 def labelled_images() -> dict[tuple[str, str], tuple[np.ndarray, list[tuple[BoundingBox, str]]]]:
     """(source, file) -> (image, [(box in original pixels, teacher text)]) for the confident labels."""
-    from training.detector.data import read_yolo
-
     with open(SCRATCH / "real_val.pkl", "rb") as f:
         records = pickle.load(f)
     texts: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)
