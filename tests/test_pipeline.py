@@ -449,19 +449,21 @@ class GroundTruthModels:
 
         def predict(self, crops: Sequence[np.ndarray]) -> list[PlateText]:
             plates = self.outer._last
-            # each plate is read from READ_CROPS consecutive crops (one batch for the frame),
-            # except those too small to read (a sliver of plate at the frame's edge)
+            # every crop must be one that edge.reading cuts from one of this frame's plates (one
+            # of READ_CROPS, big enough to read): recognised by its size
             width, height = self.outer._size
-            per_plate = []
-            for p in plates:
-                kept = 0
+            owner: dict[tuple[int, int], int] = {}
+            for i, p in enumerate(plates):
                 for margin in READ_CROPS:
                     x1, y1, x2, y2 = crop_bounds(BoundingBox(*p["box"]), width, height, margin)
-                    kept += x2 - x1 >= MIN_CROP_W and y2 - y1 >= MIN_CROP_H
-                per_plate.append(kept)
-            assert plates and len(crops) == sum(per_plate)
-            return [PlateText(p["text"], tuple(CharConfidence(c, 0.95) for c in p["text"]))
-                    if p["full"] else PlateText("", ()) for p, n in zip(plates, per_plate) for _ in range(n)]
+                    if x2 - x1 >= MIN_CROP_W and y2 - y1 >= MIN_CROP_H:
+                        assert plates[owner.setdefault((x2 - x1, y2 - y1), i)]["text"] == p["text"]
+            answers = []
+            for crop in crops:
+                p = plates[owner[(crop.shape[1], crop.shape[0])]]
+                answers.append(PlateText(p["text"], tuple(CharConfidence(c, 0.95) for c in p["text"]))
+                               if p["full"] else PlateText("", ()))
+            return answers
 
 
 def test_fixture_video_one_event_per_vehicle_within_one_frame(tmp_path):

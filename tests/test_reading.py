@@ -1,5 +1,6 @@
-"""edge.reading: each plate read from READ_CROPS in one batch, the crops voting on the text,
-and detector candidates kept only when the reader confirms them."""
+"""edge.reading: each plate read from READ_CROPS (the rest only when the first FIRST_CROPS
+disagree), the crops voting on the text, and detector candidates kept only when the reader
+confirms them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edge.reading import (CONFIRM_MIN_CHARS, CONFIRM_MIN_CONFIDENCE, CONTEXT, READ_CROPS, TIGHT, WIDE,
+from edge.reading import (CONFIRM_MIN_CHARS, CONFIRM_MIN_CONFIDENCE, CONTEXT, FIRST_CROPS, READ_CROPS, TIGHT, WIDE,
                           crop_bounds, read_detections)
 from edge.records import BoundingBox, CharConfidence, PlateDetection, PlateText
 
@@ -40,12 +41,16 @@ def size(margin) -> tuple[int, int]:
     return x2 - x1, y2 - y1
 
 
-def test_every_plate_is_read_from_each_crop_in_one_batch_and_the_surer_read_wins():
-    assert size(CONTEXT) != size(TIGHT)
-    reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.6), size(TIGHT): text("AB12CDF", 0.9)})
+def test_the_first_crops_of_every_plate_go_in_one_batch_and_the_rest_only_where_they_disagree():
+    assert READ_CROPS[:FIRST_CROPS] == (CONTEXT, TIGHT) and READ_CROPS[FIRST_CROPS:] == (WIDE,)
     second = BoundingBox(350, 250, 120, 30)
-    reads = read_detections(IMAGE, [PlateDetection(BOX, 0.9), PlateDetection(second, 0.8)], reader, None)
-    assert len(reader.batches) == 1 and len(reader.batches[0]) == 2 * len(READ_CROPS)
+    plates = [PlateDetection(BOX, 0.9), PlateDetection(second, 0.8)]
+    reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.6), size(TIGHT): text("AB12CDE", 0.9)})
+    assert read_detections(IMAGE, plates, reader, None)[0].text == "AB12CDE"
+    assert [len(b) for b in reader.batches] == [2 * FIRST_CROPS]  # both plates' crops agreed
+    reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.6), size(TIGHT): text("AB12CDF", 0.9)})
+    reads = read_detections(IMAGE, plates, reader, None)
+    assert reader.batches == [reader.batches[0], [size(WIDE)]]  # only the first plate disagreed
     assert reads[0].text == "AB12CDF" and reads[0].confidence == 0.9
     assert reads[1].text == "" and reads[1].box == second  # unread but sure: kept for the tracker
 
