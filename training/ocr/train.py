@@ -231,6 +231,10 @@ def main(argv=None):
     ap.add_argument("--width", default=",".join(map(str, DEFAULT_WIDTH)),
                     help="trunk widths c1..c5, e.g. 24,48,96,128,160")
     ap.add_argument("--no-bar", action="store_true", help="no tqdm bar (plain log lines only)")
+    ap.add_argument("--extra-min-p", type=float, default=0.0,
+                    help="also train on real train boxes whose teacher read failed the agreement "
+                         "filter but has every slot >= this probability and 4..8 characters "
+                         "(0: off)")
     args = ap.parse_args(argv)
     width = tuple(int(v) for v in args.width.split(","))
     assert len(width) == 5, "--width takes five comma-separated channel counts"
@@ -247,6 +251,10 @@ def main(argv=None):
     sets = load_sets(args.pack)
     real = sets["real_train"]
     hard = [r for r in real if r.get("text")]
+    if args.extra_min_p > 0:
+        hard += [dict(r, text=r["teacher_text"]) for r in real
+                 if not r.get("text") and r.get("teacher_p", 0) >= args.extra_min_p
+                 and 4 <= len(r.get("teacher_text", "")) <= 8]
     soft = [r for r in real if not r.get("text") and r.get("teacher_p", 0) >= 0.3
             and 3 <= len(r.get("teacher_text", "")) <= 9 and "teacher_probs" in r]
     cn = sets["cn_train"]
