@@ -49,6 +49,7 @@ class _CountingReader:
         self.crops += len(crops)
         return self.reader.predict(crops)
 
+
 def _photo_dir(arg: Path | None) -> Path:
     if arg:
         return arg

@@ -39,8 +39,8 @@ READ_CROPS = (CONTEXT, TIGHT, WIDE)
 # second batch, only for plates whose first crops disagree (or could not all be cut). When they
 # agree, the rest could only outvote them by being more confident than all of them together.
 # On the val splits this read the same 314 of 377 plates as always reading all three, with
-# 2.5 instead of 3 crops per plate on real photos: 1.6 instead of 2.5 ms per plate
-# (benchmarks/models.py, "reader_ms_per_plate_as_read").
+# 2.48 instead of 3 crops per plate on 100 real photos: side by side, 2.18 instead of 2.53 ms
+# per plate (benchmarks/README.md, "reader ms per plate as edge read reads it").
 FIRST_CROPS = 2
 # A detection marked `confirm` (a detector candidate below its sure threshold) is kept only when
 # its read reaches both. With the detector's two thresholds chosen for them on the detection val
