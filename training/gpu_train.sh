@@ -6,6 +6,8 @@
 #         python -m training.ocr.pack --out .gpu_data/ocr --quality 85
 #         python -m training.pack_fonts --out .gpu_data/fonts.tgz
 # There:  OUT=/path/to/out MINUTES=8.4 training/gpu_train.sh   (DEVICE=cpu for a smoke run here)
+#         DET_ARGS / OCR_ARGS are added to each trainer's command line, e.g.
+#         OCR_ARGS="--width 24,48,96,128,160" for the wider reader trunk.
 # Back here: untar $OUT/results.tgz, then export / package / evaluate on CPU (the val splits and
 # e2e_val never leave this machine, so checkpoints are scored here).
 set -u
@@ -29,11 +31,11 @@ python3 -c "from edge.synth import fonts; print('fonts', sorted(fonts._font_file
 
 python3 -m training.detector.train --pack .gpu_data/detector/train.pkl --out "$WORK/det" \
     --minutes "$MINUTES" --workers "$DET_WORKERS" --device "$DEVICE" --batch 128 --crop 320 \
-    --zoom-max 2.2 --width 1.25 --lr 4e-3 --snapshot-minutes 1.5 >"$OUT/det.log" 2>&1 &
+    --zoom-max 2.2 --width 1.25 --lr 4e-3 --snapshot-minutes 1.5 ${DET_ARGS:-} >"$OUT/det.log" 2>&1 &
 det=$!
 python3 -m training.ocr.train --pack .gpu_data/ocr --work "$WORK/ocr" --no-bar \
     --minutes "$MINUTES" --workers "$OCR_WORKERS" --device "$DEVICE" --batch 256 --lr 3e-3 \
-    --eval-every 1000 >"$OUT/ocr.log" 2>&1 &
+    --eval-every 1000 ${OCR_ARGS:-} >"$OUT/ocr.log" 2>&1 &
 ocr=$!
 
 # insurance against the command's time limit: whatever exists a minute before the end
