@@ -83,8 +83,11 @@ def load_plugin(spec: str, section: Any, what: str) -> Any:
         return factory()
 
 
-def load_readers(config: AppConfig) -> Models:
-    """Detector + reader + format rules from the config (RuntimeError subclasses, one line)."""
+def load_readers(config: AppConfig, stills: bool = False) -> Models:
+    """Detector + reader + format rules from the config (RuntimeError subclasses, one line).
+
+    `stills`: the models read single images (`edge read`), which get the detector's fine pass
+    over big images (`[detector] fine_side`); video frames never do."""
     det_path, rdr_path = model_paths(config)
     for what, p in (("detector", det_path), ("reader", rdr_path)):
         if not getattr(config, what).plugin and not p.is_file():
@@ -98,7 +101,9 @@ def load_readers(config: AppConfig) -> Models:
                                      score_threshold=config.detector.score_threshold or None,
                                      input_side=config.detector.input_side or None,
                                      coarse_side=None if config.detector.coarse_side < 0
-                                     else config.detector.coarse_side)
+                                     else config.detector.coarse_side,
+                                     fine_side=(None if config.detector.fine_side < 0
+                                                else config.detector.fine_side) if stills else 0)
     if config.reader.plugin:
         reader = load_plugin(config.reader.plugin, config.reader, "reader")
     else:

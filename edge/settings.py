@@ -87,6 +87,11 @@ class DetectorConfig:
     score_threshold: float = 0.0  # 0 = the model's own (its JSON sidecar)
     input_side: int = 0  # letterbox side in px; 0 = the model's own (its JSON sidecar)
     coarse_side: int = -1  # side of a second, cheaper pass for close plates; -1 = the model's own, 0 = off
+    # Largest side of a third, fine pass over big still images (`edge read`), so that plates
+    # small in a big photo are not shrunk below what the model can see; -1 = the model's own,
+    # 0 = off. Video is never given one: a passing vehicle is seen at many sizes, and at 1080p
+    # it would cost the pipeline about half its frame rate.
+    fine_side: int = -1
 
     def __post_init__(self) -> None:
         if not 0 <= self.threads <= 64:
@@ -99,6 +104,9 @@ class DetectorConfig:
         if self.coarse_side not in (-1, 0) and not (128 <= self.coarse_side <= 1280 and self.coarse_side % 32 == 0):
             raise ValueError(f"coarse_side: must be -1 (the model's own), 0 (off) or a multiple of 32 from 128 "
                              f"to 1280, got {self.coarse_side}")
+        if self.fine_side not in (-1, 0) and not (640 <= self.fine_side <= 4096 and self.fine_side % 32 == 0):
+            raise ValueError(f"fine_side: must be -1 (the model's own), 0 (off) or a multiple of 32 from 640 "
+                             f"to 4096, got {self.fine_side}")
 
 
 @dataclass(frozen=True)

@@ -101,3 +101,12 @@ def test_detector_coarse_side_must_be_off_default_or_a_multiple_of_32(side):
         build_config({"detector": {"coarse_side": side}})
     assert build_config({"detector": {"coarse_side": 256}}).detector.coarse_side == 256
     assert build_config({}).detector.coarse_side == -1
+
+
+@pytest.mark.parametrize("side", [-2, 100, 600, 1000, 8192])
+def test_detector_fine_side_must_be_off_default_or_a_multiple_of_32(side):
+    with pytest.raises(ConfigError, match=r"^detector\.fine_side: must be -1 \(the model's own\), 0 \(off\) "):
+        build_config({"detector": {"fine_side": side}})
+    assert build_config({"detector": {"fine_side": 1536}}).detector.fine_side == 1536
+    assert build_config({"detector": {"fine_side": 0}}).detector.fine_side == 0
+    assert build_config({}).detector.fine_side == -1

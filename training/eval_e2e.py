@@ -1,12 +1,16 @@
 """End-to-end score on real photos: our detector's boxes, then our reader, against labelled texts.
 
 Usage:
-    python -m training.eval_e2e [--shared ../shared] [--detector PATH] [--reader PATH] [--json OUT]
+    python -m training.eval_e2e [--shared ../shared] [--config TOML] [--json OUT] [--mosaic N]
 
 Reports per source (d1/d2/d3 of e2e_val): detection recall and precision at IoU >= 0.5, and exact
 plate-text accuracy on readable plates (label not '?'), where a plate counts as read only if a
 detection matched its box and the text read there equals the label. Validation only: nothing
 here feeds training.
+
+`--mosaic N` reads big photos instead: each source's images pasted N x N into one picture (in
+name order, cells as large as the source's largest image), so the same plates are small in a
+big frame, as in a phone photo or a 4K frame of a wide scene.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from edge.records import BoundingBox
 
@@ -29,13 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--show-errors", action="store_true")
+    ap.add_argument("--mosaic", type=int, default=1, metavar="N", help="read N x N mosaics of each source's images")
     args = ap.parse_args(argv)
 
     from edge.app import load_readers
     from edge.reading import read_image
     from edge.settings import load_config
 
-    models = load_readers(load_config(args.config))
+    models = load_readers(load_config(args.config), stills=True)
     root = args.shared / "datasets" / "e2e_val"
     labels: dict[str, list[tuple[BoundingBox, str]]] = defaultdict(list)
     for line in (root / "labels.tsv").read_text(encoding="utf-8").splitlines():
@@ -45,9 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     stats = defaultdict(lambda: defaultdict(int))
     ms_detect, ms_ocr = [], []
     errors = []
-    for name, truth in sorted(labels.items()):
-        source = Path(name).name.split("_")[0]
-        image = cv2.imread(str(root / name))
+    for name, source, image, truth in _pictures(root, labels, args.mosaic):
         result = read_image(image, models.detector, models.reader, models.rules)
         ms_detect.append(result.detect_ms)
         ms_ocr.append(result.ocr_ms)
@@ -99,6 +103,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0
+
+
+def _pictures(root: Path, labels: dict, n: int):
+    """(name, source, image, truth) per labelled image, or per n x n mosaic of one source's images."""
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for name in sorted(labels):
+        by_source[Path(name).name.split("_")[0]].append(name)
+    for source, names in sorted(by_source.items()):
+        for k in range(0, len(names), n * n):
+            group = [(name, cv2.imread(str(root / name))) for name in names[k:k + n * n]]
+            if n == 1:
+                yield group[0][0], source, group[0][1], labels[group[0][0]]
+                continue
+            cw = max(img.shape[1] for _, img in group)
+            ch = max(img.shape[0] for _, img in group)
+            canvas = np.full((ch * n, cw * n, 3), 114, np.uint8)
+            truth = []
+            for j, (name, img) in enumerate(group):
+                ox, oy = (j % n) * cw, (j // n) * ch
+                canvas[oy:oy + img.shape[0], ox:ox + img.shape[1]] = img
+                truth += [(BoundingBox(b.x + ox, b.y + oy, b.w, b.h), text) for b, text in labels[name]]
+            yield f"{source}_mosaic_{k // (n * n)}", source, canvas, truth
 
 
 def _summary(s) -> dict:

@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     from edge.app import load_readers
     from edge.settings import build_config
 
-    result = score(load_readers(build_config({})), labelled_images(), args.show_errors)
+    result = score(load_readers(build_config({}), stills=True), labelled_images(), args.show_errors)
     for src, (ok, n) in sorted(result.items()):
         print(f"{src:4s} {ok}/{n} = {ok / max(n, 1):.3f}")
     return 0

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config)
-        models = load_readers(config)
+        models = load_readers(config, stills=True)
     except (ConfigError, OSError, RuntimeError) as exc:
         print(f"edge read: {exc}", file=sys.stderr)
         return 2

@@ -16,6 +16,18 @@ convolutional, so any side works; 512 + 320 measured 1.46x the time of 512 alone
 fixed cost besides its pixels). It finds the plates that fill most of the picture (close-ups,
 a car at the kerb), which the main pass cuts short because it was trained on views holding
 smaller plates.
+
+Large images (phone photos, 4K frames) also get a fine pass (`fine_side`, sidecar
+`input.fine_side` / `input.fine_scale`): the image scaled to `fine_scale` of its own size, its
+longest side at most `fine_side`, when that side is at least FINE_MIN_RATIO x `input_side`.
+Letterboxed to 512, a 4000 px photo shrinks 8x and a plate a reader could read (100 px wide)
+becomes a 13 px smudge the network was never trained on; the fine pass shows it at the scales of
+the training views. It runs on FINE_TILE px tiles overlapping by FINE_OVERLAP px (one tile when
+the scaled image has no more pixels than one), so memory and onnxruntime's buffers stay those of
+one tile whatever the photo's size; a peak whose box touches a tile's inner edge is dropped (its
+plate lies whole in the neighbouring tile, or is big enough for the main pass). Its peaks are marked `confirm` unless a sure main or coarse peak overlaps
+them: the network has seen few scenes at that scale, and so few of the textures it confuses with
+plates there (signs, text, grilles).
 """
 
 from __future__ import annotations
@@ -31,6 +43,10 @@ from edge.imaging import fast_resize
 from edge.records import BoundingBox, PlateDetection
 
 DEFAULT_MODEL = "plate_detector.onnx"
+# Below this ratio to the main side, a fine pass would add little for its cost.
+FINE_MIN_RATIO = 1.5
+FINE_TILE = 768
+FINE_OVERLAP = 128  # wider than a plate the main pass could miss (>= 32 px there at 2048/512)
 
 
 def _models_dir() -> Path:
@@ -65,6 +81,24 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
     return keep
 
 
+def _overlaps(box: np.ndarray, others: np.ndarray, iou: float) -> bool:
+    if others.size == 0:
+        return False
+    iw = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    inter = iw * ih
+    union = (box[2] - box[0]) * (box[3] - box[1]) + (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1]) - inter
+    return bool((inter > iou * union).any())
+
+
+def _tile_starts(length: int, tile: int) -> list[int]:
+    """Offsets of tiles of `tile` px covering `length` px, overlapping by at least FINE_OVERLAP."""
+    if length <= tile:
+        return [0]
+    n = 1 + -(-(length - tile) // (tile - FINE_OVERLAP))
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
 class OnnxPlateDetector:
     """`predict(BGR image) -> list[PlateDetection]`, boxes in the image's pixels, best first."""
 
@@ -78,6 +112,7 @@ class OnnxPlateDetector:
         min_box_px: float | None = None,
         input_side: int | None = None,
         coarse_side: int | None = None,
+        fine_side: int | None = None,
     ):
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
@@ -92,6 +127,9 @@ class OnnxPlateDetector:
         # None = the sidecar's; 0 = no coarse pass; a side >= the main one adds nothing
         coarse = int(coarse_side if coarse_side is not None else pre.get("coarse_side", 0))
         self.coarse_side = coarse if 0 < coarse < self.input_side else 0
+        # None = the sidecar's; 0 = no fine pass
+        self.fine_side = int(fine_side if fine_side is not None else pre.get("fine_side", 0))
+        self.fine_scale = float(pre.get("fine_scale", 0.5))
         self.multiple = int(pre.get("multiple", 32))
         self.pad_value = int(pre.get("pad_value", 114))
         self.stride = int(post.get("stride", 4))
@@ -139,13 +177,49 @@ class OnnxPlateDetector:
         above the candidate threshold, with the image letterboxed to `side`."""
         blob, r = self._letterbox(image, side)
         scores, ltrb = self._session.run(None, {self._input: blob})
+        boxes, sc = self._decode(scores, ltrb)
+        return boxes / r, sc
+
+    def _decode(self, scores: np.ndarray, ltrb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (x1, y1, x2, y2 in input pixels) and scores of the peaks above the candidate
+        threshold."""
         s = scores[0, 0]
         ys, xs = np.nonzero(s > self.candidate_threshold)
         sc = s[ys, xs]
         d = ltrb[0][:, ys, xs]
         cx = (xs + 0.5) * self.stride
         cy = (ys + 0.5) * self.stride
-        return np.stack([cx - d[0], cy - d[1], cx + d[2], cy + d[3]], axis=1) / r, sc
+        return np.stack([cx - d[0], cy - d[1], cx + d[2], cy + d[3]], axis=1), sc
+
+    def _tiled_peaks(self, image: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+        """`_peaks` of the image scaled so its longest side is `side`, run tile by tile."""
+        h, w = image.shape[:2]
+        r = side / max(h, w)
+        scaled = fast_resize(image, max(1, round(w * r)), max(1, round(h * r)))
+        sh, sw = scaled.shape[:2]
+        th, tw = (n + (-n) % self.multiple for n in (sh, sw))
+        if th * tw > FINE_TILE * FINE_TILE:  # else one tile holds it all (e.g. a 1080p still)
+            th, tw = min(FINE_TILE, th), min(FINE_TILE, tw)
+        tile = np.full((th, tw, 3), self.pad_value, np.uint8)
+        blob = np.empty((1, 3, th, tw), np.float32)
+        all_boxes, all_scores = [], []
+        for y0 in _tile_starts(sh, th):
+            for x0 in _tile_starts(sw, tw):
+                view = scaled[y0:y0 + th, x0:x0 + tw]
+                vh, vw = view.shape[:2]
+                tile[:vh, :vw] = view
+                if vh < th or vw < tw:
+                    tile[vh:] = self.pad_value
+                    tile[:, vw:] = self.pad_value
+                np.multiply(tile.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=blob[0])
+                scores, ltrb = self._session.run(None, {self._input: blob})
+                boxes, sc = self._decode(scores, ltrb)
+                # a box touching an inner tile edge may be a cut plate: drop it
+                inner = ((boxes[:, 0] > 1) | (x0 == 0)) & ((boxes[:, 1] > 1) | (y0 == 0)) \
+                    & ((boxes[:, 2] < vw - 1) | (x0 + vw >= sw)) & ((boxes[:, 3] < vh - 1) | (y0 + vh >= sh))
+                all_boxes.append((boxes[inner] + (x0, y0, x0, y0)) / r)
+                all_scores.append(sc[inner])
+        return np.concatenate(all_boxes), np.concatenate(all_scores)
 
     def predict(self, image: np.ndarray) -> list[PlateDetection]:
         if not isinstance(image, np.ndarray) or image.size == 0:
@@ -159,25 +233,40 @@ class OnnxPlateDetector:
         if image.dtype != np.uint8:
             image = np.clip(image, 0, 255).astype(np.uint8)
         h, w = image.shape[:2]
-        boxes, sc = self._peaks(image, self.input_side)
+        passes = [self._peaks(image, self.input_side)]
         if 0 < self.coarse_side < self.input_side:
-            coarse_boxes, coarse_sc = self._peaks(image, self.coarse_side)
-            if coarse_sc.size:
-                boxes = np.concatenate([boxes, coarse_boxes])
-                sc = np.concatenate([sc, coarse_sc])
+            passes.append(self._peaks(image, self.coarse_side))
+        fine = self.fine_side_for(w, h)
+        if fine:
+            passes.append(self._tiled_peaks(image, fine))
+        boxes = np.concatenate([b for b, _ in passes]) if len(passes) > 1 else passes[0][0]
+        sc = np.concatenate([s for _, s in passes]) if len(passes) > 1 else passes[0][1]
         if sc.size == 0:
             return []
+        # peaks that may be published without the reader's confirmation
+        sure = sc > self.score_threshold
+        if fine:
+            sure[sure.size - passes[-1][1].size:] = False
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
         ok = ((boxes[:, 2] - boxes[:, 0]) >= self.min_box_px) & ((boxes[:, 3] - boxes[:, 1]) >= 1.0)
-        boxes, sc = boxes[ok], sc[ok]
+        boxes, sc, sure = boxes[ok], sc[ok], sure[ok]
         keep = _nms(boxes, sc, self.nms_iou)[: self.max_detections]
+        sure_boxes = boxes[sure] if fine else boxes[:0]
         return [
             PlateDetection(
                 box=BoundingBox(float(boxes[i, 0]), float(boxes[i, 1]),
                                 float(boxes[i, 2] - boxes[i, 0]), float(boxes[i, 3] - boxes[i, 1])),
                 score=float(sc[i]),
-                confirm=bool(sc[i] <= self.score_threshold),
+                confirm=not sure[i] and not _overlaps(boxes[i], sure_boxes, self.nms_iou),
             )
             for i in keep
         ]
+
+    def fine_side_for(self, width: int, height: int) -> int:
+        """Side of the fine pass for an image this size, or 0 when it gets none."""
+        if self.fine_side <= 0:
+            return 0
+        side = min(self.fine_side, int(max(width, height) * self.fine_scale))
+        side -= side % self.multiple
+        return side if side >= FINE_MIN_RATIO * self.input_side else 0

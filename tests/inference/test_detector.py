@@ -198,3 +198,43 @@ def test_the_coarse_pass_finds_plates_that_fill_the_picture():
     # 0 turns it off; a side not below the main one would add nothing, so it is off too
     assert load_readers(build_config({"detector": {"coarse_side": 0}})).detector.coarse_side == 0
     assert OnnxPlateDetector(default_model_path(), input_side=320, coarse_side=320).coarse_side == 0
+
+
+def test_fine_pass_only_for_images_much_bigger_than_the_main_side(detector):
+    assert detector.fine_side == 2048 and detector.input_side == 512
+    assert detector.fine_side_for(1280, 720) == 0  # half of it is below 1.5 x 512
+    assert detector.fine_side_for(1920, 1080) == 960
+    assert detector.fine_side_for(1080, 1920) == 960
+    assert detector.fine_side_for(4000, 3000) == 1984  # half, down to a multiple of 32
+    assert detector.fine_side_for(6000, 4000) == 2048  # capped
+    assert OnnxPlateDetector(default_model_path(), fine_side=0).fine_side_for(4000, 3000) == 0
+
+
+@pytest.mark.parametrize("length", [769, 960, 1500, 2048, 3000])
+def test_fine_tiles_cover_the_image_and_overlap(length):
+    from edge.inference.detector import FINE_OVERLAP, FINE_TILE, _tile_starts
+
+    starts = _tile_starts(length, FINE_TILE)
+    assert starts[0] == 0 and starts[-1] + FINE_TILE == length
+    assert all(b - a <= FINE_TILE - FINE_OVERLAP for a, b in zip(starts, starts[1:]))
+    assert _tile_starts(700, FINE_TILE) == [0]
+
+
+def test_a_plate_on_a_tile_seam_is_found_once_with_its_whole_box(detector, scenes):
+    # a fixture scene at native size on a 4K canvas, its plate centred on the right edge of the
+    # first fine tile (the fine pass scales 3840 -> 1920: 768 px tiles at 0, 576 and 1152), so
+    # that tile sees a cut plate and the next one sees it whole
+    name, img, boxes = next(s for s in scenes if s[0].startswith("02_"))
+    plate = max(boxes, key=lambda b: b.w)
+    canvas = np.full((2160, 3840, 3), 114, np.uint8)
+    seam_x = round(768 / 0.5)
+    ox = int(seam_x - (plate.x + plate.w / 2))
+    oy = 800
+    canvas[oy:oy + img.shape[0], ox:ox + img.shape[1]] = img
+    want = BoundingBox(plate.x + ox, plate.y + oy, plate.w, plate.h)
+    dets = detector.predict(canvas)
+    # without dropping the boxes that touch an inner tile edge, the cut half of the plate in the
+    # first tile comes out as a second box (IoU 0.46 with the plate)
+    hits = [d for d in dets if d.box.iou(want) > 0.2]
+    assert len(hits) == 1, [(d.box, d.score) for d in dets]
+    assert hits[0].box.iou(want) >= 0.8
