@@ -7,9 +7,10 @@ import json
 import logging
 import sys
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".ts"}
 DECODE_AHEAD = 2  # images decoded ahead of the one being read (bounded memory)
+# A decoded image bigger than this (5 MP; a 12 MP photo is 36 MB) is read before anything after
+# it is decoded: two or three of them at once would take `edge read` past 250 MB.
+DECODE_AHEAD_MAX_BYTES = 16_000_000
 
 
 class InputError(Exception):
@@ -61,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         except InputError as exc:
             failures += 1
             print(f"edge read: {path}: {exc}", file=sys.stderr)
+        decoding = None  # the image goes before the next one is decoded
         out.flush()
     return 1 if failures else 0
 
@@ -74,19 +79,28 @@ def _expand(inputs: list[str]) -> Iterator[Path]:
             yield path
 
 
-def _decoded_ahead(paths: Iterator[Path]) -> Iterator[tuple[Path, Future | None]]:
+def _decoded_ahead(paths: Iterator[Path], decode: Callable[[Path], Any] | None = None) \
+        -> Iterator[tuple[Path, Future | None]]:
     """Each input with its image already being decoded by a helper thread, a few inputs ahead,
-    so JPEG decoding (which releases the GIL) overlaps detection on the second core.
+    so JPEG decoding (which releases the GIL) overlaps detection on the second core. After a
+    big image (DECODE_AHEAD_MAX_BYTES) nothing is decoded until it has been read; the caller
+    drops its reference to an image before asking for the next.
     Videos come with None: they are read frame by frame by the pipeline."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
         pending: deque[tuple[Path, Future | None]] = deque()
         for path in paths:
-            is_video = path.suffix.lower() in VIDEO_SUFFIXES
-            pending.append((path, None if is_video else pool.submit(_decode, path)))
-            if len(pending) > DECODE_AHEAD:
+            # waiting for the next image's decode costs nothing: it is the one wanted next
+            while pending and (len(pending) >= DECODE_AHEAD or _is_big(pending[0][1])):
                 yield pending.popleft()
+            is_video = path.suffix.lower() in VIDEO_SUFFIXES
+            pending.append((path, None if is_video else pool.submit(decode or _decode, path)))
         while pending:
             yield pending.popleft()
+
+
+def _is_big(decoding: Future | None) -> bool:
+    return decoding is not None and decoding.exception() is None \
+        and decoding.result().nbytes > DECODE_AHEAD_MAX_BYTES
 
 
 def _decode(path: Path):

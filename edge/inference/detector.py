@@ -24,7 +24,7 @@ Letterboxed to 512, a 4000 px photo shrinks 8x and a plate a reader could read (
 becomes a 13 px smudge the network was never trained on; the fine pass shows it at the scales of
 the training views. It runs on FINE_TILE px tiles overlapping by FINE_OVERLAP px (one tile when
 the scaled image has no more pixels than one), so memory and onnxruntime's buffers stay those of
-one tile whatever the photo's size; a peak whose box touches a tile's inner edge is dropped (its
+one tile whatever the photo's size; a peak whose box comes near a tile's inner edge is dropped (its
 plate lies whole in the neighbouring tile, or is big enough for the main pass). Its peaks are marked `confirm` unless a sure main or coarse peak overlaps
 them: the network has seen few scenes at that scale, and so few of the textures it confuses with
 plates there (signs, text, grilles).
@@ -47,6 +47,7 @@ DEFAULT_MODEL = "plate_detector.onnx"
 FINE_MIN_RATIO = 1.5
 FINE_TILE = 768
 FINE_OVERLAP = 128  # wider than a plate the main pass could miss (>= 32 px there at 2048/512)
+TILE_EDGE_PX = 8  # two heatmap cells
 
 
 def _models_dir() -> Path:
@@ -89,6 +90,17 @@ def _overlaps(box: np.ndarray, others: np.ndarray, iou: float) -> bool:
     inter = iw * ih
     union = (box[2] - box[0]) * (box[3] - box[1]) + (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1]) - inter
     return bool((inter > iou * union).any())
+
+
+def _tile_size(length: int, most: int, multiple: int) -> int:
+    """The smallest tile (a multiple of `multiple`, at most `most`) that covers `length` px in
+    as few tiles as `most` px tiles would, overlapping by FINE_OVERLAP: 1488 px rows take three
+    608 px tiles rather than three 768 px ones (9 tiles on a 12 MP photo: 158 instead of 204 ms)."""
+    if length <= most:
+        return length + (-length) % multiple
+    n = 1 + -(-(length - most) // (most - FINE_OVERLAP))
+    size = -(-(length + (n - 1) * FINE_OVERLAP) // n)
+    return min(most, size + (-size) % multiple)
 
 
 def _tile_starts(length: int, tile: int) -> list[int]:
@@ -199,7 +211,7 @@ class OnnxPlateDetector:
         sh, sw = scaled.shape[:2]
         th, tw = (n + (-n) % self.multiple for n in (sh, sw))
         if th * tw > FINE_TILE * FINE_TILE:  # else one tile holds it all (e.g. a 1080p still)
-            th, tw = min(FINE_TILE, th), min(FINE_TILE, tw)
+            th, tw = (_tile_size(n, FINE_TILE, self.multiple) for n in (sh, sw))
         tile = np.full((th, tw, 3), self.pad_value, np.uint8)
         blob = np.empty((1, 3, th, tw), np.float32)
         all_boxes, all_scores = [], []
@@ -214,9 +226,11 @@ class OnnxPlateDetector:
                 np.multiply(tile.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=blob[0])
                 scores, ltrb = self._session.run(None, {self._input: blob})
                 boxes, sc = self._decode(scores, ltrb)
-                # a box touching an inner tile edge may be a cut plate: drop it
-                inner = ((boxes[:, 0] > 1) | (x0 == 0)) & ((boxes[:, 1] > 1) | (y0 == 0)) \
-                    & ((boxes[:, 2] < vw - 1) | (x0 + vw >= sw)) & ((boxes[:, 3] < vh - 1) | (y0 + vh >= sh))
+                # a box reaching to within TILE_EDGE_PX of an inner tile edge may be a cut plate
+                # (its box ends a little short of the edge): drop it
+                e = TILE_EDGE_PX
+                inner = ((boxes[:, 0] > e) | (x0 == 0)) & ((boxes[:, 1] > e) | (y0 == 0)) \
+                    & ((boxes[:, 2] < vw - e) | (x0 + vw >= sw)) & ((boxes[:, 3] < vh - e) | (y0 + vh >= sh))
                 all_boxes.append((boxes[inner] + (x0, y0, x0, y0)) / r)
                 all_scores.append(sc[inner])
         return np.concatenate(all_boxes), np.concatenate(all_scores)

@@ -123,3 +123,32 @@ def test_unreadable_video_is_one_clear_line(name, capsys):
     assert rc == 1 and captured.out == ""
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"edge read: {path}: ")
+
+
+def test_images_are_decoded_ahead_but_never_two_big_ones_at_once():
+    import threading
+
+    import numpy as np
+
+    from edge.commands.read import DECODE_AHEAD_MAX_BYTES, _decoded_ahead
+
+    started: dict[str, threading.Event] = {}
+    small = np.zeros((100, 100, 3), np.uint8)
+    big = np.zeros((DECODE_AHEAD_MAX_BYTES // 3000 + 1, 1000, 3), np.uint8)
+
+    def decode(path: Path):
+        started[path.name].set()
+        return big if path.name.startswith("big") else small
+
+    names = ["s1.jpg", "s2.jpg", "s3.jpg", "big1.jpg", "big2.jpg", "s4.jpg"]
+    started.update((n, threading.Event()) for n in names)
+    read = []
+    for path, decoding in _decoded_ahead(iter(Path(n) for n in names), decode):
+        assert decoding.result() is not None
+        following = names[names.index(path.name) + 1] if path.name != names[-1] else None
+        if path.name in ("s1.jpg", "s2.jpg"):  # small: the next one is decoded meanwhile
+            assert started[following].wait(5.0), f"{following} not decoded ahead of {path.name}"
+        if path.name in ("big1.jpg", "big2.jpg"):  # big: nothing else until it is read
+            assert not started[following].wait(0.2), f"{following} decoded while {path.name} was read"
+        read.append(path.name)
+    assert read == names

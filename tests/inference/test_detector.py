@@ -210,26 +210,33 @@ def test_fine_pass_only_for_images_much_bigger_than_the_main_side(detector):
     assert OnnxPlateDetector(default_model_path(), fine_side=0).fine_side_for(4000, 3000) == 0
 
 
-@pytest.mark.parametrize("length", [769, 960, 1500, 2048, 3000])
+@pytest.mark.parametrize("length", [769, 960, 1080, 1488, 1500, 1984, 2048, 3000])
 def test_fine_tiles_cover_the_image_and_overlap(length):
-    from edge.inference.detector import FINE_OVERLAP, FINE_TILE, _tile_starts
+    from edge.inference.detector import FINE_OVERLAP, FINE_TILE, _tile_size, _tile_starts
 
-    starts = _tile_starts(length, FINE_TILE)
-    assert starts[0] == 0 and starts[-1] + FINE_TILE == length
-    assert all(b - a <= FINE_TILE - FINE_OVERLAP for a, b in zip(starts, starts[1:]))
-    assert _tile_starts(700, FINE_TILE) == [0]
+    tile = _tile_size(length, FINE_TILE, 32)
+    assert tile % 32 == 0 and tile <= FINE_TILE
+    starts = _tile_starts(length, tile)
+    assert starts[0] == 0 and starts[-1] + tile == length
+    assert all(b - a <= tile - FINE_OVERLAP for a, b in zip(starts, starts[1:]))
+    # no more tiles than FINE_TILE px ones would take
+    assert len(starts) == len(_tile_starts(length, FINE_TILE))
+    assert _tile_starts(700, _tile_size(700, FINE_TILE, 32)) == [0]
 
 
 def test_a_plate_on_a_tile_seam_is_found_once_with_its_whole_box(detector, scenes):
+    from edge.inference.detector import FINE_TILE, _tile_size
+
     # a fixture scene at native size on a 4K canvas, its plate centred on the right edge of the
-    # first fine tile (the fine pass scales 3840 -> 1920: 768 px tiles at 0, 576 and 1152), so
+    # first fine tile (the fine pass scales 3840 -> 1920: 736 px tiles at 0, 592 and 1184), so
     # that tile sees a cut plate and the next one sees it whole
     name, img, boxes = next(s for s in scenes if s[0].startswith("02_"))
     plate = max(boxes, key=lambda b: b.w)
     canvas = np.full((2160, 3840, 3), 114, np.uint8)
-    seam_x = round(768 / 0.5)
+    assert detector.fine_side_for(3840, 2160) == 1920
+    seam_x = round(_tile_size(1920, FINE_TILE, 32) / 0.5)
     ox = int(seam_x - (plate.x + plate.w / 2))
-    oy = 800
+    oy = int(600 - plate.y)  # y 300 once scaled: inside the first row of tiles only
     canvas[oy:oy + img.shape[0], ox:ox + img.shape[1]] = img
     want = BoundingBox(plate.x + ox, plate.y + oy, plate.w, plate.h)
     dets = detector.predict(canvas)
