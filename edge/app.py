@@ -375,7 +375,8 @@ class Application:
 
         cfg = self.config
         self.notifier.status("loading models")
-        self.models = load_readers(cfg)
+        # a folder of photos is stills, not a video: big ones get the detector's fine pass
+        self.models = load_readers(cfg, stills=cfg.source.kind == "images")
         warm_ms = warm_up(self.models)
         log.info("models %s warmed up in %.0f ms", self.models.names, warm_ms)
 

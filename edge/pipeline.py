@@ -235,8 +235,11 @@ class Pipeline:
         drop = self.options.drop_when_full
         self.drop_when_full = live if drop is None else drop
         # The detector's input size (OnnxPlateDetector.input_side): frames are shrunk to it here,
-        # fast (see downscale_for_detection); boxes are scaled back to the full frame.
-        side = self.options.detect_side if self.options.detect_side is not None else getattr(detector, "input_side", 0)
+        # fast (see downscale_for_detection); boxes are scaled back to the full frame. Not for a
+        # detector with a fine pass (stills: a folder of photos): that pass needs the full frame.
+        side = self.options.detect_side
+        if side is None:
+            side = 0 if getattr(detector, "fine_side", 0) > 0 else getattr(detector, "input_side", 0)
         self.detect_side = int(side or 0)
         self.queue = FrameQueue(self.options.queue_size)
         self.latency = LatencyStats()
@@ -442,7 +445,7 @@ class Pipeline:
             sx = prepared.size[0] / detect_image.shape[1]
             sy = prepared.size[1] / detect_image.shape[0]
             detections = [PlateDetection(BoundingBox(d.box.x * sx, d.box.y * sy, d.box.w * sx,
-                                                     d.box.h * sy), d.score)
+                                                     d.box.h * sy), d.score, d.confirm)
                           for d in self.detector.predict(detect_image)]
         if self.roi:
             detections = [d for d in detections if roi_contains(self.roi, *d.box.center)]

@@ -87,10 +87,11 @@ class DetectorConfig:
     score_threshold: float = 0.0  # 0 = the model's own (its JSON sidecar)
     input_side: int = 0  # letterbox side in px; 0 = the model's own (its JSON sidecar)
     coarse_side: int = -1  # side of a second, cheaper pass for close plates; -1 = the model's own, 0 = off
-    # Largest side of a third, fine pass over big still images (`edge read`), so that plates
-    # small in a big photo are not shrunk below what the model can see; -1 = the model's own,
-    # 0 = off. Video is never given one: a passing vehicle is seen at many sizes, and at 1080p
-    # it would cost the pipeline about half its frame rate.
+    # Largest side of a third, fine pass over big still images (`edge read`, and `edge run` on
+    # a folder: source kind "images"), so that plates small in a big photo are not shrunk below
+    # what the model can see; -1 = the model's own, 0 = off. Video is never given one: a passing
+    # vehicle is seen at many sizes, and at 1080p it would cost the pipeline about half its
+    # frame rate.
     fine_side: int = -1
 
     def __post_init__(self) -> None:
