@@ -22,12 +22,13 @@ Large images (phone photos, 4K frames) also get a fine pass (`fine_side`, sideca
 longest side at most `fine_side`, when that side is at least FINE_MIN_RATIO x `input_side`.
 Letterboxed to 512, a 4000 px photo shrinks 8x and a plate a reader could read (100 px wide)
 becomes a 13 px smudge the network was never trained on; the fine pass shows it at the scales of
-the training views. It runs on FINE_TILE px tiles overlapping by FINE_OVERLAP px (one tile when
-the scaled image has no more pixels than one), so memory and onnxruntime's buffers stay those of
-one tile whatever the photo's size; a peak whose box comes near a tile's inner edge is dropped (its
-plate lies whole in the neighbouring tile, or is big enough for the main pass). Its peaks are marked `confirm` unless a sure main or coarse peak overlaps
-them: the network has seen few scenes at that scale, and so few of the textures it confuses with
-plates there (signs, text, grilles).
+the training views. It runs on tiles of at most FINE_TILE px overlapping by FINE_OVERLAP px (one
+tile when the scaled image has no more pixels than one), so memory and onnxruntime's buffers stay
+those of one tile whatever the photo's size; a peak whose box comes near a tile's inner edge is
+dropped (its plate lies whole in the neighbouring tile, or is big enough for the main pass). Its
+peaks are marked `confirm` unless a sure main or coarse peak overlaps them: the network has seen
+few scenes at that scale, and so few of the textures it confuses with plates there (signs, text,
+grilles).
 """
 
 from __future__ import annotations
@@ -63,10 +64,17 @@ def default_model_path() -> Path:
     return _models_dir() / DEFAULT_MODEL
 
 
+def _ious(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """IoU of one x1y1x2y2 box with each of `others` [N, 4]."""
+    iw = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    inter = iw * ih
+    union = (box[2] - box[0]) * (box[3] - box[1]) + (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    return inter / (union - inter + 1e-9)
+
+
 def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
     order = np.argsort(-scores, kind="stable")
-    x1, y1, x2, y2 = boxes.T
-    areas = (x2 - x1) * (y2 - y1)
     keep: list[int] = []
     while order.size:
         i = int(order[0])
@@ -74,22 +82,13 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
         rest = order[1:]
         if rest.size == 0:
             break
-        iw = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
-        ih = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
-        inter = iw * ih
-        ov = inter / (areas[i] + areas[rest] - inter + 1e-9)
-        order = rest[ov <= iou]
+        order = rest[_ious(boxes[i], boxes[rest]) <= iou]
     return keep
 
 
 def _overlaps(box: np.ndarray, others: np.ndarray, iou: float) -> bool:
-    if others.size == 0:
-        return False
-    iw = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
-    ih = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    inter = iw * ih
-    union = (box[2] - box[0]) * (box[3] - box[1]) + (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1]) - inter
-    return bool((inter > iou * union).any())
+    """Whether `box` overlaps any of `others` by more than `iou` (what NMS would suppress)."""
+    return bool(others.size) and bool((_ious(box, others) > iou).any())
 
 
 def _tile_size(length: int, most: int, multiple: int) -> int:
