@@ -23,7 +23,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from edge.records import BoundingBox
 
@@ -107,23 +106,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _pictures(root: Path, labels: dict, n: int):
     """(name, source, image, truth) per labelled image, or per n x n mosaic of one source's images."""
+    from edge.synth.big_photo import GAP_X, GAP_Y, compose_big_photo
+
     by_source: dict[str, list[str]] = defaultdict(list)
     for name in sorted(labels):
         by_source[Path(name).name.split("_")[0]].append(name)
     for source, names in sorted(by_source.items()):
         for k in range(0, len(names), n * n):
-            group = [(name, cv2.imread(str(root / name))) for name in names[k:k + n * n]]
+            group = [(cv2.imread(str(root / name)), labels[name]) for name in names[k:k + n * n]]
             if n == 1:
-                yield group[0][0], source, group[0][1], labels[group[0][0]]
+                yield names[k], source, group[0][0], group[0][1]
                 continue
-            cw = max(img.shape[1] for _, img in group)
-            ch = max(img.shape[0] for _, img in group)
-            canvas = np.full((ch * n, cw * n, 3), 114, np.uint8)
-            truth = []
-            for j, (name, img) in enumerate(group):
-                ox, oy = (j % n) * cw, (j // n) * ch
-                canvas[oy:oy + img.shape[0], ox:ox + img.shape[1]] = img
-                truth += [(BoundingBox(b.x + ox, b.y + oy, b.w, b.h), text) for b, text in labels[name]]
+            cw = max(img.shape[1] for img, _ in group)
+            ch = max(img.shape[0] for img, _ in group)
+            # n cells and the gaps between them: n images to a row
+            canvas, truth = compose_big_photo(group, n * cw + (n - 1) * GAP_X, n * ch + (n - 1) * GAP_Y, 1.0)
             yield f"{source}_mosaic_{k // (n * n)}", source, canvas, truth
 
 
