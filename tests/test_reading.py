@@ -5,11 +5,12 @@ confirms them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from edge.reading import (CONFIRM_MIN_CHARS, CONFIRM_MIN_CONFIDENCE, CONTEXT, FIRST_CROPS, READ_CROPS, TIGHT, WIDE,
-                          crop_bounds, read_detections)
+from edge.reading import (CONFIRM_MIN_CHARS, CONFIRM_MIN_CONFIDENCE, CONTEXT, FIRST_CROPS, READ_CROPS, TIGHT,
+                          TILT_BELOW, WIDE, crop_bounds, crop_plate, read_detections)
 from edge.records import BoundingBox, CharConfidence, PlateDetection, PlateText
 
 
@@ -45,12 +46,17 @@ def test_the_first_crops_of_every_plate_go_in_one_batch_and_the_rest_only_where_
     assert READ_CROPS[:FIRST_CROPS] == (CONTEXT, TIGHT) and READ_CROPS[FIRST_CROPS:] == (WIDE,)
     second = BoundingBox(350, 250, 120, 30)
     plates = [PlateDetection(BOX, 0.9), PlateDetection(second, 0.8)]
-    reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.6), size(TIGHT): text("AB12CDE", 0.9)})
+    second_context, second_tight = ((x2 - x1, y2 - y1) for x1, y1, x2, y2 in
+                                    (crop_bounds(second, 600, 400, m) for m in (CONTEXT, TIGHT)))
+    sure_second = {second_context: text("XY99ZZ", 0.95), second_tight: text("XY99ZZ", 0.95)}
+    reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.6), size(TIGHT): text("AB12CDE", 0.9), **sure_second})
     assert read_detections(IMAGE, plates, reader, None)[0].text == "AB12CDE"
-    assert [len(b) for b in reader.batches] == [2 * FIRST_CROPS]  # both plates' crops agreed
+    assert [len(b) for b in reader.batches] == [2 * FIRST_CROPS]  # both plates' crops agreed, surely
     reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.6), size(TIGHT): text("AB12CDF", 0.9)})
     reads = read_detections(IMAGE, plates, reader, None)
-    assert reader.batches == [reader.batches[0], [size(WIDE)]]  # only the first plate disagreed
+    # only the first plate disagreed: its WIDE crop; the second was not read at all, so it is
+    # also read turned both ways (TILT_*), to no avail
+    assert reader.batches == [reader.batches[0], [size(WIDE)], [second_context] * 2]
     assert reads[0].text == "AB12CDF" and reads[0].confidence == 0.9
     assert reads[1].text == "" and reads[1].box == second  # unread but sure: kept for the tracker
 
@@ -80,3 +86,65 @@ def test_a_candidate_is_kept_only_when_the_reader_confirms_it():
         assert bool(reads) is kept, answer
         # the same read of a detection the detector is sure of is always kept
         assert len(read_detections(IMAGE, [PlateDetection(BOX, 0.9)], reader, None)) == 1
+
+
+class BatchReader:
+    """Answers the n-th batch from the n-th list of answers; keeps the crops."""
+
+    name = "batches"
+
+    def __init__(self, *answers: list[PlateText]):
+        self.answers = list(answers)
+        self.crops: list[list[np.ndarray]] = []
+
+    def predict(self, crops: Sequence[np.ndarray]) -> list[PlateText]:
+        self.crops.append(list(crops))
+        return self.answers[len(self.crops) - 1]
+
+
+def test_an_unsure_plate_is_also_read_turned_both_ways_and_the_surest_read_wins():
+    image = np.random.default_rng(0).integers(0, 255, (400, 600, 3), np.uint8)
+    unsure = text("AB12CDE", TILT_BELOW - 0.2)
+    reader = BatchReader([unsure, unsure], [text("AB12CDF", 0.7), text("AB12CD", 0.95)])
+    reads = read_detections(image, [PlateDetection(BOX, 0.9)], reader, None)
+    assert reads[0].text == "AB12CD" and reads[0].confidence == 0.95
+    context = crop_plate(image, BOX, CONTEXT)
+    turned = reader.crops[1]
+    assert len(turned) == 2 and all(c.shape == context.shape for c in turned)
+    assert not np.array_equal(turned[0], context) and not np.array_equal(turned[0], turned[1])
+    # a turned read less sure than the crops' vote changes nothing
+    reader = BatchReader([unsure, unsure], [text("AB12CDF", 0.55), text("", 0.0)])
+    assert read_detections(image, [PlateDetection(BOX, 0.9)], reader, None)[0].text == "AB12CDE"
+    # a sure read is not turned
+    reader = BatchReader([text("AB12CDE", 0.9), text("AB12CDE", 0.85)])
+    assert read_detections(image, [PlateDetection(BOX, 0.9)], reader, None)[0].text == "AB12CDE"
+    assert len(reader.crops) == 1
+
+
+def test_the_shipped_reader_reads_tilted_fixture_plates_through_the_turned_crops():
+    import cv2
+
+    from edge.inference import models_dir
+    from edge.inference.reader import OnnxPlateReader
+
+    reader = OnnxPlateReader(models_dir() / "plate_reader.onnx")
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "plates"
+    labels = [line.split("\t")[:2] for line in (fixtures / "labels.tsv").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    product = context_only = 0
+    for name, want in labels:
+        plate = cv2.imread(str(fixtures / name))
+        h, w = plate.shape[:2]
+        for angle in (20, -20):
+            canvas = np.full((4 * h, 2 * w, 3), 90, np.uint8)
+            canvas[3 * h // 2:3 * h // 2 + h, w // 2:w // 2 + w] = plate
+            m = cv2.getRotationMatrix2D((w, 2 * h), angle, 1.0)
+            image = cv2.warpAffine(canvas, m, (2 * w, 4 * h), borderValue=(90, 90, 90))
+            corners = np.array([[[w // 2, 3 * h // 2], [w // 2 + w, 3 * h // 2], [w // 2 + w, 3 * h // 2 + h],
+                                 [w // 2, 3 * h // 2 + h]]], np.float32)
+            (x1, y1), (x2, y2) = cv2.transform(corners, m)[0].min(0), cv2.transform(corners, m)[0].max(0)
+            box = BoundingBox(float(x1), float(y1), float(x2 - x1), float(y2 - y1))
+            product += read_detections(image, [PlateDetection(box, 0.9)], reader, None)[0].text == want
+            context_only += reader.predict([crop_plate(image, box, CONTEXT)])[0].text == want
+    # 2026-12-06: 16 of 40 plates tilted by 20 degrees read, against 4 from the context crop alone
+    assert product >= 12 and product >= context_only + 8, (product, context_only)
