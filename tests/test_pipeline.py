@@ -341,6 +341,24 @@ def write_nmea_log(path: Path, start: datetime, seconds: int, lat0: float = 52.0
     return track
 
 
+class PrintedEvents:
+    """The `out` an Application prints its events to (one JSON line each)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.chunks.append(text)
+
+    def flush(self) -> None:
+        pass
+
+    def events(self) -> list[dict]:
+        import json
+
+        return [json.loads(line) for line in "".join(self.chunks).splitlines()]
+
+
 def test_application_video_plus_nmea_log_on_one_timeline(tmp_path, clip):
     """The whole wiring (edge.app): video times start at the log's first fix; each event is
     placed where the log says the camera was at that frame's time."""
@@ -362,23 +380,16 @@ def test_application_video_plus_nmea_log_on_one_timeline(tmp_path, clip):
         "outbox": {"path": str(tmp_path / "outbox.db")},
         "mqtt": {"enabled": False},
     })
-    printed = []
+    out = PrintedEvents()
 
-    class Out:
-        def write(self, text):
-            printed.append(text)
-
-        def flush(self):
-            pass
-
-    app = Application(config, print_events=True, out=Out())
+    app = Application(config, print_events=True, out=out)
     try:
         app.open()
         summary = app.run()
     finally:
         app.close()
     assert summary["frames"]["events"] == 3
-    events = [json.loads(line) for line in "".join(printed).splitlines()]
+    events = out.events()
     assert [e["seq"] for e in events] == [1, 2, 3]
     for e in events:
         v = next(v for v in VEHICLES if v[0] == e["plate"]["text"])
@@ -628,30 +639,23 @@ def test_edge_run_on_a_folder_of_big_photos_uses_the_fine_pass(tmp_path):
     plates = _photo_of_small_scenes(folder / "big_0.jpg")
     # two frames of one scene: the tracker emits a pass only after two reads (min_reads)
     (folder / "big_1.jpg").write_bytes((folder / "big_0.jpg").read_bytes())
-    printed = []
-
-    class Out:
-        def write(self, text):
-            printed.append(text)
-
-        def flush(self):
-            pass
+    out = PrintedEvents()
 
     def run(source: dict) -> set[str]:
-        printed.clear()
+        out.chunks.clear()
         config = build_config({
             "device": {"id": "stills-test"},
             "source": source,
             "outbox": {"path": str(tmp_path / f"outbox-{source['kind']}.db")},
             "mqtt": {"enabled": False},
         })
-        app = Application(config, print_events=True, out=Out())
+        app = Application(config, print_events=True, out=out)
         try:
             app.open()
             app.run()
         finally:
             app.close()
-        return {json.loads(line)["plate"]["text"] for line in "".join(printed).splitlines()}
+        return {e["plate"]["text"] for e in out.events()}
 
     want = {text for _, text in plates}
     texts = run({"kind": "images", "path": str(folder), "fps": 1.0})
