@@ -363,7 +363,6 @@ def test_application_video_plus_nmea_log_on_one_timeline(tmp_path, clip):
     """The whole wiring (edge.app): video times start at the log's first fix; each event is
     placed where the log says the camera was at that frame's time."""
     import dataclasses
-    import json
     import math
 
     from edge.app import Application
@@ -628,8 +627,6 @@ def test_shipped_models_one_event_per_vehicle_on_the_video_timeline():
 
 
 def test_edge_run_on_a_folder_of_big_photos_uses_the_fine_pass(tmp_path):
-    import json
-
     from edge.app import Application
     from edge.settings import build_config
     from tests.commands.test_read import _photo_of_small_scenes
