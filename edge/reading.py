@@ -11,7 +11,7 @@ import numpy as np
 
 from edge.formats import FormatRules
 from edge.ports import PlateDetector, PlateReader
-from edge.records import BoundingBox, PlateDetection, PlateRead, PlateText
+from edge.records import BoundingBox, CharConfidence, PlateDetection, PlateRead, PlateText
 
 # Smaller crops hold no readable characters.
 MIN_CROP_H = 4
@@ -54,7 +54,7 @@ CONFIRM_MIN_CHARS = 4
 # reader holds up to ~10 degrees of tilt and collapses past 15 (fixture plates: 37/40 read at
 # 10, 28/40 at 15, 7/40 at 20), and photos taken by hand or from a leaning vehicle are tilted.
 # Chosen on the detection val splits (training/eval_val.py) turned by 15 degrees each way: 322 ->
-# 398 of 685 plates read (8 degrees: 520 -> 529 of 693); unturned: 314 of 377 either way.
+# 399 of 685 plates read (8 degrees: 520 -> 529 of 693); unturned: 314 of 377 either way.
 TILT_BELOW = 0.8
 TILT_DEG = 15.0
 
@@ -151,7 +151,7 @@ class _Finished:
     """A read after the format rules, with its confidence (the weakest character's)."""
 
     text: str
-    chars: tuple
+    chars: tuple[CharConfidence, ...]
     region: str | None
     confidence: float
 
