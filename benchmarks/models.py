@@ -74,14 +74,9 @@ def _big_photos(n: int = 10) -> tuple[Path, dict[str, list]]:
     """n 4000x3000 photos of the fixture scenes at half size, each in another order."""
     import random
 
-    from edge.records import BoundingBox
-    from edge.synth.big_photo import compose_big_photo
+    from edge.synth.big_photo import compose_big_photo, read_scene_labels
 
-    labels: dict[str, list] = {}
-    for line in (FIXTURES / "scenes" / "labels.tsv").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, x, y, w, h, text = line.split("\t")
-            labels.setdefault(name, []).append((BoundingBox(float(x), float(y), float(w), float(h)), text))
+    labels = read_scene_labels(FIXTURES / "scenes" / "labels.tsv")
     scenes = [(cv2.imread(str(FIXTURES / "scenes" / name)), boxes) for name, boxes in sorted(labels.items())]
     out = Path(tempfile.mkdtemp(prefix="edge-bench-big-"))
     truth = {}

@@ -11,7 +11,7 @@ import numpy as np
 
 from edge.formats import FormatRules
 from edge.ports import PlateDetector, PlateReader
-from edge.records import BoundingBox, CharConfidence, PlateDetection, PlateRead, PlateText
+from edge.records import BoundingBox, PlateDetection, PlateRead, PlateText
 
 # Smaller crops hold no readable characters.
 MIN_CROP_H = 4
@@ -127,41 +127,27 @@ def read_detections(
     read([(i, c) for i in undecided for m in rest if (c := cut(detections[i], m)) is not None])
     if not votes:
         return []
-    best = {i: _finish(max(votes[i].values(), key=lambda v: (v[0], v[1].confidence))[1], rules)
-            for i in sorted(votes)}
+    best = {i: _finish(max(votes[i].values(), key=lambda v: (v[0], v[1].confidence))[1], rules,
+                       detections[i], frame_seq) for i in sorted(votes)}
     tilted = [(i, turned) for i in best if best[i].confidence < TILT_BELOW
               and (c := cut(detections[i], CONTEXT)) is not None for turned in _turned(c)]
     if tilted:
         for (i, _), plate in zip(tilted, reader.predict([c for _, c in tilted])):
-            read = _finish(plate, rules)
-            if read.confidence > best[i].confidence:
-                best[i] = read
-    reads = []
-    for i, read in best.items():
-        det = detections[i]
-        if det.confirm and (read.confidence < CONFIRM_MIN_CONFIDENCE or len(read.text) < CONFIRM_MIN_CHARS):
-            continue
-        reads.append(PlateRead(text=read.text, chars=read.chars, confidence=read.confidence, box=det.box,
-                               detection_score=det.score, frame_seq=frame_seq, region=read.region))
-    return reads
+            turned_read = _finish(plate, rules, detections[i], frame_seq)
+            if turned_read.confidence > best[i].confidence:
+                best[i] = turned_read
+    return [r for i, r in best.items() if not detections[i].confirm
+            or (r.confidence >= CONFIRM_MIN_CONFIDENCE and len(r.text) >= CONFIRM_MIN_CHARS)]
 
 
-@dataclass(frozen=True, slots=True)
-class _Finished:
-    """A read after the format rules, with its confidence (the weakest character's)."""
-
-    text: str
-    chars: tuple[CharConfidence, ...]
-    region: str | None
-    confidence: float
-
-
-def _finish(plate: PlateText, rules: FormatRules | None) -> _Finished:
+def _finish(plate: PlateText, rules: FormatRules | None, det: PlateDetection, frame_seq: int) -> PlateRead:
+    """The reader's text after the format rules, its confidence the weakest character's."""
     text, chars, region = plate.text, tuple(plate.chars), None
     if rules is not None and text:
         match = rules.best(text, chars)
         text, chars, region = match.text, tuple(match.chars), match.region
-    return _Finished(text, chars, region, min((c.p for c in chars), default=0.0))
+    return PlateRead(text=text, chars=chars, confidence=min((c.p for c in chars), default=0.0), box=det.box,
+                     detection_score=det.score, frame_seq=frame_seq, region=region)
 
 
 def _turned(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -97,7 +97,7 @@ def _tile_size(length: int, most: int, multiple: int) -> int:
     608 px tiles rather than three 768 px ones (9 tiles on a 12 MP photo: 158 instead of 204 ms)."""
     if length <= most:
         return length + (-length) % multiple
-    n = 1 + -(-(length - most) // (most - FINE_OVERLAP))
+    n = _tile_count(length, most)
     size = -(-(length + (n - 1) * FINE_OVERLAP) // n)
     return min(most, size + (-size) % multiple)
 
@@ -106,8 +106,13 @@ def _tile_starts(length: int, tile: int) -> list[int]:
     """Offsets of tiles of `tile` px covering `length` px, overlapping by at least FINE_OVERLAP."""
     if length <= tile:
         return [0]
-    n = 1 + -(-(length - tile) // (tile - FINE_OVERLAP))
+    n = _tile_count(length, tile)
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def _tile_count(length: int, tile: int) -> int:
+    """How many `tile` px tiles overlapping by at least FINE_OVERLAP cover `length` (> tile) px."""
+    return 1 + -(-(length - tile) // (tile - FINE_OVERLAP))
 
 
 class OnnxPlateDetector:
@@ -218,10 +223,7 @@ class OnnxPlateDetector:
             for x0 in _tile_starts(sw, tw):
                 view = scaled[y0:y0 + th, x0:x0 + tw]
                 vh, vw = view.shape[:2]
-                tile[:vh, :vw] = view
-                if vh < th or vw < tw:
-                    tile[vh:] = self.pad_value
-                    tile[:, vw:] = self.pad_value
+                tile[:vh, :vw] = view  # smaller only on an axis that one padded tile covers
                 np.multiply(tile.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=blob[0])
                 scores, ltrb = self._session.run(None, {self._input: blob})
                 boxes, sc = self._decode(scores, ltrb)

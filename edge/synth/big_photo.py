@@ -12,6 +12,7 @@ next to the whole picture.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -23,6 +24,17 @@ Labelled = tuple[BoundingBox, str]
 GAP_X = 60
 GAP_Y = 40
 BACKGROUND = 114
+
+
+def read_scene_labels(path: Path) -> dict[str, list[Labelled]]:
+    """A scenes labels.tsv (`image, x, y, w, h, text`, `#` comments; scripts/make_fixtures.py):
+    each image's plates, boxes in its pixels."""
+    out: dict[str, list[Labelled]] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, x, y, w, h, text = line.split("\t")
+            out.setdefault(name, []).append((BoundingBox(float(x), float(y), float(w), float(h)), text))
+    return out
 
 
 def compose_big_photo(scenes: Iterable[tuple[np.ndarray, Sequence[Labelled]]], width: int, height: int,

@@ -10,19 +10,14 @@ import pytest
 
 from edge.cli import main
 from edge.records import BoundingBox
+from edge.synth.big_photo import read_scene_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
 def _labels() -> dict[str, list[tuple[BoundingBox, str]]]:
-    out: dict[str, list[tuple[BoundingBox, str]]] = {}
-    for line in (FIXTURES / "scenes" / "labels.tsv").read_text().splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name, x, y, w, h, text = line.split("\t")
-        out.setdefault(name, []).append((BoundingBox(float(x), float(y), float(w), float(h)), text))
-    return out
+    return read_scene_labels(FIXTURES / "scenes" / "labels.tsv")
 
 
 def test_images_give_one_json_line_each_in_the_documented_shape(capsys):
