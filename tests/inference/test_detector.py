@@ -245,3 +245,15 @@ def test_a_plate_on_a_tile_seam_is_found_once_with_its_whole_box(detector, scene
     hits = [d for d in dets if d.box.iou(want) > 0.2]
     assert len(hits) == 1, [(d.box, d.score) for d in dets]
     assert hits[0].box.iou(want) >= 0.8
+
+
+def test_nms_keeps_one_of_a_tight_and_a_loose_box_of_one_plate():
+    from edge.inference.detector import _nms
+
+    # a 169x52 box inside a 191x79 one: IoU 0.43 (under the 0.45 NMS IoU), but one plate
+    boxes = np.array([[784, 315, 953, 367], [814, 305, 1005, 384], [1200, 300, 1300, 340]], np.float32)
+    scores = np.array([0.9, 0.6, 0.8], np.float32)
+    assert _nms(boxes, scores, 0.45) == [0, 2]
+    # two plates side by side that touch are both kept
+    side = np.array([[0, 0, 100, 30], [95, 0, 195, 30]], np.float32)
+    assert _nms(side, np.array([0.9, 0.8], np.float32), 0.45) == [0, 1]
