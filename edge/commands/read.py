@@ -12,9 +12,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import cv2
 
-from edge.records import PlateRead
+from edge.records import BoundingBox, PlateRead
 
 log = logging.getLogger(__name__)
 
@@ -104,30 +103,38 @@ def _is_big(decoding: Future | None) -> bool:
 
 
 def _decode(path: Path):
+    from edge.stills import read_still
+
     if not path.exists():
         raise InputError("no such file")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
+    try:
+        still = read_still(path)
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror})") from None
+    if still is None:
         raise InputError("not a readable image (unknown format or corrupt file)")
-    return image
+    return still
 
 
-def _read_image(path: Path, image, models) -> dict:
+def _read_image(path: Path, still, models) -> dict:
     from edge.reading import read_image
 
-    result = read_image(image, models.detector, models.reader, models.rules)
+    result = read_image(still.image, models.detector, models.reader, models.rules)
     return {
         "image": str(path),
-        "plates": [_plate_json(r) for r in result.reads],
+        "plates": [_plate_json(r, still.scale_x, still.scale_y) for r in result.reads],
         "ms": {"detect": round(result.detect_ms, 2), "ocr": round(result.ocr_ms, 2)},
     }
 
 
-def _plate_json(read: PlateRead) -> dict:
+def _plate_json(read: PlateRead, scale_x: float = 1.0, scale_y: float = 1.0) -> dict:
+    box = read.box
+    if scale_x != 1.0 or scale_y != 1.0:  # read from a reduced decode: back to the photo's pixels
+        box = BoundingBox(box.x * scale_x, box.y * scale_y, box.w * scale_x, box.h * scale_y)
     plate = {
         "text": read.text,
         "confidence": round(read.confidence, 4),
-        "box": read.box.as_list(),
+        "box": box.as_list(),
         "chars": [{"c": c.c, "p": round(c.p, 4)} for c in read.chars],
     }
     if read.region:

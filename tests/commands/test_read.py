@@ -71,6 +71,41 @@ def test_small_plates_in_a_big_photo_are_found_by_the_fine_pass(tmp_path, capsys
     assert found >= len(plates) - 1, (found, read)
 
 
+def test_a_photo_over_24_mp_is_read_reduced_with_boxes_in_its_own_pixels(tmp_path, capsys):
+    import cv2
+
+    from edge.synth.big_photo import compose_big_photo
+    from edge.stills import MAX_STILL_PIXELS
+
+    scenes = [(cv2.imread(str(FIXTURES / "scenes" / name)), labelled) for name, labelled in sorted(_labels().items())]
+    image, plates = compose_big_photo(scenes, 6400, 4000, scale=1.0)
+    assert image.shape[0] * image.shape[1] > MAX_STILL_PIXELS  # decoded at 3200x2000
+    photo = tmp_path / "26mp.jpg"
+    assert cv2.imwrite(str(photo), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert main(["read", str(photo)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    read = [(BoundingBox(*p["box"]), p["text"]) for p in doc["plates"]]
+    found = sum(any(t == text and b.iou(box) >= 0.5 for b, t in read) for box, text in plates)
+    assert found >= len(plates) - 1, (found, read, plates)
+
+
+def test_a_photo_taken_with_the_phone_turned_is_read_upright(tmp_path, capsys):
+    import cv2
+
+    from tests.test_stills import with_exif_orientation
+
+    (box, text), = _labels()["01_1280x720.jpg"]
+    upright = cv2.imread(str(FIXTURES / "scenes" / "01_1280x720.jpg"))
+    # a phone stores the sensor's pixels (here turned a quarter anticlockwise) and an EXIF tag
+    # saying to turn them clockwise for display
+    ok, jpeg = cv2.imencode(".jpg", cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE))
+    photo = tmp_path / "turned.jpg"
+    photo.write_bytes(with_exif_orientation(jpeg.tobytes(), 6))
+    assert main(["read", str(photo)]) == 0
+    plates = json.loads(capsys.readouterr().out)["plates"]
+    assert any(p["text"] == text and box.iou(BoundingBox(*p["box"])) >= 0.7 for p in plates), plates
+
+
 def test_bad_inputs_are_one_line_each_and_the_rest_is_still_read(tmp_path, capsys):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"this is not a jpeg")

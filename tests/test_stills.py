@@ -1,0 +1,74 @@
+"""edge.stills: stored sizes from file headers, and reduced decoding of very big photos."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.stills import MAX_STILL_PIXELS, read_still, reduction, stored_size
+
+
+def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """The JPEG with an EXIF APP1 segment holding only an Orientation tag, as a phone writes
+    for a photo taken with the phone turned (6: the stored pixels are to be turned 90 degrees
+    clockwise for display)."""
+    ifd = struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + b"\0\0\0\0"
+    app1 = b"Exif\0\0" + b"MM\0*\0\0\0\x08" + ifd
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image)
+    assert ok
+    return buf.tobytes()
+
+
+def test_stored_size_from_jpeg_and_png_headers():
+    image = np.zeros((300, 500, 3), np.uint8)
+    assert stored_size(_jpeg(image)) == (500, 300)
+    assert stored_size(with_exif_orientation(_jpeg(image), 6)) == (500, 300)  # as stored
+    ok, png = cv2.imencode(".png", image)
+    assert stored_size(png.tobytes()) == (500, 300)
+    assert stored_size(b"this is not an image") is None
+    assert stored_size(_jpeg(image)[:20]) is None  # cut before its frame header
+
+
+def test_reduction_keeps_photos_up_to_the_limit_whole():
+    assert reduction(6000, 4000) == 1  # 24 MP
+    assert reduction(8000, 6000) == 2  # 48 MP -> 12 MP
+    assert reduction(12000, 9000) == 4  # 108 MP -> 6.75 MP
+    assert reduction(16320, 12240) == 4  # 200 MP -> 12.5 MP
+    assert reduction(100_000, 100_000) == 8
+    assert all(reduction(w, h) == 1 for w, h in [(1, 1), (4000, 3000), (MAX_STILL_PIXELS, 1)])
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_photo_over_the_limit_is_decoded_reduced_and_scaled_back(tmp_path: Path, orientation: int):
+    stored = np.zeros((4000, 6500, 3), np.uint8)  # 26 MP
+    stored[:1000, :2000] = 255  # a white block at the stored top-left
+    path = tmp_path / "big.jpg"
+    path.write_bytes(with_exif_orientation(_jpeg(stored), orientation))
+    still = read_still(path)
+    assert still is not None
+    h, w = still.image.shape[:2]
+    if orientation == 1:
+        assert (w, h) == (3250, 2000)
+        assert still.image[:490, :990].min() > 200 and still.image[510:, 1010:].max() < 50
+    else:  # displayed turned clockwise: the block is at the top-right
+        assert (w, h) == (2000, 3250)
+        assert still.image[:990, -490:].min() > 200
+    assert (still.scale_x * w, still.scale_y * h) == ((6500, 4000) if orientation == 1 else (4000, 6500))
+
+
+def test_small_photos_are_decoded_whole_and_bad_files_give_none(tmp_path: Path):
+    path = tmp_path / "small.jpg"
+    path.write_bytes(_jpeg(np.full((72, 128, 3), 90, np.uint8)))
+    still = read_still(path)
+    assert still.image.shape == (72, 128, 3) and (still.scale_x, still.scale_y) == (1.0, 1.0)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    assert read_still(bad) is None
