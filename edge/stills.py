@@ -24,6 +24,7 @@ MAX_STILL_PIXELS = 24_000_000
 _DECODE_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
                  4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 _HEADER_BYTES = 1 << 18  # JPEG SOF follows the APPn segments (EXIF, ICC, MPF: up to 64 KB each)
+_TAIL_BYTES = 1024  # the JPEG end-of-image marker, and any padding some writers put after it
 # JPEG start-of-frame markers: C0-CF except DHT (C4), JPG (C8) and DAC (CC)
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
@@ -36,6 +37,9 @@ class Still:
     image: np.ndarray
     scale_x: float = 1.0
     scale_y: float = 1.0
+    # a JPEG whose end-of-image marker is missing (a partial download or copy): libjpeg decodes
+    # what is there and fills the rest grey
+    cut_short: bool = False
 
     @property
     def nbytes(self) -> int:
@@ -75,15 +79,19 @@ def read_still(path: Path) -> Still | None:
     """The photo at `path` (EXIF orientation applied), reduced when it is too big; None when it
     cannot be decoded."""
     with open(path, "rb") as f:
-        size = stored_size(f.read(_HEADER_BYTES))
+        head = f.read(_HEADER_BYTES)
+        f.seek(max(0, f.seek(0, 2) - _TAIL_BYTES))
+        tail = f.read()
+    size = stored_size(head)
     r = reduction(*size) if size else 1
     image = cv2.imread(str(path), _DECODE_FLAGS[r])
     if image is None:
         return None
+    cut_short = head[:2] == b"\xff\xd8" and b"\xff\xd9" not in tail
     if r == 1:
-        return Still(image)
+        return Still(image, cut_short=cut_short)
     width, height = size
     h, w = image.shape[:2]
     if (w > h) != (width > height):  # turned upright from its EXIF orientation
         width, height = height, width
-    return Still(image, width / w, height / h)
+    return Still(image, width / w, height / h, cut_short)

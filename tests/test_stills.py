@@ -69,6 +69,7 @@ def test_small_photos_are_decoded_whole_and_bad_files_give_none(tmp_path: Path):
     path.write_bytes(_jpeg(np.full((72, 128, 3), 90, np.uint8)))
     still = read_still(path)
     assert still.image.shape == (72, 128, 3) and (still.scale_x, still.scale_y) == (1.0, 1.0)
+    assert not still.cut_short
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8 not really a jpeg")
     assert read_still(bad) is None

@@ -53,18 +53,22 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     if args.format == "table":
         print(f"{'input':<40} {'plate':<10} {'conf':>5}  {'box':<22} region", file=out)
+    still = None
     for path, decoding in _decoded_ahead(_expand(args.inputs)):
         try:
             if decoding is None:
                 for event_json in _read_video(path, config):
                     _emit_video_event(out, args.format, path, event_json)
             else:
-                line = _read_image(path, decoding.result(), models)
-                _emit_image(out, args.format, line)
+                still = decoding.result()
+                if still.cut_short:
+                    print(f"edge read: {path}: warning: the JPEG ends early (a partial copy?); "
+                          "read what could be decoded", file=sys.stderr)
+                _emit_image(out, args.format, _read_image(path, still, models))
         except InputError as exc:
             failures += 1
             print(f"edge read: {path}: {exc}", file=sys.stderr)
-        decoding = None  # the image goes before the next one is decoded
+        decoding = still = None  # the image goes before the next one is decoded
         out.flush()
     return 1 if failures else 0
 

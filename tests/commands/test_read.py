@@ -121,6 +121,19 @@ def test_bad_inputs_are_one_line_each_and_the_rest_is_still_read(tmp_path, capsy
     ]
 
 
+def test_a_jpeg_cut_short_is_read_as_far_as_it_goes_with_a_warning(tmp_path, capsys):
+    whole = (FIXTURES / "scenes" / "01_1280x720.jpg").read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole[: len(whole) * 3 // 4])  # the plate is in the lost bottom quarter
+    good = FIXTURES / "scenes" / "00_1280x720.jpg"
+    rc = main(["read", str(cut), str(good)])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert [json.loads(line)["image"] for line in captured.out.splitlines()] == [str(cut), str(good)]
+    ours = [line for line in captured.err.splitlines() if line.startswith("edge read:")]
+    assert ours == [f"edge read: {cut}: warning: the JPEG ends early (a partial copy?); read what could be decoded"]
+
+
 def test_table_format(capsys):
     rc = main(["read", "--format", "table", str(FIXTURES / "scenes" / "01_1280x720.jpg")])
     lines = capsys.readouterr().out.splitlines()
