@@ -57,6 +57,14 @@ CONFIRM_MIN_CHARS = 4
 # 399 of 685 plates read (8 degrees: 520 -> 529 of 693); unturned: 314 of 377 either way.
 TILT_BELOW = 0.8
 TILT_DEG = 15.0
+# ... keeping only the middle TILT_BAND of the turned crop's height: a tilted plate's box is
+# tall (a 4:1 plate at 22 degrees: 2.4 plate heights), and once turned the plate lies across the
+# middle, so the rest is background that squeezes the characters in the reader's 128x64 input.
+# 0.7 holds a 4:1 plate tilted 12-30 degrees, turned by 15. Val images turned 15 / 22 degrees
+# each way (alternately), 377 plates: 217 / 111 read with the whole turned crop, 232 / 162 with
+# 0.7 (0.6: 224 / 171; 0.8: 232 / 159); 8 degrees 285 either way; upright 314 -> 312, a churn
+# of a few unsure reads (5 lost, 3 gained).
+TILT_BAND = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +159,19 @@ def _finish(plate: PlateText, rules: FormatRules | None, det: PlateDetection, fr
 
 
 def _turned(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The crop turned by -TILT_DEG and +TILT_DEG about its centre, same size, edges repeated."""
+    """The crop turned by -TILT_DEG and +TILT_DEG about its centre, edges repeated, each cut to
+    the middle TILT_BAND of its height."""
     h, w = crop.shape[:2]
-    return tuple(cv2.warpAffine(crop, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h),
-                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                 for angle in (-TILT_DEG, TILT_DEG))
+    band = max(MIN_CROP_H, round(h * TILT_BAND))
+    top = (h - band) // 2
+    # only the band's rows are computed: the affine map is shifted up by `top`
+    turns = []
+    for angle in (-TILT_DEG, TILT_DEG):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        m[1, 2] -= top
+        turns.append(cv2.warpAffine(crop, m, (w, band), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE))
+    return tuple(turns)
 
 
 def read_image(

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.reading import MIN_CROP_H, MIN_CROP_W, READ_CROPS, crop_bounds
+from edge.reading import CONTEXT, MIN_CROP_H, MIN_CROP_W, READ_CROPS, TILT_BAND, crop_bounds
 from edge.event_json import EventEncoder
 from edge.formats import FormatRules, FormatsConfig
 from edge.motion import MotionConfig, MotionGate
@@ -468,6 +468,9 @@ class GroundTruthModels:
                     x1, y1, x2, y2 = crop_bounds(BoundingBox(*p["box"]), width, height, margin)
                     if x2 - x1 >= MIN_CROP_W and y2 - y1 >= MIN_CROP_H:
                         assert plates[owner.setdefault((x2 - x1, y2 - y1), i)]["text"] == p["text"]
+                        if margin == CONTEXT:  # and turned (unsure reads), cut to TILT_BAND
+                            band = max(MIN_CROP_H, round((y2 - y1) * TILT_BAND))
+                            assert plates[owner.setdefault((x2 - x1, band), i)]["text"] == p["text"]
             answers = []
             for crop in crops:
                 p = plates[owner[(crop.shape[1], crop.shape[0])]]
