@@ -257,3 +257,45 @@ def test_nms_keeps_one_of_a_tight_and_a_loose_box_of_one_plate():
     # two plates side by side that touch are both kept
     side = np.array([[0, 0, 100, 30], [95, 0, 195, 30]], np.float32)
     assert _nms(side, np.array([0.9, 0.8], np.float32), 0.45) == [0, 1]
+
+
+def _far_car(scenes, name: str, scale: float) -> tuple[np.ndarray, BoundingBox]:
+    """A 1500x1000 photo (mid-size: no fine pass) holding one fixture scene shrunk by `scale`,
+    like a car far off; and its plate's box."""
+    _, img, boxes = next(s for s in scenes if s[0].startswith(name))
+    small = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    photo = np.full((1000, 1500, 3), 114, np.uint8)
+    photo[400:400 + small.shape[0], 300:300 + small.shape[1]] = small
+    b = max(boxes, key=lambda b: b.w)
+    return photo, BoundingBox(300 + b.x * scale, 400 + b.y * scale, b.w * scale, b.h * scale)
+
+
+def test_look_closer_pass_only_for_mid_size_stills(detector):
+    from edge.inference.detector import CLOSER_MIN_SIDE
+
+    assert CLOSER_MIN_SIDE == 900
+    assert detector.closer_side_for(1500, 1000) == 1472  # whole, down to a multiple of 32
+    assert detector.closer_side_for(1280, 720) == 1280
+    assert detector.closer_side_for(899, 899) == 0
+    assert detector.closer_side_for(1920, 1080) == 0  # the fine pass's
+    assert OnnxPlateDetector(default_model_path(), fine_side=0).closer_side_for(1280, 720) == 0
+
+
+def test_a_far_plate_in_a_mid_size_photo_is_found_by_looking_closer(scenes):
+    class Counting(OnnxPlateDetector):
+        tiled = 0
+
+        def _tiled_peaks(self, image, side):
+            self.tiled += 1
+            return super()._tiled_peaks(image, side)
+
+    stills, video = Counting(default_model_path(), fine_side=2048), Counting(default_model_path(), fine_side=0)
+    # the plate is 40 px wide: 14 px in the 512 px main pass, which finds nothing
+    photo, plate = _far_car(scenes, "01_", 0.15)
+    assert not [d for d in video.predict(photo) if d.box.iou(plate) >= 0.5]
+    found = [d for d in stills.predict(photo) if d.box.iou(plate) >= 0.5]
+    assert stills.tiled == 1 and len(found) == 1 and found[0].confirm  # the reader must confirm it
+    # where the main pass is sure of a plate, the photo is not looked at closer
+    photo, plate = _far_car(scenes, "02_", 0.2)
+    assert any(not d.confirm and d.box.iou(plate) >= 0.5 for d in stills.predict(photo))
+    assert stills.tiled == 1
