@@ -12,7 +12,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-
 from edge.records import BoundingBox, PlateRead
 
 log = logging.getLogger(__name__)
