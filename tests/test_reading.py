@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 
 from edge.reading import (CONFIRM_MIN_CHARS, CONFIRM_MIN_CONFIDENCE, CONTEXT, FIRST_CROPS, READ_CROPS, TIGHT,
-                          TILT_BAND, TILT_BELOW, TILT_DEG, WIDE, crop_bounds, crop_plate, read_detections)
+                          TILT_BAND, TILT_BELOW, TILT_DEG, TURNED_WINS_ABOVE, WIDE, crop_bounds, crop_plate,
+                          read_detections)
 from edge.records import BoundingBox, CharConfidence, PlateDetection, PlateText
 
 
@@ -122,9 +123,13 @@ def test_an_unsure_plate_is_also_read_turned_both_ways_and_the_surest_read_wins(
         top = (h - band) // 2
         assert np.abs(got.astype(int) - whole[top:top + band].astype(int)).max() <= 1
     assert not np.array_equal(turned[0], turned[1])
-    # a turned read less sure than the crops' vote changes nothing
-    reader = BatchReader([unsure, unsure], [text("AB12CDF", 0.55), text("", 0.0)])
+    # a turned read clearly less sure than the crops' vote changes nothing; one nearly as sure
+    # (TURNED_WINS_ABOVE of it) wins
+    just_under = unsure.confidence * TURNED_WINS_ABOVE
+    reader = BatchReader([unsure, unsure], [text("AB12CDF", just_under - 0.01), text("", 0.0)])
     assert read_detections(image, [PlateDetection(BOX, 0.9)], reader, None)[0].text == "AB12CDE"
+    reader = BatchReader([unsure, unsure], [text("AB12CDF", just_under + 0.01), text("", 0.0)])
+    assert read_detections(image, [PlateDetection(BOX, 0.9)], reader, None)[0].text == "AB12CDF"
     # a sure read is not turned
     reader = BatchReader([text("AB12CDE", 0.9), text("AB12CDE", 0.85)])
     assert read_detections(image, [PlateDetection(BOX, 0.9)], reader, None)[0].text == "AB12CDE"
