@@ -71,6 +71,10 @@ TILT_BAND = 0.7
 # 0.8 313 / 286 / 244 / 190, 0.7 312 / 284 / 243 / 190, 0.5 311 / 283 / 237 / 179; detection
 # val recall / precision unchanged (0.807 / 0.961 pooled).
 TURNED_WINS_ABOVE = 0.9
+# Boxes less tall than this are not turned: turned, their characters would be a few pixels tall.
+# On the 100 real photos of benchmarks/models.py this saves 3.17 -> 3.05 crops per plate; val
+# reads (upright, 8, 15, 22 degrees), detection and e2e_val stay the same (10 px: 3.08).
+TILT_MIN_H = 14
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,7 @@ def read_detections(
     best = {i: _finish(max(votes[i].values(), key=lambda v: (v[0], v[1].confidence))[1], rules,
                        detections[i], frame_seq) for i in sorted(votes)}
     tilted = [(i, turned) for i in best if best[i].confidence < TILT_BELOW
+              and detections[i].box.h >= TILT_MIN_H
               and (c := cut(detections[i], CONTEXT)) is not None for turned in _turned(c)]
     if tilted:
         for (i, _), plate in zip(tilted, reader.predict([c for _, c in tilted])):

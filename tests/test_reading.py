@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from edge.reading import (CONFIRM_MIN_CHARS, CONFIRM_MIN_CONFIDENCE, CONTEXT, FIRST_CROPS, READ_CROPS, TIGHT,
-                          TILT_BAND, TILT_BELOW, TILT_DEG, TURNED_WINS_ABOVE, WIDE, crop_bounds, crop_plate,
+                          TILT_BAND, TILT_BELOW, TILT_DEG, TILT_MIN_H, TURNED_WINS_ABOVE, WIDE, crop_bounds, crop_plate,
                           read_detections)
 from edge.records import BoundingBox, CharConfidence, PlateDetection, PlateText
 
@@ -133,6 +133,11 @@ def test_an_unsure_plate_is_also_read_turned_both_ways_and_the_surest_read_wins(
     # a sure read is not turned
     reader = BatchReader([text("AB12CDE", 0.9), text("AB12CDE", 0.85)])
     assert read_detections(image, [PlateDetection(BOX, 0.9)], reader, None)[0].text == "AB12CDE"
+    assert len(reader.crops) == 1
+    # nor is a plate too small to read turned
+    tiny = BoundingBox(100, 100, 40, TILT_MIN_H - 1)
+    reader = BatchReader([unsure, unsure])
+    assert read_detections(image, [PlateDetection(tiny, 0.9)], reader, None)[0].text == "AB12CDE"
     assert len(reader.crops) == 1
 
 
