@@ -152,8 +152,12 @@ def read_detections(
               and detections[i].box.h >= TILT_MIN_H
               and (c := cut(detections[i], CONTEXT)) is not None for turned in _turned(c)]
     if tilted:
+        surest_turned: dict[int, PlateRead] = {}
         for (i, _), plate in zip(tilted, reader.predict([c for _, c in tilted])):
             turned_read = _finish(plate, rules, detections[i], frame_seq)
+            if i not in surest_turned or turned_read.confidence > surest_turned[i].confidence:
+                surest_turned[i] = turned_read
+        for i, turned_read in surest_turned.items():
             if turned_read.confidence > best[i].confidence * TURNED_WINS_ABOVE:
                 best[i] = turned_read
     return [r for i, r in best.items() if not detections[i].confirm

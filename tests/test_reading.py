@@ -130,6 +130,10 @@ def test_an_unsure_plate_is_also_read_turned_both_ways_and_the_surest_read_wins(
     assert read_detections(image, [PlateDetection(BOX, 0.9)], reader, None)[0].text == "AB12CDE"
     reader = BatchReader([unsure, unsure], [text("AB12CDF", just_under + 0.01), text("", 0.0)])
     assert read_detections(image, [PlateDetection(BOX, 0.9)], reader, None)[0].text == "AB12CDF"
+    # of the two turned reads, the surer one, whichever way it was turned
+    both = [text("AB12CDF", unsure.confidence), text("AB12CDG", unsure.confidence - 0.04)]
+    reader = BatchReader([unsure, unsure], both)
+    assert read_detections(image, [PlateDetection(BOX, 0.9)], reader, None)[0].text == "AB12CDF"
     # a sure read is not turned
     reader = BatchReader([text("AB12CDE", 0.9), text("AB12CDE", 0.85)])
     assert read_detections(image, [PlateDetection(BOX, 0.9)], reader, None)[0].text == "AB12CDE"
