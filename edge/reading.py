@@ -50,7 +50,7 @@ FIRST_CROPS = 2
 CONFIRM_MIN_CONFIDENCE = 0.5
 CONFIRM_MIN_CHARS = 4
 # A plate read with less confidence than TILT_BELOW is also read from its CONTEXT crop turned by
-# -TILT_DEG and +TILT_DEG (one more batch), and the most confident of the reads is kept: the
+# -TILT_DEG and +TILT_DEG (one more batch), and the surer turned read may replace it (below): the
 # reader holds up to ~10 degrees of tilt and collapses past 15 (fixture plates: 37/40 read at
 # 10, 28/40 at 15, 7/40 at 20), and photos taken by hand or from a leaning vehicle are tilted.
 # Chosen on the detection val splits (training/eval_val.py) turned by 15 degrees each way: 322 ->

@@ -52,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     if args.format == "table":
         print(f"{'input':<40} {'plate':<10} {'conf':>5}  {'box':<22} region", file=out)
-    still = None
     for path, decoding in _decoded_ahead(_expand(args.inputs)):
         try:
             if decoding is None:

@@ -269,8 +269,10 @@ class OnnxPlateDetector:
         if 0 < self.coarse_side < self.input_side:
             passes.append(self._peaks(image, self.coarse_side))
         fine = self.fine_side_for(w, h)
-        if not fine and not any((s > self.score_threshold).any() for _, s in passes):
-            fine = self.closer_side_for(w, h)
+        if not fine:  # video frames (fine_side 0) stop at the first test
+            closer = self.closer_side_for(w, h)
+            if closer and not any((s > self.score_threshold).any() for _, s in passes):
+                fine = closer
         if fine:
             passes.append(self._tiled_peaks(image, fine))
         boxes = np.concatenate([b for b, _ in passes]) if len(passes) > 1 else passes[0][0]

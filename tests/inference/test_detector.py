@@ -14,6 +14,7 @@ import pytest
 
 from edge.inference.detector import OnnxPlateDetector, default_model_path
 from edge.records import BoundingBox, PlateDetection
+from edge.synth.big_photo import read_scene_labels
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "scenes"
@@ -22,23 +23,12 @@ MIN_W = 40  # plates at least this wide (original px) must be found
 
 def _fixture_scenes() -> list[tuple[str, np.ndarray, list[BoundingBox]]]:
     labels = FIXTURES / "labels.tsv"
-    scenes: dict[str, list[BoundingBox]] = {}
     if labels.is_file():
-        for line in labels.read_text(encoding="utf-8").splitlines():
-            p = line.split("\t")
-            if len(p) < 5 or p[0].startswith("#"):
-                continue
-            try:
-                x, y, w, h = (float(v) for v in p[1:5])
-            except ValueError:
-                continue  # header
-            scenes.setdefault(p[0], []).append(BoundingBox(x, y, w, h))
-        # images without a plate may be listed with no box; also pick up unlisted images
         out = []
-        for name, boxes in sorted(scenes.items()):
+        for name, plates in sorted(read_scene_labels(labels).items()):
             img = cv2.imread(str(FIXTURES / name), cv2.IMREAD_COLOR)
             if img is not None:
-                out.append((name, img, boxes))
+                out.append((name, img, [box for box, _ in plates]))
         if out:
             return out
     from edge.synth.scenes import render_scene
