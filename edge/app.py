@@ -206,7 +206,7 @@ class FirstFix:
 def make_tracker(config: AppConfig, rules: Any, locate: Callable, clock_state: Callable[[], str]):
     from edge.tracking import PlateTracker
 
-    return PlateTracker(config.tracking, rules, locate, clock_state)
+    return PlateTracker(config.tracking, rules, locate, clock_state, photos=config.source.kind == "images")
 
 
 def make_transform(config: AppConfig):

@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -411,6 +411,8 @@ class Pipeline:
                 reads = self._read(prepared, detections, frame.seq, t2)
         if self.on_frame is not None:
             self.on_frame(image, reads, frame.t_utc)
+        if reads and frame.photo_scale != (1.0, 1.0):  # a big photo decoded reduced
+            reads = [replace(r, box=r.box.scaled(*frame.photo_scale)) for r in reads]
         # Every frame goes to the tracker, with no reads when the gate skipped detection, so
         # tracks end on time (the tracker's gap is measured on the frames' own timeline).
         t3 = time.perf_counter()
@@ -444,8 +446,7 @@ class Pipeline:
         else:
             sx = prepared.size[0] / detect_image.shape[1]
             sy = prepared.size[1] / detect_image.shape[0]
-            detections = [PlateDetection(BoundingBox(d.box.x * sx, d.box.y * sy, d.box.w * sx,
-                                                     d.box.h * sy), d.score, d.confirm)
+            detections = [PlateDetection(d.box.scaled(sx, sy), d.score, d.confirm)
                           for d in self.detector.predict(detect_image)]
         if self.roi:
             detections = [d for d in detections if roi_contains(self.roi, *d.box.center)]

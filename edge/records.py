@@ -47,6 +47,10 @@ class BoundingBox:
     def as_list(self) -> list[int]:
         return [round(self.x), round(self.y), round(self.w), round(self.h)]
 
+    def scaled(self, sx: float, sy: float) -> BoundingBox:
+        """This box in an image `sx` x `sy` times as large (e.g. back from a smaller copy)."""
+        return BoundingBox(self.x * sx, self.y * sy, self.w * sx, self.h * sy)
+
 
 @dataclass(frozen=True, slots=True)
 class Frame:
@@ -64,6 +68,9 @@ class Frame:
     # Optional low-resolution copy for detection (picamera2's "lores" stream); detections on
     # it are scaled back to `image`, which stays full resolution for plate crops.
     detect_image: np.ndarray | None = None
+    # How many of the photo's pixels one pixel of `image` spans along x and y, when a very big
+    # photo was decoded reduced (edge.stills): reads' boxes are given back in the photo's pixels.
+    photo_scale: tuple[float, float] = (1.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ How it works (per `update(frame, reads)`, O(open tracks x reads), no pixels need
    two vehicles crossing stay apart, while garbage reads of a small, far plate do not split
    its track when it comes closer and reads well.
    Score = IoU + 0.5 * closeness + text similarity. Reads left over start new tracks.
+   In a folder of photos (`photos=True`) only the similar-text rule joins: photos are seconds
+   apart, and a trigger camera takes each car at the same place.
 3. **Early event**: (optional, `early_event`) once `early_reads` reads of a track agree
    exactly with its current consensus text and the consensus confidence is at least
    `early_min_confidence`; and (by default) for any pass still in view `max_wait_s` after its
@@ -89,7 +91,9 @@ class TrackerConfig:
     conflict_min_confidence: float = 0.5  # when both were read this confidently (mean char p)
     max_gap_s: float = 1.0  # a track ends after this long without a read
     max_gap_frames: int = 0  # ... or after this many updates without a read (0 = time only)
-    min_reads: int = 2  # fewer reads: not a plate pass, no event
+    # Fewer reads: not a plate pass, no event. Unset: 2, or 1 for a folder of photos, where a
+    # vehicle is often in one photo only (a trigger camera, a parking patrol's pictures).
+    min_reads: int | None = None
     # A pass whose consensus is this unsure, or this short, is a detector false positive
     # (a sign, a window) far more often than a plate: measured on the fixture video, such
     # tracks read 1-2 characters at confidence 0.10-0.32 while real passes read >= 0.35.
@@ -121,7 +125,7 @@ class TrackerConfig:
             raise ValueError("max_size_ratio must be at least 1")
         for name in ("min_reads", "min_text_length", "early_reads", "max_candidates", "max_variants",
                      "max_tracks"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.max_gap_frames < 0:
             raise ValueError("max_gap_frames must not be negative")
@@ -257,8 +261,12 @@ class PlateTracker:
         clock_state: Callable[[], str],
         *,
         new_id: Callable[[], str] = uuid7,
+        photos: bool = False,
     ) -> None:
+        """`photos`: the frames are a folder of photos, not video (see TrackerConfig.min_reads)."""
         self.config = config
+        self.photos = photos
+        self.min_reads = config.min_reads if config.min_reads is not None else 1 if photos else 2
         self.rules = rules
         self._locate = locate
         self._clock_state = clock_state
@@ -308,6 +316,9 @@ class PlateTracker:
             text_min, conflict, conflict_iou = (
                 cfg.text_min_similarity, cfg.text_conflict_similarity, cfg.conflict_iou)
             sure = cfg.conflict_min_confidence
+            # Photos are seconds apart, and a trigger camera takes every car at the same place:
+            # only the same text (a plate in the next photo too) continues a track there.
+            photos = self.photos
             rboxes = []
             for rd in reads:
                 b = rd.box
@@ -346,7 +357,7 @@ class PlateTracker:
                     small = pw if pw < w else w
                     geo_ok = (scale <= size_ratio * small) and (iou >= iou_min or dist <= near)
                     text_ok = sim >= text_min and dist <= far
-                    if not (geo_ok or text_ok):
+                    if not (text_ok if photos else geo_ok or text_ok):
                         continue
                     if established and confident and 0.0 <= sim < conflict and iou < conflict_iou:
                         continue
@@ -381,7 +392,7 @@ class PlateTracker:
                 if tr.early_text is not None or tr.suppressed or now < tr.next_check:
                     continue
                 stays = bool(self._wait_ns) and now - tr.first_mono >= self._wait_ns \
-                    and tr.reads >= cfg.min_reads
+                    and tr.reads >= self.min_reads
                 consistent = False
                 if cfg.early_event and tr.reads >= cfg.early_reads:
                     var = tr.variants.get(tr.key_text)
@@ -421,7 +432,7 @@ class PlateTracker:
         if tr.suppressed:
             self._refresh(tr, tr.early_text or tr.key_text)
             return
-        if tr.reads < cfg.min_reads or tr.total_weight <= 0:
+        if tr.reads < self.min_reads or tr.total_weight <= 0:
             self.stats["discarded"] += 1
             return
         cons = self._consensus(tr)

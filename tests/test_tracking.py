@@ -290,6 +290,31 @@ def test_flush_emits_open_tracks_and_single_reads_are_not_events():
     assert tr.stats["discarded"] == 1
 
 
+def _photos_passes(config: TrackerConfig, photos: bool, texts: list[str]) -> list[str]:
+    """Event texts for one read per photo, each at the same place, photos at a nominal 1 fps."""
+    clock = Clock(fps=1.0)
+    tr = PlateTracker(config, RULES, Located(), lambda: "video", photos=photos)
+    out = []
+    for text in texts:
+        f = clock.frame()
+        out += tr.update(f, [read(text, 100, 100, f)])
+    return [e.text for e in out + tr.flush()]
+
+
+def test_in_a_folder_of_photos_one_read_is_a_pass_unless_min_reads_is_set():
+    assert _photos_passes(TrackerConfig(), True, ["AB123CD"]) == ["AB123CD"]
+    assert _photos_passes(TrackerConfig(), False, ["AB123CD"]) == []
+    assert _photos_passes(TrackerConfig(min_reads=2), True, ["AB123CD"]) == []
+    assert _photos_passes(TrackerConfig(min_reads=1), False, ["AB123CD"]) == ["AB123CD"]
+
+
+def test_in_a_folder_of_photos_cars_taken_at_the_same_place_are_passes_of_their_own():
+    # a trigger camera at a gate: every car at the same place, one photo each; a plate misread
+    # in one of its photos still joins its pass by text
+    cars = ["AB123CD", "KX70ZZP", "KX70ZZF", "WE5TR01"]
+    assert _photos_passes(TrackerConfig(), True, cars) == ["AB123CD", "KX70ZZP", "WE5TR01"]
+
+
 def test_min_confidence_and_clock_state_at_creation():
     clock = Clock()
     states = iter(["unsynced", "gps"])

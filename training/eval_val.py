@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import pickle
 from collections import defaultdict
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -68,11 +69,12 @@ def score(models, images, show_errors: bool = False) -> dict[str, tuple[int, int
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--show-errors", action="store_true")
+    ap.add_argument("--config", type=Path, default=None, help="an edge TOML config (default: the embedded one)")
     args = ap.parse_args(argv)
     from edge.app import load_readers
-    from edge.settings import build_config
+    from edge.settings import load_config
 
-    result = score(load_readers(build_config({}), stills=True), labelled_images(), args.show_errors)
+    result = score(load_readers(load_config(args.config), stills=True), labelled_images(), args.show_errors)
     for src, (ok, n) in sorted(result.items()):
         print(f"{src:4s} {ok}/{n} = {ok / max(n, 1):.3f}")
     return 0

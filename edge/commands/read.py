@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from edge.records import BoundingBox, PlateRead
+from edge.records import PlateRead
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def _read_image(path: Path, still, models) -> dict:
 def _plate_json(read: PlateRead, scale_x: float = 1.0, scale_y: float = 1.0) -> dict:
     box = read.box
     if scale_x != 1.0 or scale_y != 1.0:  # read from a reduced decode: back to the photo's pixels
-        box = BoundingBox(box.x * scale_x, box.y * scale_y, box.w * scale_x, box.h * scale_y)
+        box = box.scaled(scale_x, scale_y)
     plate = {
         "text": read.text,
         "confidence": round(read.confidence, 4),

@@ -1,7 +1,9 @@
 """A folder of images, in name order, as frames at a nominal rate (`fps`, default 1).
 
 Times are deterministic like a video's: start_time + index / fps. An unreadable image is
-skipped with a warning and counted, so one bad file does not stop the run.
+skipped with a warning and counted, so one bad file does not stop the run. Photos are decoded as
+`edge read` decodes them (edge.stills): upright by their EXIF orientation, and very big ones
+reduced while they are decoded, so a folder of 108 MP photos fits a Pi's memory.
 """
 
 from __future__ import annotations
@@ -13,11 +15,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from edge.records import Frame
 from edge.sources import IMAGE_SUFFIXES, SourceConfig, SourceError, start_of
+from edge.stills import Still, read_still
 
 log = logging.getLogger(__name__)
 
@@ -56,31 +56,30 @@ class ImageFolderSource:
                     return
                 t_ns = int(round(index * 1e9 / self.fps))
                 index += 1
-                image = _imread(p)
-                if image is None:
+                still = _read(p)
+                if still is None:
                     self._counts["unreadable"] += 1
                     log.warning("%s: not a readable image, skipped", p)
                     continue
+                if still.cut_short:
+                    log.warning("%s: the JPEG ends early (a partial copy?); read what could be decoded", p)
                 if self.config.pacing == "realtime":
                     delay = (wall0 + t_ns - time.monotonic_ns()) / 1e9
                     if delay > 0 and self._closed.wait(delay):
                         return
                 self._counts["frames"] += 1
-                yield Frame(seq=seq, image=image, t_mono_ns=t_ns,
+                yield Frame(seq=seq, image=still.image, t_mono_ns=t_ns,
                             t_utc=self.start + timedelta(microseconds=t_ns // 1000),
-                            source=f"images:{p.name}")
+                            source=f"images:{p.name}", photo_scale=(still.scale_x, still.scale_y))
+                still = None  # so this image is not kept alive while the next one decodes
                 seq += 1
             if not self.config.loop:
                 return
             self._counts["loops"] += 1
 
 
-def _imread(path: Path) -> np.ndarray | None:
+def _read(path: Path) -> Still | None:
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError:
+        return read_still(path)
+    except OSError:  # vanished, unreadable (permissions), an I/O error on the card
         return None
-    if data.size == 0:
-        return None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    return image

@@ -30,3 +30,17 @@ def test_empty_or_missing_folder_is_an_error(tmp_path):
         open_source(SourceConfig(kind="images", path=str(tmp_path)))
     with pytest.raises(SourceError, match="not found"):
         open_source(SourceConfig(kind="images", path=str(tmp_path / "nope")))
+
+
+def test_a_photo_over_24_mp_comes_reduced_with_its_scale(tmp_path):
+    from edge.stills import MAX_STILL_PIXELS
+
+    photo = np.zeros((4000, 6400, 3), np.uint8)
+    photo[1000:1200, 2000:2800] = 255  # something at a known place
+    assert photo.shape[0] * photo.shape[1] > MAX_STILL_PIXELS
+    cv2.imwrite(str(tmp_path / "26mp.jpg"), photo)
+    cv2.imwrite(str(tmp_path / "small.jpg"), photo[:400, :640])
+    big, small = open_source(SourceConfig(kind="images", path=str(tmp_path))).frames()
+    assert big.image.shape == (2000, 3200, 3) and big.photo_scale == (2.0, 2.0)
+    assert big.image[550, 1200].min() > 200 and big.image[450, 1200].max() < 50
+    assert small.image.shape == (400, 640, 3) and small.photo_scale == (1.0, 1.0)
