@@ -49,6 +49,29 @@ def labelled_images() -> dict[tuple[str, str], tuple[np.ndarray, list[tuple[Boun
     return images
 
 
+def turned(images, degrees: float):
+    """The images turned by `degrees`, one way and the other in turn, on a canvas grown to hold
+    them (edges replicated); each label box becomes the upright box around its turned corners."""
+    out = {}
+    for i, (key, (image, truth)) in enumerate(images.items()):
+        angle = degrees if i % 2 == 0 else -degrees
+        h, w = image.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        c, s = abs(m[0, 0]), abs(m[0, 1])
+        nw, nh = int(round(h * s + w * c)), int(round(h * c + w * s))
+        m[0, 2] += nw / 2 - w / 2
+        m[1, 2] += nh / 2 - h / 2
+        picture = cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        boxes = []
+        for box, text in truth:
+            corners = np.array([[box.x, box.y, 1], [box.x2, box.y, 1], [box.x2, box.y2, 1], [box.x, box.y2, 1]])
+            xy = corners @ m.T
+            (x1, y1), (x2, y2) = xy.min(0), xy.max(0)
+            boxes.append((BoundingBox(float(x1), float(y1), float(x2 - x1), float(y2 - y1)), text))
+        out[key] = (picture, boxes)
+    return out
+
+
 def score(models, images, show_errors: bool = False) -> dict[str, tuple[int, int]]:
     from edge.reading import read_image
 
@@ -70,11 +93,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--show-errors", action="store_true")
     ap.add_argument("--config", type=Path, default=None, help="an edge TOML config (default: the embedded one)")
+    ap.add_argument("--turn", type=float, default=0.0, metavar="DEG",
+                    help="turn the images by DEG degrees, one way and the other in turn (tilted plates)")
     args = ap.parse_args(argv)
     from edge.app import load_readers
     from edge.settings import load_config
 
-    result = score(load_readers(load_config(args.config), stills=True), labelled_images(), args.show_errors)
+    images = labelled_images()
+    if args.turn:
+        images = turned(images, args.turn)
+    result = score(load_readers(load_config(args.config), stills=True), images, args.show_errors)
     for src, (ok, n) in sorted(result.items()):
         print(f"{src:4s} {ok}/{n} = {ok / max(n, 1):.3f}")
     return 0
