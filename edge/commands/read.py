@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from edge.records import PlateRead
+from edge.sources import IMAGE_SUFFIXES, UNDECODABLE_PHOTO_HINT, UNDECODABLE_PHOTO_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".ts"}
 DECODE_AHEAD = 2  # images decoded ahead of the one being read (bounded memory)
 # A decoded image bigger than this (5 MP; a 12 MP photo is 36 MB) is read before anything after
 # it is decoded: two or three of them at once would take `edge read` past 250 MB.
@@ -72,10 +71,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _expand(inputs: list[str]) -> Iterator[Path]:
+    """The inputs, each folder replaced by its images and videos (and its photos in formats that
+    cannot be decoded, which then fail with a message saying so). A folder with none of these is
+    yielded itself, to fail as one."""
+    wanted = (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES, *UNDECODABLE_PHOTO_SUFFIXES)
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in wanted and not p.is_dir())
+            yield from files or [path]
         else:
             yield path
 
@@ -109,13 +113,26 @@ def _decode(path: Path):
 
     if not path.exists():
         raise InputError("no such file")
+    if path.is_dir():
+        raise InputError(f"no images or videos in this folder ({', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)})")
     try:
         still = read_still(path)
     except OSError as exc:
         raise InputError(f"cannot read the file ({exc.strerror})") from None
     if still is None:
+        if _is_heif(path):
+            raise InputError(f"a HEIC/HEIF photo: {UNDECODABLE_PHOTO_HINT}")
+        if path.suffix.lower() in UNDECODABLE_PHOTO_SUFFIXES:
+            raise InputError(f"a {path.suffix[1:].upper()} photo: {UNDECODABLE_PHOTO_HINT}")
         raise InputError("not a readable image (unknown format or corrupt file)")
     return still
+
+
+def _is_heif(path: Path) -> bool:
+    """An ISO media file whose brand is an image one (HEIC, HEIF, AVIF), whatever its name."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return head[4:8] == b"ftyp" and head[8:12] in {b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"avif"}
 
 
 def _read_image(path: Path, still, models) -> dict:

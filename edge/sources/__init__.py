@@ -25,6 +25,11 @@ VIDEO_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".mjpeg", ".mjpg", ".h264", ".ts")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# Photos OpenCV cannot decode: phones' HEIC/HEIF and AVIF, cameras' raw files. Named in errors, so
+# a folder of them is not silently empty.
+UNDECODABLE_PHOTO_SUFFIXES = (".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw",
+                              ".orf", ".rw2", ".raf")
+UNDECODABLE_PHOTO_HINT = "OpenCV cannot decode this format; convert to JPEG first (e.g. heif-convert, darktable-cli)"
 
 
 MAX_EXPOSURE_US = 1_000_000  # 1 s: longer is a night-sky photo, not a plate reader

@@ -16,7 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from edge.records import Frame
-from edge.sources import IMAGE_SUFFIXES, SourceConfig, SourceError, start_of
+from edge.sources import (IMAGE_SUFFIXES, UNDECODABLE_PHOTO_HINT, UNDECODABLE_PHOTO_SUFFIXES, SourceConfig,
+                          SourceError, start_of)
 from edge.stills import Still, read_still
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,15 @@ class ImageFolderSource:
         self.name = f"images:{self.path.name}"
         if not self.path.is_dir():
             raise SourceError(f"{self.path}: image folder not found")
-        self.files = sorted(p for p in self.path.iterdir()
-                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = [p for p in self.path.iterdir() if p.is_file()]
+        self.files = sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
+        undecodable = sorted(p.name for p in files if p.suffix.lower() in UNDECODABLE_PHOTO_SUFFIXES)
+        if undecodable:
+            message = (f"{self.path}: {len(undecodable)} photo(s) skipped, such as {undecodable[0]}: "
+                       f"{UNDECODABLE_PHOTO_HINT}")
+            if not self.files:
+                raise SourceError(message)
+            log.warning("%s", message)
         if not self.files:
             raise SourceError(f"{self.path}: no images ({', '.join(IMAGE_SUFFIXES)}) in folder")
         self.fps = self.config.fps or 1.0

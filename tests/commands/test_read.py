@@ -122,6 +122,32 @@ def test_bad_inputs_are_one_line_each_and_the_rest_is_still_read(tmp_path, capsy
     ]
 
 
+HEIC_HEAD = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"  # an iPhone photo's first bytes
+
+
+def test_photos_in_formats_opencv_cannot_decode_and_empty_folders_say_so(tmp_path, capsys):
+    photos = tmp_path / "phone"
+    photos.mkdir()
+    (photos / "IMG_0001.HEIC").write_bytes(HEIC_HEAD)
+    (photos / "IMG_0002.jpg").write_bytes(HEIC_HEAD)  # renamed, still HEIC inside
+    (photos / "notes.txt").write_text("not a photo, not mentioned")
+    good = FIXTURES / "scenes" / "01_1280x720.jpg"
+    (photos / "IMG_0003.jpg").write_bytes(good.read_bytes())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rc = main(["read", str(photos), str(empty)])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert [json.loads(line)["image"] for line in captured.out.splitlines()] == [str(photos / "IMG_0003.jpg")]
+    hint = "OpenCV cannot decode this format; convert to JPEG first (e.g. heif-convert, darktable-cli)"
+    assert captured.err.strip().splitlines() == [
+        f"edge read: {photos / 'IMG_0001.HEIC'}: a HEIC/HEIF photo: {hint}",
+        f"edge read: {photos / 'IMG_0002.jpg'}: a HEIC/HEIF photo: {hint}",
+        f"edge read: {empty}: no images or videos in this folder "
+        "(.jpg, .jpeg, .png, .bmp, .webp, .tif, .tiff, .mp4, .mkv, .avi, .mov, .m4v, .webm, .mjpeg, .mjpg, .h264, .ts)",
+    ]
+
+
 def test_a_jpeg_cut_short_is_read_as_far_as_it_goes_with_a_warning(tmp_path, capsys):
     whole = (FIXTURES / "scenes" / "01_1280x720.jpg").read_bytes()
     cut = tmp_path / "cut.jpg"

@@ -44,3 +44,15 @@ def test_a_photo_over_24_mp_comes_reduced_with_its_scale(tmp_path):
     assert big.image.shape == (2000, 3200, 3) and big.photo_scale == (2.0, 2.0)
     assert big.image[550, 1200].min() > 200 and big.image[450, 1200].max() < 50
     assert small.image.shape == (400, 640, 3) and small.photo_scale == (1.0, 1.0)
+
+
+def test_photos_opencv_cannot_decode_are_named_not_silently_skipped(tmp_path, caplog):
+    (tmp_path / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    with pytest.raises(SourceError, match=r"1 photo\(s\) skipped, such as IMG_0001.HEIC: OpenCV cannot decode "
+                                          r"this format; convert to JPEG first"):
+        open_source(SourceConfig(kind="images", path=str(tmp_path)))
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.full((60, 80, 3), 50, np.uint8))
+    with caplog.at_level("WARNING"):
+        frames = list(open_source(SourceConfig(kind="images", path=str(tmp_path))).frames())
+    assert [f.source for f in frames] == ["images:a.jpg"]
+    assert "1 photo(s) skipped, such as IMG_0001.HEIC" in caplog.text
