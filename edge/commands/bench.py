@@ -38,13 +38,14 @@ def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False
     from edge.pipeline import Pipeline, PipelineOptions
     from edge.sources import open_source
 
-    t0 = time.perf_counter()
-    models = load_readers(config)
-    load_ms = (time.perf_counter() - t0) * 1e3
     kind = "images" if Path(video).is_dir() else "video"
-    source_cfg = dataclasses.replace(config.source, kind=kind, path=str(video), pacing="fast",
-                                     loop=loop)
-    source = open_source(source_cfg)
+    # wired as `edge run` wires this source: a folder of photos is stills (see edge.app)
+    config = dataclasses.replace(config, source=dataclasses.replace(
+        config.source, kind=kind, path=str(video), pacing="fast", loop=loop))
+    t0 = time.perf_counter()
+    models = load_readers(config, stills=kind == "images")
+    load_ms = (time.perf_counter() - t0) * 1e3
+    source = open_source(config.source)
     warm_ms = warm_up(models, (getattr(source, "width", 0) or 1280, getattr(source, "height", 0) or 720))
     motion = config.motion
     if detect_every_frame:
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     f = result["frames"]
     w, h = result["size"]
-    print(f"video      {result['video']} ({w}x{h})")
+    print(f"video      {result['video']} ({f'{w}x{h}' if w and h else 'a folder of photos'})")
     print(f"mode       {'detect every frame' if result['detect_every_frame'] else 'motion gate'}")
     print(f"frames     {f['processed']} processed, {f['detected_frames']} analysed, "
           f"{f['gated_frames']} skipped as static, {f['dropped']} dropped")

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from edge.commands.bench import bench
+from edge.settings import build_config
+from tests.commands.test_read import _photo_of_small_scenes
+
+
+def test_bench_on_a_folder_of_photos_measures_what_edge_run_does(tmp_path):
+    # edge run reads a folder of photos as stills (the detector's fine pass for big ones) and
+    # reports a car seen in one photo; bench must measure that path, not the video one
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    want = {text for _, text in _photo_of_small_scenes(folder / "big.jpg")}
+    config = build_config({"outbox": {"path": str(tmp_path / "outbox.db")}})
+    result = bench(folder, config, detect_every_frame=True)
+    assert result["frames"]["processed"] == 1
+    assert len(set(result["events"]) & want) >= len(want) - 1, result["events"]
+    assert result["size"] == [None, None]
