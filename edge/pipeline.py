@@ -110,6 +110,9 @@ class NullNotifier:
     def stopping(self) -> None: ...
 
 
+BIG_PHOTO_BYTES = 16_000_000  # a decoded 5 MP photo; a 12 MP one is 36 MB
+
+
 class FrameQueue:
     """Bounded queue between capture and inference.
 
@@ -242,6 +245,13 @@ class Pipeline:
             side = 0 if getattr(detector, "fine_side", 0) > 0 else getattr(detector, "input_side", 0)
         self.detect_side = int(side or 0)
         self.queue = FrameQueue(self.options.queue_size)
+        # A folder of big photos (stills): the next photo is decoded only once the last big one
+        # has been processed, as `edge read` does, so a 24 MP photo (72 MB) is not held three or
+        # four times over in the queue and the capture thread.
+        self.one_big_photo_at_a_time = bool(getattr(source, "stills", False))
+        self._big_photo_done = threading.Event()
+        self._big_photo_done.set()
+        self._big_photo_seq = -1
         self.latency = LatencyStats()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -298,6 +308,10 @@ class Pipeline:
                     break
                 with self._lock:
                     self.counts["captured"] += 1
+                big = self.one_big_photo_at_a_time and frame.image.nbytes > BIG_PHOTO_BYTES
+                if big:
+                    self._big_photo_done.clear()
+                    self._big_photo_seq = frame.seq
                 if self.drop_when_full:
                     dropped = self.queue.put_drop_oldest(frame)
                     if dropped:
@@ -306,6 +320,9 @@ class Pipeline:
                     break
                 if self.options.max_frames and self.counts["captured"] >= self.options.max_frames:
                     break
+                frame = None  # noqa: F841 - not kept alive while the next one is decoded
+                while big and not self._big_photo_done.wait(0.1) and not self._stop.is_set():
+                    pass  # the source decodes the next photo only after this one was processed
         except BaseException as exc:  # noqa: BLE001 - reported by run() after the flush
             self._errors.append(exc)
         finally:
@@ -321,10 +338,14 @@ class Pipeline:
                 if item is _END:
                     break
                 self._process_guarded(item)
+                done_seq, item = item.seq, None
+                if done_seq >= self._big_photo_seq:
+                    self._big_photo_done.set()
                 self._ping_watchdog()
         except BaseException as exc:  # noqa: BLE001
             self._errors.append(exc)
         finally:
+            self._big_photo_done.set()  # the capture thread never waits on a pipeline that ended
             try:
                 self.finish()
             except BaseException as exc:  # noqa: BLE001

@@ -19,14 +19,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# A 24 MP photo (6000x4000) read at full size peaks at about 245 MB in `edge read`.
+from edge.heap import give_big_buffers_back
+
+# A 24 MP photo (6000x4000) read at full size peaks at about 235 MB in `edge read`.
 MAX_STILL_PIXELS = 24_000_000
+# From this size on (a 5 MP photo: 15 MB decoded), the buffers of reading a photo are big enough
+# to be worth giving back to the system at once (edge.heap).
+BIG_PHOTO_PIXELS = 5_000_000
 _DECODE_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
                  4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 _HEADER_BYTES = 1 << 18  # JPEG SOF follows the APPn segments (EXIF, ICC, MPF: up to 64 KB each)
 _TAIL_BYTES = 1024  # the JPEG end-of-image marker, and any padding some writers put after it
 # JPEG start-of-frame markers: C0-CF except DHT (C4), JPG (C8) and DAC (CC)
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_UNDECODED = (1, 254, 3)  # first pixel of a decode target until the decoder writes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +89,10 @@ def read_still(path: Path) -> Still | None:
         f.seek(max(0, f.seek(0, 2) - _TAIL_BYTES))
         tail = f.read()
     size = stored_size(head)
+    if size and size[0] * size[1] >= BIG_PHOTO_PIXELS:
+        give_big_buffers_back()
     r = reduction(*size) if size else 1
-    image = cv2.imread(str(path), _DECODE_FLAGS[r])
+    image = _decode(path, _DECODE_FLAGS[r], (-(-size[1] // r), -(-size[0] // r)) if size else None)
     if image is None:
         return None
     cut_short = head[:2] == b"\xff\xd8" and b"\xff\xd9" not in tail
@@ -95,3 +103,26 @@ def read_still(path: Path) -> Still | None:
     if (w > h) != (width > height):  # turned upright from its EXIF orientation
         width, height = height, width
     return Still(image, width / w, height / h, cut_short)
+
+
+def _decode(path: Path, flags: int, shape: tuple[int, int] | None) -> np.ndarray | None:
+    """cv2.imread into an array allocated here when the decoded (height, width) is known.
+
+    Plain cv2.imread decodes into OpenCV's own buffer and the Python binding then copies it into
+    a new array: twice the image at the peak, 72 MB more for a 24 MP photo. With the array given
+    (OpenCV 4.10+), libjpeg writes straight into it. A photo turned by its EXIF orientation does
+    not fit the array, and OpenCV then allocates as before."""
+    if shape is None:
+        return cv2.imread(str(path), flags)
+    dst = np.empty((*shape, 3), np.uint8)
+    # A failed decode leaves `dst` as it was and still returns it: the first pixel, decoded
+    # first, tells. When it still holds the mark (or a photo's first pixel is the mark), the
+    # plain call decides.
+    dst[0, 0] = _UNDECODED
+    try:
+        image = cv2.imread(str(path), dst, flags)
+    except (cv2.error, TypeError):  # an OpenCV without the dst overload
+        return cv2.imread(str(path), flags)
+    if image is None or not image.size or (image is dst and tuple(dst[0, 0]) == _UNDECODED):
+        return cv2.imread(str(path), flags)
+    return image

@@ -23,7 +23,7 @@ from edge.formats import FormatRules, FormatsConfig
 from edge.motion import MotionConfig, MotionGate
 from edge.outbox import DurableSink, Outbox, OutboxConfig
 from edge.pipeline import FrameQueue, Pipeline, PipelineOptions
-from edge.records import BoundingBox, CharConfidence, PlateDetection, PlateText
+from edge.records import BoundingBox, CharConfidence, Frame, PlateDetection, PlateText
 from edge.sources import SourceConfig, open_source
 from edge.sources.stream import StreamSource
 from edge.tracking import PlateTracker, TrackerConfig
@@ -699,3 +699,44 @@ def test_edge_run_on_a_photo_over_24_mp_decodes_it_reduced_and_gives_boxes_in_it
     read = [(BoundingBox(*e["box"]), e["plate"]["text"]) for e in out.events()]
     found = sum(any(t == text and b.iou(box) >= 0.5 for b, t in read) for box, text in plates)
     assert found >= len(plates) - 1, (found, read, plates)
+
+
+class BigPhotos:
+    """A source of photos over BIG_PHOTO_BYTES that logs when it decodes each one."""
+
+    live = False
+
+    def __init__(self, log: list[str], n: int, stills: bool) -> None:
+        self.log, self.n, self.stills = log, n, stills
+
+    def frames(self):
+        for i in range(self.n):
+            self.log.append(f"decode {i}")
+            image = np.zeros((3000, 2000, 3), np.uint8)  # 18 MB, over BIG_PHOTO_BYTES
+            yield Frame(i, image, i * 10**9, START + timedelta(seconds=i), f"images:{i}.jpg")
+
+    def close(self) -> None:
+        pass
+
+
+class LoggingDetector:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def predict(self, image):
+        self.log.append("detect")
+        time.sleep(0.05)  # long enough for a free capture thread to decode ahead
+        return []
+
+
+@pytest.mark.parametrize("stills", [True, False])
+def test_big_photos_are_decoded_one_at_a_time_but_video_frames_ahead(stills, tmp_path):
+    from edge.pipeline import BIG_PHOTO_BYTES
+
+    assert 3000 * 2000 * 3 > BIG_PHOTO_BYTES
+    log: list[str] = []
+    pipeline, _, _ = build(tmp_path, Path("unused"), MotionConfig(enabled=False),
+                           source=BigPhotos(log, 4, stills), detector=LoggingDetector(log))
+    pipeline.run()
+    one_at_a_time = ["decode 0", "detect", "decode 1", "detect", "decode 2", "detect", "decode 3", "detect"]
+    assert (log == one_at_a_time) == stills, log

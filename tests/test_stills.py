@@ -73,3 +73,32 @@ def test_small_photos_are_decoded_whole_and_bad_files_give_none(tmp_path: Path):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8 not really a jpeg")
     assert read_still(bad) is None
+
+
+def test_a_jpeg_whose_header_reads_but_whose_pixels_do_not_gives_none(tmp_path: Path):
+    # the size is known from the header, so the decode goes into an array made beforehand,
+    # which OpenCV hands back untouched when it fails: that must not pass for a photo
+    data = _jpeg(np.full((480, 640, 3), 90, np.uint8))
+    header_only = tmp_path / "header_only.jpg"
+    header_only.write_bytes(data[:data.index(b"\xff\xda")])  # up to the start of the scan
+    assert stored_size(header_only.read_bytes()) == (640, 480)
+    assert read_still(header_only) is None
+
+
+def test_a_photo_whose_first_pixel_is_the_undecoded_mark_still_reads(tmp_path: Path):
+    from edge.stills import _UNDECODED
+
+    image = np.full((48, 64, 3), 90, np.uint8)
+    image[0, 0] = _UNDECODED
+    path = tmp_path / "marked.png"  # lossless: the first pixel stays the mark
+    assert cv2.imwrite(str(path), image)
+    still = read_still(path)
+    assert still is not None and np.array_equal(still.image, image)
+
+
+def test_big_buffers_go_back_to_the_system_on_glibc():
+    import platform
+
+    from edge.heap import give_big_buffers_back
+
+    assert give_big_buffers_back() == (platform.libc_ver()[0] == "glibc")

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 class ImageFolderSource:
     live = False
+    stills = True  # photos: the pipeline decodes big ones one at a time
 
     def __init__(self, path: Path, config: SourceConfig | None = None) -> None:
         self.config = config or SourceConfig(kind="images", path=str(path))
