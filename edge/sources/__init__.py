@@ -133,7 +133,8 @@ def start_of(config: SourceConfig) -> datetime:
 
 
 def source_from_uri(uri: str, base: SourceConfig | None = None) -> SourceConfig:
-    """`--source` shorthand: rtsp://..., usb:N or /dev/videoN, picamera, a folder, or a video file."""
+    """`--source` shorthand: rtsp://..., usb:N or /dev/videoN, picamera, a folder of photos or one
+    photo, or a video file."""
     import dataclasses
 
     base = base or SourceConfig()
@@ -149,8 +150,8 @@ def source_from_uri(uri: str, base: SourceConfig | None = None) -> SourceConfig:
     for prefix, kind in (("video:", "video"), ("images:", "images"), ("file:", "video")):
         if low.startswith(prefix):
             return dataclasses.replace(base, kind=kind, path=uri[len(prefix):])
-    if Path(uri).is_dir():
-        return dataclasses.replace(base, kind="images", path=uri)
+    if Path(uri).is_dir() or Path(uri).suffix.lower() in IMAGE_SUFFIXES + UNDECODABLE_PHOTO_SUFFIXES:
+        return dataclasses.replace(base, kind="images", path=uri)  # a folder of photos, or one photo
     return dataclasses.replace(base, kind="video", path=uri)
 
 

@@ -1,4 +1,4 @@
-"""A folder of images, in name order, as frames at a nominal rate (`fps`, default 1).
+"""A folder of images (or one image), in name order, as frames at a nominal rate (`fps`, default 1).
 
 Times are deterministic like a video's: start_time + index / fps. An unreadable image is
 skipped with a warning and counted, so one bad file does not stop the run. Photos are decoded as
@@ -31,9 +31,12 @@ class ImageFolderSource:
         self.config = config or SourceConfig(kind="images", path=str(path))
         self.path = Path(path)
         self.name = f"images:{self.path.name}"
-        if not self.path.is_dir():
-            raise SourceError(f"{self.path}: image folder not found")
-        files = [p for p in self.path.iterdir() if p.is_file()]
+        if self.path.is_file():  # one photo
+            files = [self.path]
+        elif self.path.is_dir():
+            files = [p for p in self.path.iterdir() if p.is_file()]
+        else:
+            raise SourceError(f"{self.path}: no such image folder or photo")
         self.files = sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
         undecodable = sorted(p.name for p in files if p.suffix.lower() in UNDECODABLE_PHOTO_SUFFIXES)
         if undecodable:

@@ -28,7 +28,7 @@ def test_image_folder_in_name_order_skipping_unreadable(tmp_path):
 def test_empty_or_missing_folder_is_an_error(tmp_path):
     with pytest.raises(SourceError, match="no images"):
         open_source(SourceConfig(kind="images", path=str(tmp_path)))
-    with pytest.raises(SourceError, match="not found"):
+    with pytest.raises(SourceError, match="no such image folder or photo"):
         open_source(SourceConfig(kind="images", path=str(tmp_path / "nope")))
 
 
@@ -56,3 +56,15 @@ def test_photos_opencv_cannot_decode_are_named_not_silently_skipped(tmp_path, ca
         frames = list(open_source(SourceConfig(kind="images", path=str(tmp_path))).frames())
     assert [f.source for f in frames] == ["images:a.jpg"]
     assert "1 photo(s) skipped, such as IMG_0001.HEIC" in caplog.text
+
+
+def test_one_photo_is_a_source_of_its_own(tmp_path):
+    from edge.sources import source_from_uri
+
+    photo = tmp_path / "car.jpg"
+    cv2.imwrite(str(photo), np.full((60, 80, 3), 50, np.uint8))
+    config = source_from_uri(str(photo))
+    assert (config.kind, config.path) == ("images", str(photo))
+    frames = list(open_source(config).frames())
+    assert [f.source for f in frames] == ["images:car.jpg"]
+    assert source_from_uri(str(tmp_path / "clip.mp4")).kind == "video"
