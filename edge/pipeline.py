@@ -35,6 +35,7 @@ from edge.motion import MotionConfig, MotionGate, roi_contains
 from edge.ports import EventSink, FrameSource, PlateDetector, PlateReader, ServiceNotifier
 from edge.reading import CONTEXT, CropMargin, crop_bounds, read_detections
 from edge.records import BoundingBox, Frame, PlateDetection, PlateEvent, PlateRead
+from edge.stills import BIG_PHOTO_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +109,6 @@ class NullNotifier:
     def status(self, text: str) -> None: ...
 
     def stopping(self) -> None: ...
-
-
-BIG_PHOTO_BYTES = 16_000_000  # a decoded 5 MP photo; a 12 MP one is 36 MB
 
 
 class FrameQueue:
@@ -320,9 +318,10 @@ class Pipeline:
                     break
                 if self.options.max_frames and self.counts["captured"] >= self.options.max_frames:
                     break
-                frame = None  # noqa: F841 - not kept alive while the next one is decoded
-                while big and not self._big_photo_done.wait(0.1) and not self._stop.is_set():
-                    pass  # the source decodes the next photo only after this one was processed
+                if big:  # the source decodes the next photo only once this one is processed
+                    frame = None  # noqa: F841 - and this one is not kept alive meanwhile
+                    while not self._big_photo_done.wait(0.1) and not self._stop.is_set():
+                        pass
         except BaseException as exc:  # noqa: BLE001 - reported by run() after the flush
             self._errors.append(exc)
         finally:

@@ -23,9 +23,10 @@ from edge.heap import give_big_buffers_back
 
 # A 24 MP photo (6000x4000) read at full size peaks at about 235 MB in `edge read`.
 MAX_STILL_PIXELS = 24_000_000
-# From this size on (a 5 MP photo: 15 MB decoded), the buffers of reading a photo are big enough
-# to be worth giving back to the system at once (edge.heap).
-BIG_PHOTO_PIXELS = 5_000_000
+# A decoded photo this big (5 MP and up; a 12 MP one is 36 MB) is read before the next is decoded
+# (`edge read`, and `edge run` on a folder of photos), and the buffers of reading it are big
+# enough to be worth giving back to the system at once (edge.heap).
+BIG_PHOTO_BYTES = 16_000_000
 _DECODE_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
                  4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 _HEADER_BYTES = 1 << 18  # JPEG SOF follows the APPn segments (EXIF, ICC, MPF: up to 64 KB each)
@@ -89,7 +90,7 @@ def read_still(path: Path) -> Still | None:
         f.seek(max(0, f.seek(0, 2) - _TAIL_BYTES))
         tail = f.read()
     size = stored_size(head)
-    if size and size[0] * size[1] >= BIG_PHOTO_PIXELS:
+    if size and size[0] * size[1] * 3 > BIG_PHOTO_BYTES:
         give_big_buffers_back()
     r = reduction(*size) if size else 1
     image = _decode(path, _DECODE_FLAGS[r], (-(-size[1] // r), -(-size[0] // r)) if size else None)

@@ -731,7 +731,7 @@ class LoggingDetector:
 
 @pytest.mark.parametrize("stills", [True, False])
 def test_big_photos_are_decoded_one_at_a_time_but_video_frames_ahead(stills, tmp_path):
-    from edge.pipeline import BIG_PHOTO_BYTES
+    from edge.stills import BIG_PHOTO_BYTES
 
     assert 3000 * 2000 * 3 > BIG_PHOTO_BYTES
     log: list[str] = []

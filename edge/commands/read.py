@@ -18,9 +18,6 @@ from edge.sources import IMAGE_SUFFIXES, UNDECODABLE_PHOTO_HINT, UNDECODABLE_PHO
 log = logging.getLogger(__name__)
 
 DECODE_AHEAD = 2  # images decoded ahead of the one being read (bounded memory)
-# A decoded image bigger than this (5 MP; a 12 MP photo is 36 MB) is read before anything after
-# it is decoded: two or three of them at once would take `edge read` past 250 MB.
-DECODE_AHEAD_MAX_BYTES = 16_000_000
 
 
 class InputError(Exception):
@@ -88,7 +85,7 @@ def _decoded_ahead(paths: Iterator[Path], decode: Callable[[Path], Any] | None =
         -> Iterator[tuple[Path, Future | None]]:
     """Each input with its image already being decoded by a helper thread, a few inputs ahead,
     so JPEG decoding (which releases the GIL) overlaps detection on the second core. After a
-    big image (DECODE_AHEAD_MAX_BYTES) nothing is decoded until it has been read; the caller
+    big image (edge.stills.BIG_PHOTO_BYTES) nothing is decoded until it has been read; the caller
     drops its reference to an image before asking for the next.
     Videos come with None: they are read frame by frame by the pipeline."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
@@ -104,8 +101,10 @@ def _decoded_ahead(paths: Iterator[Path], decode: Callable[[Path], Any] | None =
 
 
 def _is_big(decoding: Future | None) -> bool:
+    from edge.stills import BIG_PHOTO_BYTES
+
     return decoding is not None and decoding.exception() is None \
-        and decoding.result().nbytes > DECODE_AHEAD_MAX_BYTES
+        and decoding.result().nbytes > BIG_PHOTO_BYTES
 
 
 def _decode(path: Path):

@@ -200,11 +200,12 @@ def test_images_are_decoded_ahead_but_never_two_big_ones_at_once():
 
     import numpy as np
 
-    from edge.commands.read import DECODE_AHEAD_MAX_BYTES, _decoded_ahead
+    from edge.commands.read import _decoded_ahead
+    from edge.stills import BIG_PHOTO_BYTES
 
     started: dict[str, threading.Event] = {}
     small = np.zeros((100, 100, 3), np.uint8)
-    big = np.zeros((DECODE_AHEAD_MAX_BYTES // 3000 + 1, 1000, 3), np.uint8)
+    big = np.zeros((BIG_PHOTO_BYTES // 3000 + 1, 1000, 3), np.uint8)
 
     def decode(path: Path):
         started[path.name].set()
