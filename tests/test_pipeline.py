@@ -629,31 +629,36 @@ def test_shipped_models_one_event_per_vehicle_on_the_video_timeline():
             assert start <= t <= end, (v["text"], key, t, start, end)
 
 
-def test_edge_run_on_a_folder_of_big_photos_uses_the_fine_pass(tmp_path):
+def _edge_run_events(tmp_path: Path, source: dict) -> list[dict]:
+    """The events `edge run` makes of `source` (the [source] table), without a broker."""
     from edge.app import Application
     from edge.settings import build_config
+
+    out = PrintedEvents()
+    config = build_config({
+        "device": {"id": "stills-test"},
+        "source": source,
+        "outbox": {"path": str(tmp_path / f"outbox-{source['kind']}.db")},
+        "mqtt": {"enabled": False},
+    })
+    app = Application(config, print_events=True, out=out)
+    try:
+        app.open()
+        app.run()
+    finally:
+        app.close()
+    return out.events()
+
+
+def test_edge_run_on_a_folder_of_big_photos_uses_the_fine_pass(tmp_path):
     from tests.commands.test_read import _photo_of_small_scenes
 
     folder = tmp_path / "photos"
     folder.mkdir()
     plates = _photo_of_small_scenes(folder / "big_0.jpg")  # one photo: a pass of its own
-    out = PrintedEvents()
 
     def run(source: dict) -> set[str]:
-        out.chunks.clear()
-        config = build_config({
-            "device": {"id": "stills-test"},
-            "source": source,
-            "outbox": {"path": str(tmp_path / f"outbox-{source['kind']}.db")},
-            "mqtt": {"enabled": False},
-        })
-        app = Application(config, print_events=True, out=out)
-        try:
-            app.open()
-            app.run()
-        finally:
-            app.close()
-        return {e["plate"]["text"] for e in out.events()}
+        return {e["plate"]["text"] for e in _edge_run_events(tmp_path, source)}
 
     want = {text for _, text in plates}
     texts = run({"kind": "images", "path": str(folder), "fps": 1.0})
@@ -670,8 +675,6 @@ def test_edge_run_on_a_folder_of_big_photos_uses_the_fine_pass(tmp_path):
 
 
 def test_edge_run_on_a_photo_over_24_mp_decodes_it_reduced_and_gives_boxes_in_its_pixels(tmp_path):
-    from edge.app import Application
-    from edge.settings import build_config
     from edge.stills import MAX_STILL_PIXELS
     from edge.synth.big_photo import compose_big_photo, read_scene_labels
 
@@ -683,20 +686,8 @@ def test_edge_run_on_a_photo_over_24_mp_decodes_it_reduced_and_gives_boxes_in_it
     folder = tmp_path / "photos"
     folder.mkdir()
     assert cv2.imwrite(str(folder / "26mp.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    out = PrintedEvents()
-    config = build_config({
-        "device": {"id": "stills-test"},
-        "source": {"kind": "images", "path": str(folder)},
-        "outbox": {"path": str(tmp_path / "outbox.db")},
-        "mqtt": {"enabled": False},
-    })
-    app = Application(config, print_events=True, out=out)
-    try:
-        app.open()
-        app.run()
-    finally:
-        app.close()
-    read = [(BoundingBox(*e["box"]), e["plate"]["text"]) for e in out.events()]
+    events = _edge_run_events(tmp_path, {"kind": "images", "path": str(folder)})
+    read = [(BoundingBox(*e["box"]), e["plate"]["text"]) for e in events]
     found = sum(any(t == text and b.iou(box) >= 0.5 for b, t in read) for box, text in plates)
     assert found >= len(plates) - 1, (found, read, plates)
 
