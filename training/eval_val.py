@@ -72,6 +72,29 @@ def turned(images, degrees: float):
     return out
 
 
+def keystoned(images, k: float):
+    """The images seen from one side and the other in turn, as a camera turned away from them:
+    the far edge shrunk to 1 - k of the height (a perspective warp, same canvas); each label box
+    becomes the upright box around its warped corners."""
+    out = {}
+    for i, (key, (image, truth)) in enumerate(images.items()):
+        h, w = image.shape[:2]
+        src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+        a, b = k * h / 2, 0.0
+        dst = np.float32([[0, b], [w, a], [w, h - a], [0, h - b]]) if i % 2 == 0 else \
+            np.float32([[0, a], [w, b], [w, h - b], [0, h - a]])
+        m = cv2.getPerspectiveTransform(src, dst)
+        picture = cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        boxes = []
+        for box, text in truth:
+            corners = np.float32([[[box.x, box.y], [box.x2, box.y], [box.x2, box.y2], [box.x, box.y2]]])
+            xy = cv2.perspectiveTransform(corners, m)[0]
+            (x1, y1), (x2, y2) = xy.min(0), xy.max(0)
+            boxes.append((BoundingBox(float(x1), float(y1), float(x2 - x1), float(y2 - y1)), text))
+        out[key] = (picture, boxes)
+    return out
+
+
 def score(models, images, show_errors: bool = False) -> dict[str, tuple[int, int]]:
     from edge.reading import read_image
 
@@ -95,6 +118,9 @@ def main(argv=None) -> int:
     ap.add_argument("--config", type=Path, default=None, help="an edge TOML config (default: the embedded one)")
     ap.add_argument("--turn", type=float, default=0.0, metavar="DEG",
                     help="turn the images by DEG degrees, one way and the other in turn (tilted plates)")
+    ap.add_argument("--keystone", type=float, default=0.0, metavar="K",
+                    help="warp the images as seen from one side and the other in turn, the far edge "
+                         "shrunk to 1 - K of the height (plates seen at an angle)")
     args = ap.parse_args(argv)
     from edge.app import load_readers
     from edge.settings import load_config
@@ -102,6 +128,8 @@ def main(argv=None) -> int:
     images = labelled_images()
     if args.turn:
         images = turned(images, args.turn)
+    if args.keystone:
+        images = keystoned(images, args.keystone)
     result = score(load_readers(load_config(args.config), stills=True), images, args.show_errors)
     for src, (ok, n) in sorted(result.items()):
         print(f"{src:4s} {ok}/{n} = {ok / max(n, 1):.3f}")
