@@ -428,7 +428,6 @@ class PlateTracker:
     # -- events
 
     def _close(self, tr: _Track, events: list[PlateEvent]) -> None:
-        cfg = self.config
         if tr.suppressed:
             self._refresh(tr, tr.early_text or tr.key_text)
             return

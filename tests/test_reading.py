@@ -5,7 +5,6 @@ confirms them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -148,14 +147,11 @@ def test_an_unsure_plate_is_also_read_turned_both_ways_and_the_surest_read_wins(
 def test_the_shipped_reader_reads_tilted_fixture_plates_through_the_turned_crops():
     from edge.inference import models_dir
     from edge.inference.reader import OnnxPlateReader
+    from tests.inference.test_reader import _fixture_plates
 
     reader = OnnxPlateReader(models_dir() / "plate_reader.onnx")
-    fixtures = Path(__file__).resolve().parent / "fixtures" / "plates"
-    labels = [line.split("\t")[:2] for line in (fixtures / "labels.tsv").read_text().splitlines()
-              if line.strip() and not line.startswith("#")]
     product = context_only = 0
-    for name, want in labels:
-        plate = cv2.imread(str(fixtures / name))
+    for _, plate, want in _fixture_plates():
         h, w = plate.shape[:2]
         for angle in (20, -20):
             canvas = np.full((4 * h, 2 * w, 3), 90, np.uint8)

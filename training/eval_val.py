@@ -52,39 +52,39 @@ def labelled_images() -> dict[tuple[str, str], tuple[np.ndarray, list[tuple[Boun
 def turned(images, degrees: float):
     """The images turned by `degrees`, one way and the other in turn, on a canvas grown to hold
     them (edges replicated); each label box becomes the upright box around its turned corners."""
-    out = {}
-    for i, (key, (image, truth)) in enumerate(images.items()):
-        angle = degrees if i % 2 == 0 else -degrees
-        h, w = image.shape[:2]
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    def turn(i: int, w: int, h: int) -> tuple[np.ndarray, tuple[int, int]]:
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees if i % 2 == 0 else -degrees, 1.0)
         c, s = abs(m[0, 0]), abs(m[0, 1])
         nw, nh = int(round(h * s + w * c)), int(round(h * c + w * s))
         m[0, 2] += nw / 2 - w / 2
         m[1, 2] += nh / 2 - h / 2
-        picture = cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        boxes = []
-        for box, text in truth:
-            corners = np.array([[box.x, box.y, 1], [box.x2, box.y, 1], [box.x2, box.y2, 1], [box.x, box.y2, 1]])
-            xy = corners @ m.T
-            (x1, y1), (x2, y2) = xy.min(0), xy.max(0)
-            boxes.append((BoundingBox(float(x1), float(y1), float(x2 - x1), float(y2 - y1)), text))
-        out[key] = (picture, boxes)
-    return out
+        return np.vstack([m, [0.0, 0.0, 1.0]]), (nw, nh)
+
+    return _warped(images, turn)
 
 
 def keystoned(images, k: float):
     """The images seen from one side and the other in turn, as a camera turned away from them:
     the far edge shrunk to 1 - k of the height (a perspective warp, same canvas); each label box
     becomes the upright box around its warped corners."""
-    out = {}
-    for i, (key, (image, truth)) in enumerate(images.items()):
-        h, w = image.shape[:2]
+    def keystone(i: int, w: int, h: int) -> tuple[np.ndarray, tuple[int, int]]:
         src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
         a, b = k * h / 2, 0.0
         dst = np.float32([[0, b], [w, a], [w, h - a], [0, h - b]]) if i % 2 == 0 else \
             np.float32([[0, a], [w, b], [w, h - b], [0, h - a]])
-        m = cv2.getPerspectiveTransform(src, dst)
-        picture = cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.getPerspectiveTransform(src, dst), (w, h)
+
+    return _warped(images, keystone)
+
+
+def _warped(images, warp):
+    """Each image warped by `warp(index, w, h) -> (3x3 matrix, output (w, h))`, edges replicated;
+    each label box becomes the upright box around its warped corners."""
+    out = {}
+    for i, (key, (image, truth)) in enumerate(images.items()):
+        h, w = image.shape[:2]
+        m, size = warp(i, w, h)
+        picture = cv2.warpPerspective(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         boxes = []
         for box, text in truth:
             corners = np.float32([[[box.x, box.y], [box.x2, box.y], [box.x2, box.y2], [box.x, box.y2]]])
