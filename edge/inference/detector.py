@@ -17,21 +17,17 @@ fixed cost besides its pixels). It finds the plates that fill most of the pictur
 a car at the kerb), which the main pass cuts short because it was trained on views holding
 smaller plates.
 
-Large images (phone photos, 4K frames) also get a fine pass (`fine_side`, sidecar
-`input.fine_side` / `input.fine_scale`): the image scaled to `fine_scale` of its own size, its
-longest side at most `fine_side`, when that side is at least FINE_MIN_RATIO x `input_side`.
-Letterboxed to 512, a 4000 px photo shrinks 8x and a plate a reader could read (100 px wide)
-becomes a 13 px smudge the network was never trained on; the fine pass shows it at the scales of
-the training views. It runs on tiles of at most FINE_TILE px overlapping by FINE_OVERLAP px (one
-tile when the scaled image has no more pixels than one), so memory and onnxruntime's buffers stay
-those of one tile whatever the photo's size; a peak whose box comes near a tile's inner edge is
-dropped (its plate lies whole in the neighbouring tile, or is big enough for the main pass). Its
-peaks are marked `confirm` unless a sure main or coarse peak overlaps them: the network has seen
-few scenes at that scale, and so few of the textures it confuses with plates there (signs, text,
-grilles).
-
-Mid-size stills (CLOSER_MIN_SIDE px up to where the fine pass starts) in which the main passes
-found no sure plate get the same pass at their own size ("look closer"): a lone car far off.
+Stills of FINE_MIN_SIDE px and more (phone photos, 4K frames, a street seen from a window) also
+get a fine pass (`fine_side`, sidecar `input.fine_side` / `input.fine_scale`): letterboxed to 512,
+a 4000 px photo shrinks 8x and a plate a reader could read (100 px wide) becomes a 13 px smudge
+the network was never trained on, and in a 1280 px photo a far car's 40 px plate becomes 16 px.
+The fine pass shows the image at the scales of the training views (`fine_side_for`). It runs on
+tiles of at most FINE_TILE px overlapping by FINE_OVERLAP px (one tile when the scaled image has
+no more pixels than one), so memory and onnxruntime's buffers stay those of one tile whatever the
+photo's size; a peak whose box comes near a tile's inner edge is dropped (its plate lies whole in
+the neighbouring tile, or is big enough for the main pass). Its peaks are marked `confirm` unless
+a sure main or coarse peak overlaps them: the network has seen few scenes at that scale, and so
+few of the textures it confuses with plates there (signs, text, grilles).
 """
 
 from __future__ import annotations
@@ -47,19 +43,23 @@ from edge.imaging import fast_resize
 from edge.records import BoundingBox, PlateDetection
 
 DEFAULT_MODEL = "plate_detector.onnx"
-# Below this ratio to the main side, a fine pass would add little for its cost.
-FINE_MIN_RATIO = 1.5
 FINE_TILE = 768
 FINE_OVERLAP = 128  # wider than a plate the main pass could miss (>= 32 px there at 2048/512)
 TILE_EDGE_PX = 8  # two heatmap cells
-# Stills from this longest side up to where the fine pass starts (1536 px) whose main passes
-# found no sure plate get the fine pass at their own size: a lone car far off in a 1200 px photo
-# has a plate of ~30 px, 13 px in the main pass. Run always, that pass cost D3's 1280x720 val
-# frames 0.962 -> 0.942 precision and 13 -> 60 ms per frame; run only when nothing sure was
-# found, it ran on 3 of their 107 frames, which read the same (recall 0.985, precision 0.963).
-# Val photos pasted small into an empty 3x3 canvas (a car far off): D1 (900x900) recall 0.819 ->
-# 0.842, D2 (1248x1248) 0.674 -> 0.705, precision 0.977 / 0.946 -> 0.975 / 0.948.
-CLOSER_MIN_SIDE = 900
+# Stills from FINE_MIN_SIDE px get the fine pass, whatever the main passes found: a photo with a
+# car close by and one far off. The pass shows the still at FINE_NEAR_SCALE of its size, at least
+# FINE_MIN_PX and at most FINE_NEAR_PX, or at the sidecar's `fine_scale` (0.5) where that is more
+# (bigger photos), never over `fine_side` (2048). Val photos pasted 3 x 3 into one picture
+# (python -m training.detector.mosaic), recall / precision of the kept reads: D1 (940 px) 0.622
+# / 0.964 -> 0.772 / 0.985, D2 (1264 px) 0.457 / 0.922 -> 0.612 / 0.963; 3/4 instead of 5/8
+# read D2 0.620 at twice the time on 1280x720 stills, 1/2 read 0.581. Until then mid-size
+# stills got it only when the main passes had found no sure plate: run always, it had cost
+# D3's 1280x720 val frames precision (0.956 -> 0.922 now), but every read it adds there that
+# matches no label is a real plate the labels leave out (models/plate_detector.md).
+FINE_MIN_SIDE = 900
+FINE_NEAR_SCALE = 0.625
+FINE_MIN_PX = 768
+FINE_NEAR_PX = 1152
 # A box mostly inside another is the same plate (a tight and a loose box of one plate, from two
 # passes or two peaks) even when their IoU is low: a 4000 px photo read HF63 twice, IoU 0.43.
 # On the val splits this removed 3 false reads of 1,303 (d1, d2) and no true one.
@@ -295,24 +295,20 @@ class OnnxPlateDetector:
         mx, my = round(w * FRAME_MARGIN), round(h * FRAME_MARGIN)
         framed = cv2.copyMakeBorder(image, my, my, mx, mx, cv2.BORDER_CONSTANT, value=(self.pad_value,) * 3)
         out = []
-        for d in self._detect(framed, closer=False):
+        for d in self._detect(framed, fine_pass=False):
             x1, y1 = max(0.0, d.box.x - mx), max(0.0, d.box.y - my)
             x2, y2 = min(float(w), d.box.x2 - mx), min(float(h), d.box.y2 - my)
             if x2 - x1 >= self.min_box_px and y2 - y1 >= 1.0:
                 out.append(PlateDetection(BoundingBox(x1, y1, x2 - x1, y2 - y1), d.score, d.confirm))
         return out
 
-    def _detect(self, image: np.ndarray, closer: bool = True) -> list[PlateDetection]:
-        """The passes' peaks through one NMS; `closer` False: the main and coarse passes only."""
+    def _detect(self, image: np.ndarray, fine_pass: bool = True) -> list[PlateDetection]:
+        """The passes' peaks through one NMS; `fine_pass` False: the main and coarse passes only."""
         h, w = image.shape[:2]
         passes = [self._peaks(image, self.input_side)]
         if 0 < self.coarse_side < self.input_side:
             passes.append(self._peaks(image, self.coarse_side))
-        fine = self.fine_side_for(w, h) if closer else 0
-        if not fine and closer:  # video frames (fine_side 0) stop at the next test
-            side = self.closer_side_for(w, h)
-            if side and not any((s > self.score_threshold).any() for _, s in passes):
-                fine = side
+        fine = self.fine_side_for(w, h) if fine_pass else 0
         if fine:
             passes.append(self._tiled_peaks(image, fine))
         boxes = np.concatenate([b for b, _ in passes]) if len(passes) > 1 else passes[0][0]
@@ -339,20 +335,11 @@ class OnnxPlateDetector:
             for i in keep
         ]
 
-    def closer_side_for(self, width: int, height: int) -> int:
-        """Side of the look-closer pass for a still this size whose main passes found no sure
-        plate, or 0: a mid-size photo (CLOSER_MIN_SIDE up to where the fine pass starts) is
-        looked at whole at its own size, as the fine pass looks at a big one."""
-        longest = max(width, height)
-        if self.fine_side <= 0 or longest < CLOSER_MIN_SIDE or self.fine_side_for(width, height):
-            return 0
-        side = min(longest, self.fine_side)
-        return side - side % self.multiple
-
     def fine_side_for(self, width: int, height: int) -> int:
-        """Side of the fine pass for an image this size, or 0 when it gets none."""
-        if self.fine_side <= 0:
+        """Side of the fine pass for a still this size, or 0 when it gets none (FINE_MIN_SIDE)."""
+        longest = max(width, height)
+        if self.fine_side <= 0 or longest < FINE_MIN_SIDE:
             return 0
-        side = min(self.fine_side, int(max(width, height) * self.fine_scale))
-        side -= side % self.multiple
-        return side if side >= FINE_MIN_RATIO * self.input_side else 0
+        near = min(FINE_NEAR_SCALE * longest, FINE_NEAR_PX)
+        side = int(min(self.fine_side, max(FINE_MIN_PX, near, self.fine_scale * longest)))
+        return side - side % self.multiple
