@@ -12,6 +12,7 @@ import numpy as np
 from edge.formats import FormatRules
 from edge.ports import PlateDetector, PlateReader
 from edge.records import BoundingBox, PlateDetection, PlateRead, PlateText
+from edge.tilt import plate_tilt
 
 # Smaller crops hold no readable characters.
 MIN_CROP_H = 4
@@ -49,19 +50,22 @@ FIRST_CROPS = 2
 # (0.712 -> 0.761 before the detector's coarse pass).
 CONFIRM_MIN_CONFIDENCE = 0.5
 CONFIRM_MIN_CHARS = 4
-# A plate read with less confidence than TILT_BELOW is also read from its CONTEXT crop turned by
-# -TILT_DEG and +TILT_DEG (one more batch), and the surer turned read may replace it (below): the
-# reader holds up to ~10 degrees of tilt and collapses past 15 (fixture plates: 37/40 read at
-# 10, 28/40 at 15, 7/40 at 20), and photos taken by hand or from a leaning vehicle are tilted.
-# Chosen on the detection val splits (training/eval_val.py) turned by 15 degrees each way: 322 ->
-# 399 of 685 plates read (8 degrees: 520 -> 529 of 693); unturned: 314 of 377 either way.
+# A plate read with less confidence than TILT_BELOW is also read from its CONTEXT crop turned
+# level (one more batch), and the surer turned read may replace it (below): the reader holds up
+# to ~10 degrees of tilt and collapses past 15 (fixture plates: 37/40 read at 10, 28/40 at 15,
+# 7/40 at 20), and photos taken by hand or from a leaning vehicle are tilted. How far to turn it
+# is measured on the crop (edge.tilt.plate_tilt); under TILT_FROM degrees it is not turned. Val
+# images (training/eval_val.py, 377 plates) upright / turned 8, 15, 22 degrees / keystone 0.3:
+# 313 / 282, 229, 188 / 291 read when the crop was turned -15 and +15 degrees instead, 317 /
+# 282, 224, 208 / 294 measured (models/plate_reader.md, "Measured tilt").
 TILT_BELOW = 0.8
-TILT_DEG = 15.0
+TILT_FROM = 3.0
 # ... keeping only the middle TILT_BAND of the turned crop's height: a tilted plate's box is
 # tall (a 4:1 plate at 22 degrees: 2.4 plate heights), and once turned the plate lies across the
 # middle, so the rest is background that squeezes the characters in the reader's 128x64 input.
 # 0.7 holds a 4:1 plate tilted 12-30 degrees, turned by 15. Val images turned 15 / 22 degrees
-# each way (alternately), 377 plates: 217 / 111 read with the whole turned crop, 232 / 162 with
+# each way (alternately), 377 plates, turned -15 and +15 (before the tilt was measured): 217 /
+# 111 read with the whole turned crop, 232 / 162 with
 # 0.7 (0.6: 224 / 171; 0.8: 232 / 159); 8 degrees 285 either way; upright 314 -> 312, a churn
 # of a few unsure reads (5 lost, 3 gained).
 TILT_BAND = 0.7
@@ -174,20 +178,19 @@ def _finish(plate: PlateText, rules: FormatRules | None, det: PlateDetection, fr
                      detection_score=det.score, frame_seq=frame_seq, region=region)
 
 
-def _turned(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The crop turned by -TILT_DEG and +TILT_DEG about its centre, edges repeated, each cut to
-    the middle TILT_BAND of its height."""
+def _turned(crop: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The crop turned level about its centre (edge.tilt.plate_tilt), edges repeated, cut to the
+    middle TILT_BAND of its height; none when it is tilted less than TILT_FROM degrees."""
+    angle = plate_tilt(crop)
+    if abs(angle) < TILT_FROM:
+        return ()
     h, w = crop.shape[:2]
     band = max(MIN_CROP_H, round(h * TILT_BAND))
     top = (h - band) // 2
     # only the band's rows are computed: the affine map is shifted up by `top`
-    turns = []
-    for angle in (-TILT_DEG, TILT_DEG):
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-        m[1, 2] -= top
-        turns.append(cv2.warpAffine(crop, m, (w, band), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_REPLICATE))
-    return tuple(turns)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    m[1, 2] -= top
+    return (cv2.warpAffine(crop, m, (w, band), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),)
 
 
 def read_image(
