@@ -154,7 +154,7 @@ def test_an_unsure_tilted_plate_is_also_read_turned_level_and_a_sure_enough_turn
     reader = BatchReader([unsure, unsure], [text("AB12CDF", just_under + 0.01)])
     assert read_detections(image, [PlateDetection(box, 0.9)], reader, None)[0].text == "AB12CDF"
     # a sure read is not turned
-    reader = BatchReader([text("AB12CDE", 0.9), text("AB12CDE", 0.85)])
+    reader = BatchReader([text("AB12CDE", TILT_BELOW + 0.02), text("AB12CDE", TILT_BELOW + 0.01)])
     assert read_detections(image, [PlateDetection(box, 0.9)], reader, None)[0].text == "AB12CDE"
     assert len(reader.crops) == 1
     # nor is a plate too small to read turned
