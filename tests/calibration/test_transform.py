@@ -236,7 +236,7 @@ class RecordingReader:
         from edge.records import CharConfidence, PlateText
 
         self.crops += [np.array(c) for c in crops]
-        return [PlateText("AB123", tuple(CharConfidence(ch, 0.9) for ch in "AB123")) for _ in crops]
+        return [PlateText("AB123", tuple(CharConfidence(ch, 0.99) for ch in "AB123")) for _ in crops]
 
 
 class RecordingTracker:
