@@ -34,3 +34,8 @@ def give_big_buffers_back(threshold: int = BIG_BUFFER) -> bool:
         except (OSError, AttributeError, TypeError):
             _taken = False
     return _taken
+
+
+def big_buffers_given_back() -> bool:
+    """Whether big buffers are mapped on their own in this process (give_big_buffers_back took)."""
+    return bool(_taken)
