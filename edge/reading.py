@@ -133,6 +133,20 @@ def read_detections(
         crop_img = crop(det.box, margin) if crop is not None else crop_plate(image, det.box, margin)
         return crop_img if crop_img.shape[0] >= MIN_CROP_H and crop_img.shape[1] >= MIN_CROP_W else None
 
+    # the crops each plate has been read from: margins clipped by the picture's edges can cut the
+    # very crop another margin cut (a plate that fills a photo), and one crop gets one vote
+    cut_before: dict[int, list[np.ndarray]] = {}
+
+    def cut_new(i: int, margin: CropMargin) -> np.ndarray | None:
+        crop_img = cut(detections[i], margin)
+        if crop_img is None:
+            return None
+        before = cut_before.setdefault(i, [])
+        if any(c.shape == crop_img.shape and np.array_equal(c, crop_img) for c in before):
+            return None
+        before.append(crop_img)
+        return crop_img
+
     # per plate, per text: (summed confidence, its most confident read)
     votes: dict[int, dict[str, tuple[float, PlateText]]] = {}
     crops_read: dict[int, int] = {}
@@ -148,10 +162,10 @@ def read_detections(
                                  plate if plate.confidence > surest.confidence else surest)
 
     first, rest = READ_CROPS[:FIRST_CROPS], READ_CROPS[FIRST_CROPS:]
-    read([(i, c) for i, det in enumerate(detections) for m in first if (c := cut(det, m)) is not None])
+    read([(i, c) for i in range(len(detections)) for m in first if (c := cut_new(i, m)) is not None])
     undecided = [i for i in range(len(detections))
                  if crops_read.get(i, 0) < len(first) or len(votes[i]) > 1]
-    read([(i, c) for i in undecided for m in rest if (c := cut(detections[i], m)) is not None])
+    read([(i, c) for i in undecided for m in rest if (c := cut_new(i, m)) is not None])
     if not votes:
         return []
     best = {i: _finish(max(votes[i].values(), key=lambda v: (v[0], v[1].confidence))[1], rules,

@@ -103,6 +103,25 @@ class BatchReader:
         return self.answers[len(self.crops) - 1]
 
 
+def test_margins_clipped_to_the_same_crop_give_it_one_vote():
+    # a plate that fills the picture: the CONTEXT and WIDE margins are both clipped to the whole
+    # image, the one crop that would outvote the TIGHT crop twice
+    image = np.random.default_rng(1).integers(0, 255, (60, 200, 3), np.uint8)
+    box = BoundingBox(4, 3, 192, 54)
+    whole = (200, 60)
+    assert {size_of(box, m) for m in (CONTEXT, WIDE)} == {whole} and size_of(box, TIGHT) != whole
+    reader = ScriptedReader({whole: text("PII4K811", 0.52), size_of(box, TIGHT): text("PII4K81", 0.57)})
+    reads = read_detections(image, [PlateDetection(box, 0.9)], reader, None)
+    assert reads[0].text == "PII4K81"
+    # the WIDE crop, the same pixels as the CONTEXT one, was not read
+    assert [size for batch in reader.batches for size in batch].count(whole) == 1
+
+
+def size_of(box: BoundingBox, margin) -> tuple[int, int]:
+    x1, y1, x2, y2 = crop_bounds(box, 200, 60, margin)
+    return x2 - x1, y2 - y1
+
+
 def _tilted_plate(angle: float) -> tuple[np.ndarray, BoundingBox]:
     """A 600x400 grey image holding the first fixture plate turned by `angle` degrees, and the
     upright box around it."""
