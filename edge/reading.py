@@ -74,8 +74,8 @@ TILT_FROM = 3.0
 # of a few unsure reads (5 lost, 3 gained).
 TILT_BAND = 0.7
 # A turned read replaces the plate's read when it is more confident than this share of it: an
-# unsure read of a tilted plate is often a confident-looking wrong one. Val (same protocol,
-# upright / 8 / 15 / 22 degrees): 1.0 read 312 / 285 / 237 / 187, 0.9 313 / 286 / 243 / 190,
+# unsure read of a tilted plate is often a confident-looking wrong one. Val (same protocol, with
+# the -15 and +15 degree turns, upright / 8 / 15 / 22 degrees): 1.0 read 312 / 285 / 237 / 187, 0.9 313 / 286 / 243 / 190,
 # 0.8 313 / 286 / 244 / 190, 0.7 312 / 284 / 243 / 190, 0.5 311 / 283 / 237 / 179; detection
 # val recall / precision unchanged (0.807 / 0.961 pooled).
 TURNED_WINS_ABOVE = 0.9
@@ -120,9 +120,10 @@ def read_detections(
 ) -> list[PlateRead]:
     """Crop every detection (READ_CROPS, the rest only where the first disagree: FIRST_CROPS),
     read the crops in at most two batches, let each plate's crops vote on its text, apply the
-    format rules; read the plates still unsure (TILT_BELOW) once more, turned both ways, in a
-    third batch, cut to the band the plate lies in, and keep a turned read unless it is clearly
-    less sure (TURNED_WINS_ABOVE).
+    format rules; read the plates still unsure (TILT_BELOW) and tilted (TILT_FROM) once more,
+    turned level by their measured tilt, in a third batch, cut to the band the plate lies in,
+    and keep a turned read unless it is clearly less sure (TURNED_WINS_ABOVE). A crop the
+    picture's edges clip to the same pixels as another margin's is read once.
 
     `crop(box, margin)` cuts a plate when there is no whole `image` to cut from (the pipeline
     with a calibration transform computes only the plate regions of the transformed frame).
@@ -172,14 +173,10 @@ def read_detections(
                        detections[i], frame_seq) for i in sorted(votes)}
     tilted = [(i, turned) for i in best if best[i].confidence < TILT_BELOW
               and detections[i].box.h >= TILT_MIN_H
-              and (c := cut(detections[i], CONTEXT)) is not None for turned in _turned(c)]
+              and (c := cut(detections[i], CONTEXT)) is not None and (turned := _turned(c)) is not None]
     if tilted:
-        surest_turned: dict[int, PlateRead] = {}
         for (i, _), plate in zip(tilted, reader.predict([c for _, c in tilted])):
             turned_read = _finish(plate, rules, detections[i], frame_seq)
-            if i not in surest_turned or turned_read.confidence > surest_turned[i].confidence:
-                surest_turned[i] = turned_read
-        for i, turned_read in surest_turned.items():
             if turned_read.confidence > best[i].confidence * TURNED_WINS_ABOVE:
                 best[i] = turned_read
     return [r for i, r in best.items() if not detections[i].confirm
@@ -196,19 +193,19 @@ def _finish(plate: PlateText, rules: FormatRules | None, det: PlateDetection, fr
                      detection_score=det.score, frame_seq=frame_seq, region=region)
 
 
-def _turned(crop: np.ndarray) -> tuple[np.ndarray, ...]:
+def _turned(crop: np.ndarray) -> np.ndarray | None:
     """The crop turned level about its centre (edge.tilt.plate_tilt), edges repeated, cut to the
-    middle TILT_BAND of its height; none when it is tilted less than TILT_FROM degrees."""
+    middle TILT_BAND of its height; None when it is tilted less than TILT_FROM degrees."""
     angle = plate_tilt(crop)
     if abs(angle) < TILT_FROM:
-        return ()
+        return None
     h, w = crop.shape[:2]
     band = max(MIN_CROP_H, round(h * TILT_BAND))
     top = (h - band) // 2
     # only the band's rows are computed: the affine map is shifted up by `top`
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     m[1, 2] -= top
-    return (cv2.warpAffine(crop, m, (w, band), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),)
+    return cv2.warpAffine(crop, m, (w, band), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def read_image(
