@@ -54,9 +54,9 @@ TILE_EDGE_PX = 8  # two heatmap cells
 # (python -m training.detector.mosaic), recall / precision of the kept reads: D1 (940 px) 0.622
 # / 0.964 -> 0.772 / 0.985, D2 (1264 px) 0.457 / 0.922 -> 0.612 / 0.963; 3/4 instead of 5/8
 # read D2 0.620 at twice the time on 1280x720 stills, 1/2 read 0.581. Until then mid-size
-# stills got it only when the main passes had found no sure plate: run always, it had cost
-# D3's 1280x720 val frames precision (0.956 -> 0.922 now), but every read it adds there that
-# matches no label is a real plate the labels leave out (models/plate_detector.md).
+# stills got it only when the main passes had found no sure plate: run always, it costs D3's
+# 1280x720 val frames precision (0.956 -> 0.929), but every read it adds there that matches no
+# label is a real plate the labels leave out (models/plate_detector.md).
 FINE_MIN_SIDE = 900
 FINE_NEAR_SCALE = 0.625
 FINE_MIN_PX = 768
