@@ -87,7 +87,7 @@ def load_readers(config: AppConfig, stills: bool = False) -> Models:
     """Detector + reader + format rules from the config (RuntimeError subclasses, one line).
 
     `stills`: the models read single images (`edge read`), which get the detector's fine pass
-    over big images (`[detector] fine_side`); video frames never do."""
+    over big images (`[detector] fine_side`) and its `stills_threads`; video frames never do."""
     det_path, rdr_path = model_paths(config)
     for what, p in (("detector", det_path), ("reader", rdr_path)):
         if not getattr(config, what).plugin and not p.is_file():
@@ -97,7 +97,8 @@ def load_readers(config: AppConfig, stills: bool = False) -> Models:
     else:
         from edge.inference.detector import OnnxPlateDetector
 
-        detector = OnnxPlateDetector(det_path, threads=config.detector.threads,
+        detector = OnnxPlateDetector(det_path,
+                                     threads=config.detector.stills_threads if stills else config.detector.threads,
                                      score_threshold=config.detector.score_threshold or None,
                                      input_side=config.detector.input_side or None,
                                      coarse_side=None if config.detector.coarse_side < 0

@@ -83,6 +83,11 @@ class DetectorConfig:
 
     model: str = ""
     threads: int = 1
+    # Intra-op threads when the detector reads still images (`edge read`, `edge run` on a
+    # folder): a photo's passes are the work between two decodes, and a second core shortens
+    # them (100 real photos: 2.59 -> 2.28 s; 10 photos of 12 MP, tiled fine pass: 3.50 -> 2.65
+    # s; same reads). Video keeps `threads`: there the capture thread needs the other core.
+    stills_threads: int = 2
     plugin: str = ""
     score_threshold: float = 0.0  # 0 = the model's own (its JSON sidecar)
     input_side: int = 0  # letterbox side in px; 0 = the model's own (its JSON sidecar)
@@ -95,8 +100,10 @@ class DetectorConfig:
     fine_side: int = -1
 
     def __post_init__(self) -> None:
-        if not 0 <= self.threads <= 64:
-            raise ValueError(f"threads: must be between 0 (onnxruntime's choice) and 64, got {self.threads}")
+        for key in ("threads", "stills_threads"):
+            value = getattr(self, key)
+            if not 0 <= value <= 64:
+                raise ValueError(f"{key}: must be between 0 (onnxruntime's choice) and 64, got {value}")
         if not 0 <= self.score_threshold < 1:
             raise ValueError(f"score_threshold: must be in [0, 1), got {self.score_threshold}")
         if self.input_side and not (128 <= self.input_side <= 1280 and self.input_side % 32 == 0):

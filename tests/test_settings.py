@@ -110,3 +110,10 @@ def test_detector_fine_side_must_be_off_default_or_a_multiple_of_32(side):
     assert build_config({"detector": {"fine_side": 1536}}).detector.fine_side == 1536
     assert build_config({"detector": {"fine_side": 0}}).detector.fine_side == 0
     assert build_config({}).detector.fine_side == -1
+
+
+@pytest.mark.parametrize("key", ["threads", "stills_threads"])
+def test_detector_threads_are_validated_in_one_line_naming_the_key(key):
+    with pytest.raises(ConfigError, match=rf"^detector\.{key}: must be between 0 \(onnxruntime's choice\) and 64, got -1$"):
+        build_config({"detector": {key: -1}})
+    assert getattr(build_config({"detector": {key: 0}}).detector, key) == 0

@@ -192,7 +192,7 @@ class OnnxPlateDetector:
         import onnxruntime as ort  # lazily: importing this module must not need it
 
         so = ort.SessionOptions()
-        so.intra_op_num_threads = max(1, int(threads))
+        so.intra_op_num_threads = max(0, int(threads))  # 0: onnxruntime's choice (its cores)
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -338,6 +338,11 @@ class OnnxPlateDetector:
             )
             for i in keep
         ]
+
+    @property
+    def threads(self) -> int:
+        """onnxruntime intra-op threads of the session (0: its own choice, one per core)."""
+        return self._session.get_session_options().intra_op_num_threads
 
     def fine_side_for(self, width: int, height: int) -> int:
         """Side of the fine pass for a still this size, or 0 when it gets none (FINE_MIN_SIDE)."""

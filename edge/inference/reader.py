@@ -86,7 +86,7 @@ class OnnxPlateReader:
         self._tmp = np.empty((self.height, self.width, 3), np.uint8)  # resize scratch, reused
 
         so = ort.SessionOptions()
-        so.intra_op_num_threads = max(1, int(threads))
+        so.intra_op_num_threads = max(0, int(threads))  # 0: onnxruntime's choice (its cores)
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

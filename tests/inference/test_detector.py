@@ -206,6 +206,17 @@ def test_fine_pass_for_stills_from_900_px_at_five_eighths_then_half_their_size(d
     assert OnnxPlateDetector(default_model_path(), fine_side=0).fine_side_for(4000, 3000) == 0
 
 
+def test_stills_get_their_own_detector_threads_and_video_keeps_one():
+    from edge.app import load_readers
+    from edge.settings import build_config
+
+    assert load_readers(build_config({})).detector.threads == 1  # video: a core for capture
+    assert load_readers(build_config({}), stills=True).detector.threads == 2
+    config = build_config({"detector": {"threads": 3, "stills_threads": 0}})
+    assert load_readers(config).detector.threads == 3
+    assert load_readers(config, stills=True).detector.threads == 0  # onnxruntime's choice
+
+
 @pytest.mark.parametrize("length", [769, 960, 1080, 1488, 1500, 1984, 2048, 3000])
 def test_fine_tiles_cover_the_image_and_overlap(length):
     from edge.inference.detector import FINE_OVERLAP, FINE_TILE, _tile_size, _tile_starts
