@@ -85,8 +85,9 @@ class DetectorConfig:
     threads: int = 1
     # Intra-op threads when the detector reads still images (`edge read`, `edge run` on a
     # folder): a photo's passes are the work between two decodes, and a second core shortens
-    # them (100 real photos: 2.59 -> 2.28 s; 10 photos of 12 MP, tiled fine pass: 3.50 -> 2.65
-    # s; same reads). Video keeps `threads`: there the capture thread needs the other core.
+    # them (side by side on the 2-core dev box, `edge read` on 100 real photos 2.89 -> 2.31 s,
+    # on 10 photos of 12 MP 3.87 -> 2.56 s, same reads; benchmarks/README.md). Video keeps
+    # `threads`: there the capture thread needs the other core.
     stills_threads: int = 2
     plugin: str = ""
     score_threshold: float = 0.0  # 0 = the model's own (its JSON sidecar)
