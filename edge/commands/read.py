@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     out = sys.stdout
     if args.format == "table":
-        print(f"{'input':<40} {'plate':<10} {'conf':>5}  {'box':<22} region", file=out)
+        print(f"{'input':<40} {'plate':<10} {'conf':>5}  {'box':<22} {'ms det+ocr':<11} region", file=out)
     for path, decoding in _decoded_ahead(_expand(args.inputs)):
         try:
             if decoding is None:
@@ -176,12 +176,13 @@ def _emit_image(out, fmt: str, line: dict) -> None:
     if fmt == "jsonl":
         out.write(json.dumps(line, ensure_ascii=False) + "\n")
         return
+    ms = f"{line['ms']['detect']:.1f}+{line['ms']['ocr']:.1f}"
     if not line["plates"]:
-        out.write(f"{_short(line['image']):<40} {'-':<10}\n")
+        out.write(f"{_short(line['image']):<40} {'-':<10} {'':>5}  {'':<22} {ms}\n")
     for plate in line["plates"]:
         box = ",".join(str(v) for v in plate["box"])
         out.write(f"{_short(line['image']):<40} {plate['text']:<10} {plate['confidence']:>5.2f}  "
-                  f"{box:<22} {plate.get('region', '')}\n")
+                  f"{box:<22} {ms:<11} {plate.get('region', '')}\n")
 
 
 def _emit_video_event(out, fmt: str, path: Path, event: dict) -> None:
@@ -191,7 +192,7 @@ def _emit_video_event(out, fmt: str, path: Path, event: dict) -> None:
     box = ",".join(str(v) for v in event["box"])
     label = f"{_short(str(path))}@{event['time']['best'][11:23]}"
     out.write(f"{label:<40} {event['plate']['text']:<10} {event['plate']['confidence']:>5.2f}  "
-              f"{box:<22} {event['plate'].get('region') or ''}\n")
+              f"{box:<22} {'-':<11} {event['plate'].get('region') or ''}\n")
 
 
 def _short(text: str, width: int = 40) -> str:

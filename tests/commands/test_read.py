@@ -165,8 +165,11 @@ def test_table_format(capsys):
     rc = main(["read", "--format", "table", str(FIXTURES / "scenes" / "01_1280x720.jpg")])
     lines = capsys.readouterr().out.splitlines()
     assert rc == 0
-    assert lines[0].split()[:3] == ["input", "plate", "conf"]
+    assert lines[0].split() == ["input", "plate", "conf", "box", "ms", "det+ocr", "region"]
     assert "0682ZT" in lines[1]
+    # the per-stage milliseconds of the JSON line's "ms", detection then reading
+    detect, ocr = (float(v) for v in lines[1].split()[4].split("+"))
+    assert detect > 0 and ocr > 0
 
 
 def test_video_gives_one_event_line_per_pass_valid_against_the_schema(capsys):
