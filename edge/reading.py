@@ -37,13 +37,19 @@ WIDE = CropMargin(0.12, 0.2)
 # with a detection and a confident teacher label) the context crop alone read 300, the context
 # and tight crops keeping the more confident read 305, and these three voting 313.
 READ_CROPS = (CONTEXT, TIGHT, WIDE)
-# The first FIRST_CROPS crops of every plate in the image are read in one batch; the rest, in a
-# second batch, only for plates whose first crops disagree (or could not all be cut). When they
-# agree, the rest could only outvote them by being more confident than all of them together.
-# On the val splits this read the same 314 of 377 plates as always reading all three, with
-# 2.48 instead of 3 crops per plate on 100 real photos: side by side, 2.18 instead of 2.53 ms
-# per plate (benchmarks/README.md, "reader ms per plate as edge read reads it").
-FIRST_CROPS = 2
+# The crops are read in up to three batches, each holding the crops of every plate of the image
+# that still needs one: first the CONTEXT crop; then the TIGHT crop of the plates read with less
+# confidence than SURE_ALONE; then the WIDE crop of those whose two crops disagree (or could not
+# both be cut). When two crops agree, the third could only outvote them by being more confident
+# than both together. Reading every plate's first two crops, as was done before, read the same
+# 314 of 377 val plates as always reading all three, 2.48 instead of 3 crops per plate on 100
+# real photos. A plate read at SURE_ALONE from its context crop alone is rarely changed by the others'
+# vote: on the val images (training/eval_val.py) upright / turned 8, 15, 22 degrees / keystone
+# 0.3, 0.5 the same 318 / 282, 242, 226 / 292, 263 plates were read with 0.99 as with every
+# plate's tight crop read (0.95: 319 / 280, 242, 226 / 292, 263; 0.8: 317 upright), and the
+# detection val splits kept the same plates (training.detector.mosaic --n 1), at 2.01 instead of
+# 2.47 crops per upright val plate.
+SURE_ALONE = 0.99
 # A detection marked `confirm` (a detector candidate below its sure threshold) is kept only when
 # its read reaches both. With the detector's two thresholds chosen for them on the detection val
 # splits (training/detector/confirm.py), pooled recall at precision >= 0.96 rose 0.779 -> 0.804
@@ -118,8 +124,9 @@ def read_detections(
     frame_seq: int = 0,
     crop: Callable[[BoundingBox, CropMargin], np.ndarray] | None = None,
 ) -> list[PlateRead]:
-    """Crop every detection (READ_CROPS, the rest only where the first disagree: FIRST_CROPS),
-    read the crops in at most two batches, let each plate's crops vote on its text, apply the
+    """Crop every detection (READ_CROPS: the CONTEXT crop, the TIGHT one where that read is less
+    sure than SURE_ALONE, the WIDE one where those two disagree), read the crops in at most three
+    batches, let each plate's crops vote on its text, apply the
     format rules; read the plates still unsure (TILT_BELOW) and tilted (TILT_FROM) once more,
     turned level by their measured tilt, in a third batch, cut to the band the plate lies in,
     and keep a turned read unless it is clearly less sure (TURNED_WINS_ABOVE). A crop the
@@ -162,10 +169,12 @@ def read_detections(
             tally[plate.text] = (total + plate.confidence,
                                  plate if plate.confidence > surest.confidence else surest)
 
-    first, rest = READ_CROPS[:FIRST_CROPS], READ_CROPS[FIRST_CROPS:]
-    read([(i, c) for i in range(len(detections)) for m in first if (c := cut_new(i, m)) is not None])
-    undecided = [i for i in range(len(detections))
-                 if crops_read.get(i, 0) < len(first) or len(votes[i]) > 1]
+    first, second, rest = READ_CROPS[0], READ_CROPS[1], READ_CROPS[2:]
+    read([(i, c) for i in range(len(detections)) if (c := cut_new(i, first)) is not None])
+    unsure = [i for i in range(len(detections))
+              if i not in votes or max(surest.confidence for _, surest in votes[i].values()) < SURE_ALONE]
+    read([(i, c) for i in unsure if (c := cut_new(i, second)) is not None])
+    undecided = [i for i in unsure if crops_read.get(i, 0) < 2 or len(votes[i]) > 1]
     read([(i, c) for i in undecided for m in rest if (c := cut_new(i, m)) is not None])
     if not votes:
         return []

@@ -1,6 +1,6 @@
-"""edge.reading: each plate read from READ_CROPS (the rest only when the first FIRST_CROPS
-disagree), the crops voting on the text, and detector candidates kept only when the reader
-confirms them."""
+"""edge.reading: each plate read from READ_CROPS (the tight crop only when the context crop's
+read is less sure than SURE_ALONE, the wide one only when those two disagree), the crops voting
+on the text, and detector candidates kept only when the reader confirms them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edge.reading import (CONFIRM_MIN_CHARS, CONFIRM_MIN_CONFIDENCE, CONTEXT, FIRST_CROPS, READ_CROPS, TIGHT,
+from edge.reading import (CONFIRM_MIN_CHARS, CONFIRM_MIN_CONFIDENCE, CONTEXT, READ_CROPS, SURE_ALONE, TIGHT,
                           TILT_BAND, TILT_BELOW, TILT_FROM, TILT_MIN_H, TURNED_WINS_ABOVE, WIDE, crop_bounds, crop_plate,
                           read_detections)
 from edge.records import BoundingBox, CharConfidence, PlateDetection, PlateText
@@ -43,26 +43,34 @@ def size(margin) -> tuple[int, int]:
     return x2 - x1, y2 - y1
 
 
-def test_the_first_crops_of_every_plate_go_in_one_batch_and_the_rest_only_where_they_disagree():
-    assert READ_CROPS[:FIRST_CROPS] == (CONTEXT, TIGHT) and READ_CROPS[FIRST_CROPS:] == (WIDE,)
+def test_each_plate_is_read_from_more_crops_only_while_they_leave_it_unsure():
+    assert READ_CROPS == (CONTEXT, TIGHT, WIDE)
     second = BoundingBox(350, 250, 120, 30)
     plates = [PlateDetection(BOX, 0.9), PlateDetection(second, 0.8)]
     second_context, second_tight = ((x2 - x1, y2 - y1) for x1, y1, x2, y2 in
                                     (crop_bounds(second, 600, 400, m) for m in (CONTEXT, TIGHT)))
-    sure_second = {second_context: text("XY99ZZ", 0.95), second_tight: text("XY99ZZ", 0.95)}
+    sure_second = {second_context: text("XY99ZZ", SURE_ALONE), second_tight: text("XY99ZZ", 0.6)}
+    # the first plate's context read is unsure: its tight crop is read too, and agrees
     reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.6), size(TIGHT): text("AB12CDE", 0.9), **sure_second})
-    assert read_detections(IMAGE, plates, reader, None)[0].text == "AB12CDE"
-    assert [len(b) for b in reader.batches] == [2 * FIRST_CROPS]  # both plates' crops agreed, surely
-    reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.6), size(TIGHT): text("AB12CDF", 0.9)})
     reads = read_detections(IMAGE, plates, reader, None)
-    # only the first plate disagreed: its WIDE crop; the second was not read at all, but on a
-    # blank image it has no tilt to be turned level by (edge.tilt), so it is not read turned
-    assert reader.batches == [reader.batches[0], [size(WIDE)]]
+    assert [r.text for r in reads] == ["AB12CDE", "XY99ZZ"] and reads[1].confidence == SURE_ALONE
+    # one batch of both context crops, then only the unsure plate's tight crop
+    assert reader.batches == [[size(CONTEXT), second_context], [size(TIGHT)]]
+
+    reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.6), size(TIGHT): text("AB12CDF", 0.9),
+                             second_context: text("XY99ZZ", 0.9), second_tight: text("XY99ZZ", 0.8)})
+    reads = read_detections(IMAGE, plates, reader, None)
+    # both unsure: both tight crops; only the first plate's two disagreed: its WIDE crop. On a
+    # blank image no plate has a tilt to be turned level by (edge.tilt), so none is read turned
+    assert reader.batches == [[size(CONTEXT), second_context], [size(TIGHT), second_tight], [size(WIDE)]]
     assert reads[0].text == "AB12CDF" and reads[0].confidence == 0.9
-    assert reads[1].text == "" and reads[1].box == second  # unread but sure: kept for the tracker
+    assert reads[1].text == "XY99ZZ" and reads[1].confidence == 0.9
 
     reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.95), size(TIGHT): text("AB12CDF", 0.9)})
     assert read_detections(IMAGE, [PlateDetection(BOX, 0.9)], reader, None)[0].text == "AB12CDE"
+    reader = ScriptedReader({})  # nothing read: the tight crop is tried, and agrees
+    assert read_detections(IMAGE, [PlateDetection(BOX, 0.9)], reader, None)[0].text == ""
+    assert reader.batches == [[size(CONTEXT)], [size(TIGHT)]]
 
 
 def test_crops_that_read_the_same_text_outvote_a_surer_single_read():
@@ -144,13 +152,13 @@ def test_an_unsure_tilted_plate_is_also_read_turned_level_and_a_sure_enough_turn
 
     image, box = _tilted_plate(12.0)
     unsure = text("AB12CDE", TILT_BELOW - 0.2)
-    reader = BatchReader([unsure, unsure], [text("AB12CD", 0.95)])
+    reader = BatchReader([unsure], [unsure], [text("AB12CD", 0.95)])  # context, tight, turned
     reads = read_detections(image, [PlateDetection(box, 0.9)], reader, None)
     assert reads[0].text == "AB12CD" and reads[0].confidence == 0.95
     context = crop_plate(image, box, CONTEXT)
     angle = plate_tilt(context)
     assert abs(angle + 12.0) <= 2.5  # turned back the way it was turned
-    (turned,) = reader.crops[1]
+    (turned,) = reader.crops[2]
     h, w = context.shape[:2]
     band = round(h * TILT_BAND)
     assert turned.shape == (band, w, 3)
@@ -162,25 +170,26 @@ def test_an_unsure_tilted_plate_is_also_read_turned_level_and_a_sure_enough_turn
     # a level plate read unsure is not turned: there is nothing to turn it by
     level, level_box = _tilted_plate(0.0)
     assert abs(plate_tilt(crop_plate(level, level_box, CONTEXT))) < TILT_FROM
-    reader = BatchReader([unsure, unsure])
+    reader = BatchReader([unsure], [unsure])
     assert read_detections(level, [PlateDetection(level_box, 0.9)], reader, None)[0].text == "AB12CDE"
-    assert len(reader.crops) == 1
+    assert len(reader.crops) == 2
     # a turned read clearly less sure than the crops' vote changes nothing; one nearly as sure
     # (TURNED_WINS_ABOVE of it) wins
     just_under = unsure.confidence * TURNED_WINS_ABOVE
-    reader = BatchReader([unsure, unsure], [text("AB12CDF", just_under - 0.01)])
+    reader = BatchReader([unsure], [unsure], [text("AB12CDF", just_under - 0.01)])
     assert read_detections(image, [PlateDetection(box, 0.9)], reader, None)[0].text == "AB12CDE"
-    reader = BatchReader([unsure, unsure], [text("AB12CDF", just_under + 0.01)])
+    reader = BatchReader([unsure], [unsure], [text("AB12CDF", just_under + 0.01)])
     assert read_detections(image, [PlateDetection(box, 0.9)], reader, None)[0].text == "AB12CDF"
     # a sure read is not turned
-    reader = BatchReader([text("AB12CDE", TILT_BELOW + 0.02), text("AB12CDE", TILT_BELOW + 0.01)])
+    assert TILT_BELOW + 0.02 < SURE_ALONE
+    reader = BatchReader([text("AB12CDE", TILT_BELOW + 0.02)], [text("AB12CDE", TILT_BELOW + 0.01)])
     assert read_detections(image, [PlateDetection(box, 0.9)], reader, None)[0].text == "AB12CDE"
-    assert len(reader.crops) == 1
+    assert len(reader.crops) == 2
     # nor is a plate too small to read turned
     tiny = BoundingBox(100, 100, 40, TILT_MIN_H - 1)
-    reader = BatchReader([unsure, unsure])
+    reader = BatchReader([unsure], [unsure])
     assert read_detections(image, [PlateDetection(tiny, 0.9)], reader, None)[0].text == "AB12CDE"
-    assert len(reader.crops) == 1
+    assert len(reader.crops) == 2
 
 
 def test_the_shipped_reader_reads_tilted_fixture_plates_through_the_turned_crops():

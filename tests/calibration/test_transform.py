@@ -268,7 +268,7 @@ def test_pipeline_detects_on_a_small_transformed_frame_and_reads_sharp_full_res_
     from datetime import datetime, timezone
 
     from edge.pipeline import Pipeline, PipelineOptions
-    from edge.reading import FIRST_CROPS, READ_CROPS, crop_bounds
+    from edge.reading import CONTEXT, SURE_ALONE, crop_bounds
     from edge.records import Frame
     from tests.test_pipeline import ColourPlateDetector
 
@@ -292,8 +292,9 @@ def test_pipeline_detects_on_a_small_transformed_frame_and_reads_sharp_full_res_
     # Only the 416 px detection frames were transformed whole; the plates came from crop().
     assert cheap.whole and set(cheap.whole) == {(416, 234)}
     assert len(tracker.reads) == 2 * len(frames)
-    # the reader agrees with itself, so each plate is read from the first crops only
-    first = READ_CROPS[:FIRST_CROPS]
+    # the reader is sure of every plate (RecordingReader: 0.99), so each is read from its context crop only
+    assert RecordingReader().predict([np.zeros((8, 8, 3), np.uint8)])[0].confidence >= SURE_ALONE
+    first = (CONTEXT,)
     assert cheap.crops == len(reader.crops) == len(first) * len(tracker.reads)
     assert pipeline.summary()["latency_ms"]["transform"]["n"] == len(frames)
     # Boxes are in the full-resolution transformed frame, as before: same plates, same place.
@@ -306,7 +307,7 @@ def test_pipeline_detects_on_a_small_transformed_frame_and_reads_sharp_full_res_
     # The reader got exactly the full-resolution transformed pixels of each box (sharp, not upscaled).
     by_seq = {f.seq: reference(f.image) for f in frames}
     ow, oh = reference.output_size((FW, FH))
-    for k, read in enumerate(tracker.reads):  # each plate is read from each of the first crops, in order
+    for k, read in enumerate(tracker.reads):  # each plate is read from its context crop
         for margin, crop in zip(first, reader.crops[k * len(first):(k + 1) * len(first)]):
             x1, y1, x2, y2 = crop_bounds(read.box, ow, oh, margin)
             assert crop.shape[1] >= 140  # a plate 150 px wide stays ~150 px wide
