@@ -97,8 +97,8 @@ def load_readers(config: AppConfig, stills: bool = False) -> Models:
     else:
         from edge.inference.detector import OnnxPlateDetector
 
-        detector = OnnxPlateDetector(det_path,
-                                     threads=config.detector.stills_threads if stills else config.detector.threads,
+        threads = config.detector.stills_threads if stills else config.detector.threads
+        detector = OnnxPlateDetector(det_path, threads=threads,
                                      score_threshold=config.detector.score_threshold or None,
                                      input_side=config.detector.input_side or None,
                                      coarse_side=None if config.detector.coarse_side < 0

@@ -43,12 +43,12 @@ READ_CROPS = (CONTEXT, TIGHT, WIDE)
 # both be cut). When two crops agree, the third could only outvote them by being more confident
 # than both together. Reading every plate's first two crops, as was done before, read the same
 # 314 of 377 val plates as always reading all three, 2.48 instead of 3 crops per plate on 100
-# real photos. A plate read at SURE_ALONE from its context crop alone is rarely changed by the others'
-# vote: on the val images (training/eval_val.py) upright / turned 8, 15, 22 degrees / keystone
-# 0.3, 0.5 the same 318 / 282, 242, 226 / 292, 263 plates were read with 0.99 as with every
-# plate's tight crop read (0.95: 319 / 280, 242, 226 / 292, 263; 0.8: 317 upright), and the
-# detection val splits kept the same plates (training.detector.mosaic --n 1), at 2.01 instead of
-# 2.47 crops per upright val plate.
+# real photos. A plate read at SURE_ALONE from its context crop alone is rarely changed by the
+# others' vote: on the val images (training/eval_val.py) upright / turned 8, 15, 22 degrees /
+# keystone 0.3, 0.5 the same 318 / 282, 242, 226 / 292, 263 plates were read with 0.99 as with
+# every plate's tight crop read (0.95: 319 / 280, 242, 226 / 292, 263; 0.8: 317 upright), and
+# the detection val splits kept the same plates (training.detector.mosaic --n 1), at 2.01
+# instead of 2.47 crops per upright val plate (benchmarks/README.md: the reader's time).
 SURE_ALONE = 0.99
 # A detection marked `confirm` (a detector candidate below its sure threshold) is kept only when
 # its read reaches both. With the detector's two thresholds chosen for them on the detection val
@@ -126,9 +126,9 @@ def read_detections(
 ) -> list[PlateRead]:
     """Crop every detection (READ_CROPS: the CONTEXT crop, the TIGHT one where that read is less
     sure than SURE_ALONE, the WIDE one where those two disagree), read the crops in at most three
-    batches, let each plate's crops vote on its text, apply the
-    format rules; read the plates still unsure (TILT_BELOW) and tilted (TILT_FROM) once more,
-    turned level by their measured tilt, in a third batch, cut to the band the plate lies in,
+    batches, let each plate's crops vote on its text, apply the format rules; read the plates
+    still unsure (TILT_BELOW) and tilted (TILT_FROM) once more,
+    turned level by their measured tilt, in one more batch, cut to the band the plate lies in,
     and keep a turned read unless it is clearly less sure (TURNED_WINS_ABOVE). A crop the
     picture's edges clip to the same pixels as another margin's is read once.
 
