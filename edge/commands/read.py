@@ -169,7 +169,8 @@ def _read_video(path: Path, config) -> Iterator[dict]:
     try:
         yield from read_video_events(path, config)
     except SourceError as exc:
-        raise InputError(str(exc)) from None
+        # the source names its file, and so does every line printed here: name it once
+        raise InputError(str(exc).removeprefix(f"{path}: ")) from None
 
 
 def _emit_image(out, fmt: str, line: dict) -> None:

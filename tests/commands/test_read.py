@@ -196,6 +196,7 @@ def test_unreadable_video_is_one_clear_line(name, capsys):
     assert rc == 1 and captured.out == ""
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"edge read: {path}: ")
+    assert err[0].count(str(path)) == 1  # named once, not again by the video source's message
 
 
 def test_images_are_decoded_ahead_but_never_two_big_ones_at_once():
