@@ -81,9 +81,9 @@ TILT_FROM = 3.0
 TILT_BAND = 0.7
 # A turned read replaces the plate's read when it is more confident than this share of it: an
 # unsure read of a tilted plate is often a confident-looking wrong one. Val (same protocol, with
-# the -15 and +15 degree turns, upright / 8 / 15 / 22 degrees): 1.0 read 312 / 285 / 237 / 187, 0.9 313 / 286 / 243 / 190,
-# 0.8 313 / 286 / 244 / 190, 0.7 312 / 284 / 243 / 190, 0.5 311 / 283 / 237 / 179; detection
-# val recall / precision unchanged (0.807 / 0.961 pooled).
+# the -15 and +15 degree turns, upright / 8 / 15 / 22 degrees): 1.0 read 312 / 285 / 237 / 187,
+# 0.9 313 / 286 / 243 / 190, 0.8 313 / 286 / 244 / 190, 0.7 312 / 284 / 243 / 190, 0.5 311 /
+# 283 / 237 / 179; detection val recall / precision unchanged (0.807 / 0.961 pooled).
 TURNED_WINS_ABOVE = 0.9
 # Boxes less tall than this are not turned: turned, their characters would be a few pixels tall.
 # On the 100 real photos of benchmarks/models.py this saves 3.17 -> 3.05 crops per plate; val
@@ -137,16 +137,24 @@ def read_detections(
     A detection whose text is empty is kept (text "") so a tracker can still follow it, unless
     it is a candidate the reader had to confirm (`confirm`, see CONFIRM_MIN_*).
     """
-    def cut(det: PlateDetection, margin: CropMargin) -> np.ndarray | None:
-        crop_img = crop(det.box, margin) if crop is not None else crop_plate(image, det.box, margin)
-        return crop_img if crop_img.shape[0] >= MIN_CROP_H and crop_img.shape[1] >= MIN_CROP_W else None
+    # each plate's crops, cut once: the context crop of an unsure plate is turned after it was
+    # read, and `crop` may remap the plate's pixels (a calibration transform)
+    cuts: dict[tuple[int, CropMargin], np.ndarray | None] = {}
+
+    def cut(i: int, margin: CropMargin) -> np.ndarray | None:
+        if (i, margin) not in cuts:
+            box = detections[i].box
+            crop_img = crop(box, margin) if crop is not None else crop_plate(image, box, margin)
+            big_enough = crop_img.shape[0] >= MIN_CROP_H and crop_img.shape[1] >= MIN_CROP_W
+            cuts[(i, margin)] = crop_img if big_enough else None
+        return cuts[(i, margin)]
 
     # the crops each plate has been read from: margins clipped by the picture's edges can cut the
     # very crop another margin cut (a plate that fills a photo), and one crop gets one vote
     cut_before: dict[int, list[np.ndarray]] = {}
 
     def cut_new(i: int, margin: CropMargin) -> np.ndarray | None:
-        crop_img = cut(detections[i], margin)
+        crop_img = cut(i, margin)
         if crop_img is None:
             return None
         before = cut_before.setdefault(i, [])
@@ -182,7 +190,7 @@ def read_detections(
                        detections[i], frame_seq) for i in sorted(votes)}
     tilted = [(i, turned) for i in best if best[i].confidence < TILT_BELOW
               and detections[i].box.h >= TILT_MIN_H
-              and (c := cut(detections[i], CONTEXT)) is not None and (turned := _turned(c)) is not None]
+              and (c := cut(i, CONTEXT)) is not None and (turned := _turned(c)) is not None]
     if tilted:
         for (i, _), plate in zip(tilted, reader.predict([c for _, c in tilted])):
             turned_read = _finish(plate, rules, detections[i], frame_seq)

@@ -30,6 +30,8 @@ def plate_tilt(crop: np.ndarray) -> float:
     # level unless some angle lines the strokes up better (a blank crop stays level)
     best_angle, best = 0.0, _row_sharpness(strokes, 0.0)
     for angle in np.arange(-LIMIT, LIMIT + 1e-6, COARSE_STEP):
+        if angle == 0.0:  # scored above
+            continue
         s = _row_sharpness(strokes, float(angle))
         if s > best:
             best_angle, best = float(angle), s
