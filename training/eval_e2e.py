@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _pictures(root: Path, labels: dict, n: int):
     """(name, source, image, truth) per labelled image, or per n x n mosaic of one source's images."""
-    from edge.synth.big_photo import GAP_X, GAP_Y, compose_big_photo
+    from edge.synth.big_photo import compose_grid
 
     by_source: dict[str, list[str]] = defaultdict(list)
     for name in sorted(labels):
@@ -117,10 +117,7 @@ def _pictures(root: Path, labels: dict, n: int):
             if n == 1:
                 yield names[k], source, group[0][0], group[0][1]
                 continue
-            cw = max(img.shape[1] for img, _ in group)
-            ch = max(img.shape[0] for img, _ in group)
-            # n cells and the gaps between them: n images to a row
-            canvas, truth = compose_big_photo(group, n * cw + (n - 1) * GAP_X, n * ch + (n - 1) * GAP_Y, 1.0)
+            canvas, truth = compose_grid(group, n)
             yield f"{source}_mosaic_{k // (n * n)}", source, canvas, truth
 
 

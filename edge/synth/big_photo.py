@@ -54,3 +54,11 @@ def compose_big_photo(scenes: Iterable[tuple[np.ndarray, Sequence[Labelled]]], w
                    for b, text in labelled]
         x, row_h = x + sw + GAP_X, max(row_h, sh)
     return canvas, plates
+
+
+def compose_grid(scenes: Sequence[tuple[np.ndarray, Sequence[Labelled]]], n: int) -> tuple[np.ndarray, list[Labelled]]:
+    """Up to n x n scenes at their own size, n to a row, each in a cell as large as the largest
+    scene (the mosaics of training.eval_e2e and training.detector.mosaic)."""
+    cw = max(image.shape[1] for image, _ in scenes)
+    ch = max(image.shape[0] for image, _ in scenes)
+    return compose_big_photo(scenes, n * cw + (n - 1) * GAP_X, n * ch + (n - 1) * GAP_Y, 1.0)

@@ -32,7 +32,7 @@ SHORT = {name.split("_", 1)[0]: name for name in data.TRAIN_SETS}
 
 def pictures(root: Path, set_name: str, n: int):
     """(picture, boxes [M, 4] x1y1x2y2) per N x N group of the set's val photos."""
-    from edge.synth.big_photo import GAP_X, GAP_Y, compose_big_photo
+    from edge.synth.big_photo import compose_grid
 
     samples = data.load_split(root, set_name, "val", max_side=None)
     for k in range(0, len(samples), n * n):
@@ -42,9 +42,7 @@ def pictures(root: Path, set_name: str, n: int):
             continue
         scenes = [(s.image, [(BoundingBox(float(x1), float(y1), float(x2 - x1), float(y2 - y1)), "")
                              for x1, y1, x2, y2 in s.boxes]) for s in group]
-        cw = max(s.image.shape[1] for s in group)
-        ch = max(s.image.shape[0] for s in group)
-        canvas, plates = compose_big_photo(scenes, n * cw + (n - 1) * GAP_X, n * ch + (n - 1) * GAP_Y, 1.0)
+        canvas, plates = compose_grid(scenes, n)
         yield canvas, np.array([[b.x, b.y, b.x2, b.y2] for b, _ in plates], np.float32).reshape(-1, 4)
 
 
