@@ -48,7 +48,9 @@ READ_CROPS = (CONTEXT, TIGHT, WIDE)
 # keystone 0.3, 0.5 the same 318 / 282, 242, 226 / 292, 263 plates were read with 0.99 as with
 # every plate's tight crop read (0.95: 319 / 280, 242, 226 / 292, 263; 0.8: 317 upright), and
 # the detection val splits kept the same plates (training.detector.mosaic --n 1), at 2.01
-# instead of 2.47 crops per upright val plate (benchmarks/README.md: the reader's time).
+# instead of 2.47 crops per upright val plate (benchmarks/README.md: the reader's time). Scored
+# once on e2e_val: the same 241 as they are and 234 as 2x2 mosaics, one fewer as 3x3 and 4x4
+# (237, 218): a small plate read a character short (B12NCA) at 0.99 from its context crop alone.
 SURE_ALONE = 0.99
 # A detection marked `confirm` (a detector candidate below its sure threshold) is kept only when
 # its read reaches both. With the detector's two thresholds chosen for them on the detection val
