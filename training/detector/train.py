@@ -270,6 +270,9 @@ def main(argv=None) -> int:
     ap.add_argument("--resume", type=Path, default=None, help="continue a run (same schedule)")
     ap.add_argument("--init", type=Path, default=None,
                     help="start from these weights (a previous stage's last.pt) with a fresh schedule")
+    ap.add_argument("--freeze-bn", action="store_true",
+                    help="keep BatchNorm statistics fixed (eval mode) (needed after from_onnx, whose "
+                         "BatchNorms are identities carrying the folded biases; also steadier in small batches)")
     args = ap.parse_args(argv)
 
     t0 = time.time()
@@ -354,6 +357,10 @@ def main(argv=None) -> int:
         if budget is not None and time.time() - t0 >= budget:
             break
         model.train()
+        if args.freeze_bn:
+            for mod in model.modules():
+                if isinstance(mod, torch.nn.BatchNorm2d):
+                    mod.eval()
         x, heat, hw, rb, rw = (t.to(dev, non_blocking=True) for t in next(batches))
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
