@@ -131,20 +131,11 @@ def size_of(box: BoundingBox, margin) -> tuple[int, int]:
 
 
 def _tilted_plate(angle: float) -> tuple[np.ndarray, BoundingBox]:
-    """A 600x400 grey image holding the first fixture plate turned by `angle` degrees, and the
-    upright box around it."""
-    from tests.inference.test_reader import _fixture_plates
+    """A grey picture holding the first fixture plate turned by `angle` degrees, and the upright
+    box around it."""
+    from tests.inference.test_reader import _fixture_plates, _turned_on_grey
 
-    plate = _fixture_plates()[0][1]
-    h, w = plate.shape[:2]
-    image = np.full((400, 600, 3), 90, np.uint8)
-    x0, y0 = 300 - w // 2, 200 - h // 2
-    image[y0:y0 + h, x0:x0 + w] = plate
-    m = cv2.getRotationMatrix2D((300, 200), angle, 1.0)
-    image = cv2.warpAffine(image, m, (600, 400), borderValue=(90, 90, 90))
-    corners = cv2.transform(np.array([[[x0, y0], [x0 + w, y0], [x0 + w, y0 + h], [x0, y0 + h]]], np.float32), m)[0]
-    (x1, y1), (x2, y2) = corners.min(0), corners.max(0)
-    return image, BoundingBox(float(x1), float(y1), float(x2 - x1), float(y2 - y1))
+    return _turned_on_grey(_fixture_plates()[0][1], angle)
 
 
 def test_an_unsure_tilted_plate_is_also_read_turned_level_and_a_sure_enough_turned_read_wins():
@@ -195,21 +186,13 @@ def test_an_unsure_tilted_plate_is_also_read_turned_level_and_a_sure_enough_turn
 def test_the_shipped_reader_reads_tilted_fixture_plates_through_the_turned_crops():
     from edge.inference import models_dir
     from edge.inference.reader import OnnxPlateReader
-    from tests.inference.test_reader import _fixture_plates
+    from tests.inference.test_reader import _fixture_plates, _turned_on_grey
 
     reader = OnnxPlateReader(models_dir() / "plate_reader.onnx")
     product = context_only = 0
     for _, plate, want in _fixture_plates():
-        h, w = plate.shape[:2]
         for angle in (20, -20):
-            canvas = np.full((4 * h, 2 * w, 3), 90, np.uint8)
-            canvas[3 * h // 2:3 * h // 2 + h, w // 2:w // 2 + w] = plate
-            m = cv2.getRotationMatrix2D((w, 2 * h), angle, 1.0)
-            image = cv2.warpAffine(canvas, m, (2 * w, 4 * h), borderValue=(90, 90, 90))
-            corners = np.array([[[w // 2, 3 * h // 2], [w // 2 + w, 3 * h // 2], [w // 2 + w, 3 * h // 2 + h],
-                                 [w // 2, 3 * h // 2 + h]]], np.float32)
-            (x1, y1), (x2, y2) = cv2.transform(corners, m)[0].min(0), cv2.transform(corners, m)[0].max(0)
-            box = BoundingBox(float(x1), float(y1), float(x2 - x1), float(y2 - y1))
+            image, box = _turned_on_grey(plate, angle)
             product += read_detections(image, [PlateDetection(box, 0.9)], reader, None)[0].text == want
             context_only += reader.predict([crop_plate(image, box, CONTEXT)])[0].text == want
     # 2026-12-06: 25 of 40 plates tilted by 20 degrees read with the -15 / +15 degree turns (16

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
+from edge.reading import CONTEXT, crop_plate
 from edge.tilt import plate_tilt
-from tests.inference.test_reader import _fixture_plates
+from tests.inference.test_reader import _fixture_plates, _turned_on_grey
 
 
 def _turned_crop(plate: np.ndarray, angle: float) -> np.ndarray:
-    """The plate on a grey ground turned by `angle` degrees, cut to the upright box around it
-    plus the reader's context margin (as edge.reading cuts a detection)."""
-    h, w = plate.shape[:2]
-    canvas = np.full((4 * h, 2 * w, 3), 90, np.uint8)
-    canvas[3 * h // 2:3 * h // 2 + h, w // 2:w // 2 + w] = plate
-    m = cv2.getRotationMatrix2D((w, 2 * h), angle, 1.0)
-    image = cv2.warpAffine(canvas, m, (2 * w, 4 * h), borderValue=(90, 90, 90))
-    corners = cv2.transform(np.array([[[w // 2, 3 * h // 2], [w // 2 + w, 3 * h // 2],
-                                       [w // 2 + w, 3 * h // 2 + h], [w // 2, 3 * h // 2 + h]]], np.float32), m)[0]
-    (x1, y1), (x2, y2) = corners.min(0), corners.max(0)
-    mx, my = 0.06 * (x2 - x1), 0.12 * (y2 - y1)
-    return image[max(0, int(y1 - my)):int(y2 + my), max(0, int(x1 - mx)):int(x2 + mx)]
+    """The plate turned by `angle` degrees on a grey ground, cut as edge.reading cuts a detection."""
+    image, box = _turned_on_grey(plate, angle)
+    return crop_plate(image, box, CONTEXT)
 
 
 @pytest.mark.parametrize("angle", [-22.0, -12.0, -6.0, 0.0, 6.0, 12.0, 22.0])
