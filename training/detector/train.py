@@ -320,6 +320,7 @@ def main(argv=None) -> int:
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
         start = ck["step"]
+    frozen_bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)] if args.freeze_bn else []
     zoom = (0.5, args.zoom_max)
     if args.workers > 0:
         stream = BatchStream(train, args.crop, args.batch, args.seed + start, zoom, args.synth_share)
@@ -357,10 +358,8 @@ def main(argv=None) -> int:
         if budget is not None and time.time() - t0 >= budget:
             break
         model.train()
-        if args.freeze_bn:
-            for mod in model.modules():
-                if isinstance(mod, torch.nn.BatchNorm2d):
-                    mod.eval()
+        for bn in frozen_bns:
+            bn.eval()
         x, heat, hw, rb, rw = (t.to(dev, non_blocking=True) for t in next(batches))
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
