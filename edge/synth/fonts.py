@@ -7,6 +7,7 @@ Two kinds of font:
   Pillow, imported lazily and only here.
 * OpenCV's built-in Hershey stroke fonts, always available; drawn with thick strokes they
   look much like the DIN / FE stroke lettering of real plates.
+* The squarish plate font of ``edge.synth.stroke_font``, always available.
 
 Every glyph is rendered once into a uint8 mask whose height is the font's cap height
 scaled to ``CANON`` pixels (ink cropped left/right; descenders kept for lowercase text),
@@ -22,6 +23,8 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+
+from edge.synth import stroke_font
 
 CANON = 96  # cap height of a cached glyph, pixels
 
@@ -59,11 +62,12 @@ _HERSHEY: dict[str, tuple[int, int]] = {
 FAMILIES: dict[str, tuple[str, ...]] = {
     # narrow stroke-like lettering: FE-Schrift, DIN 1451, Mercosur, most of Europe
     "narrow": ("nimbus_narrow_bold", "liberation_narrow_bold", "dejavu_cond_bold", "hershey_simplex_bold",
-               "hershey_simplex", "hershey_duplex_bold", "nimbus_narrow", "liberation_narrow", "dejavu_cond"),
+               "hershey_simplex", "hershey_duplex_bold", "nimbus_narrow", "liberation_narrow", "dejavu_cond",
+               "plate_square"),
     # US "penitentiary gothic" and friends: condensed bold sans
     "us": ("nimbus_narrow_bold", "liberation_narrow_bold", "dejavu_cond_bold", "hershey_simplex_bold",
            "hershey_duplex_bold", "gothic_demi", "free_sans_bold", "dejavu_bold", "liberation_bold",
-           "nimbus_mono_bold", "dejavu_mono_bold"),
+           "nimbus_mono_bold", "dejavu_mono_bold", "plate_square_bold"),
     # UK Charles Wright, Indian/Asian plates: wide bold sans
     "wide": ("dejavu_bold", "liberation_bold", "free_sans_bold", "nimbus_bold", "gothic_demi",
              "hershey_duplex_bold", "hershey_simplex_bold", "dejavu_mono_bold", "liberation_mono_bold"),
@@ -71,6 +75,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "small": ("dejavu_cond_bold", "liberation_narrow_bold", "nimbus_bold", "free_sans_bold", "dejavu_bold",
               "hershey_simplex", "serif_bold"),
     "script": ("script", "serif_bold", "hershey_simplex"),
+    # rounded-rectangle lettering (Brazil's grey plates; many others): drawn from code
+    "square": ("plate_square", "plate_square_bold", "plate_square_light"),
 }
 
 
@@ -114,6 +120,8 @@ def available_fonts() -> dict[str, str]:
                     break
     for name in _HERSHEY:
         out[name] = "hershey"
+    for name in stroke_font.WEIGHTS:
+        out[name] = "stroke"
     return out
 
 
@@ -216,6 +224,13 @@ def _render_hershey(font_name: str, ch: str) -> Glyph:
 @lru_cache(maxsize=8192)
 def glyph(font_name: str, ch: str) -> Glyph:
     src = available_fonts()[font_name]
+    if src == "stroke":
+        if ch == " ":
+            return Glyph(np.zeros((CANON, 1), np.uint8), 0, CANON * 0.35)
+        if ch not in stroke_font.GLYPHS:  # lower case, punctuation: a plain stroke face
+            return _render_hershey("hershey_simplex_bold", ch)
+        mask, top = stroke_font.render(font_name, ch, CANON)
+        return Glyph(mask, top, 0.0)
     if src == "hershey":
         return _render_hershey(font_name, ch)
     return _render_ttf(font_name, ch)

@@ -418,23 +418,34 @@ def _br_mercosur(rng: np.random.Generator, W: int, H: int, ov: str | None = None
 
 
 def _br_old(rng: np.random.Generator, W: int, H: int, ov: str | None = None) -> tuple[np.ndarray, str]:
-    g = int(rng.integers(165, 205))
-    img = vertical_gradient(H, W, jitter(rng, (g, g, g + 3), 4), jitter(rng, (g - 12, g - 12, g - 10), 4))
+    """Brazil's 1990-2018 plates: grey (private) or red (commercial), a thin city line above
+    three letters, a dot and four digits in rounded-rectangle lettering."""
+    red = rng.random() < 0.35
+    if red:
+        base = jitter(rng, hexc("#9A3B3B"), 25)
+        chars = jitter(rng, (235, 235, 235), 15)
+    else:
+        g = int(rng.integers(120, 215))
+        base = jitter(rng, (g, g, g + 3), 6)
+        chars = jitter(rng, (35, 35, 35), 15)
+    img = vertical_gradient(H, W, base, tuple(max(0, c - 14) for c in base))
     text = _pat(rng, "LLLNNNN")
-    disp = text[:3] + "-" + text[3:]
+    sep = _pick(rng, ["·", "·", "·", "-", " "])
+    disp = text[:3] + sep + text[3:]
     if ov is not None:
         text, disp = ov, (ov[:3] + "-" + ov[3:] if ov.isalnum() and len(ov) == 7 else ov)
-    chars = (25, 25, 25) if rng.random() < 0.85 else (245, 245, 245)
-    if chars[0] > 200:
-        img = vertical_gradient(H, W, jitter(rng, hexc("#A01010"), 8), jitter(rng, hexc("#800A0A"), 8))
-    fit_text(img, _font(rng, "small"), _pick(rng, _BR_CITIES), (W * 0.18, H * 0.08, W * 0.82, H * 0.24), chars,
-             spacing=0.08)
-    cap = H * rng.uniform(0.5, 0.58)
-    cy = H * 0.62
-    fit_text(img, _font(rng, "narrow"), disp, (W * 0.05, cy - cap / 2, W * 0.95, cy + cap / 2),
-             chars, spacing=rng.uniform(0.06, 0.14), squeeze=rng.uniform(0.85, 1.05), bold=int(rng.integers(0, 2)))
-    rounded_rect(img, (0, 0), (W - 1, H - 1), chars, max(1, int(H * 0.04)), int(H * 0.05))
-    _bolts(rng, img, [(W * 0.04, H * 0.5), (W * 0.96, H * 0.5)], H * 0.045)
+    band = H * rng.uniform(0.1, 0.17)
+    if rng.random() < 0.9:
+        fit_text(img, _font(rng, "small"), _pick(rng, _BR_CITIES), (W * 0.3, H * 0.05, W * 0.7, H * 0.05 + band),
+                 chars, spacing=0.1)
+    cap = H * rng.uniform(0.58, 0.7)
+    cy = H * 0.05 + band + (H * 0.95 - H * 0.05 - band) * 0.5
+    font = _font(rng, "square") if rng.random() < 0.75 else _font(rng, "narrow")
+    fit_text(img, font, disp, (W * 0.04, cy - cap / 2, W * 0.96, cy + cap / 2),
+             chars, spacing=rng.uniform(0.1, 0.2), squeeze=rng.uniform(0.85, 1.15), bold=int(rng.integers(-1, 2)),
+             dash_w=0.3)
+    rounded_rect(img, (0, 0), (W - 1, H - 1), chars, max(1, int(H * 0.03)), int(H * 0.06))
+    _bolts(rng, img, [(W * 0.12, H * 0.12), (W * 0.88, H * 0.12)], H * 0.035)
     return img, text
 
 
@@ -606,7 +617,7 @@ _SPECS: dict[str, tuple[tuple[float, float], int, float]] = {
     "eu_ro": ((4.3, 4.75), 1, 5.0),
     "eu_other": ((3.9, 4.75), 1, 5.0),
     "br_mercosur": ((2.9, 3.2), 1, 8.0),
-    "br_old": ((2.9, 3.2), 1, 5.0),
+    "br_old": ((2.9, 3.2), 1, 8.0),
     "uk_rear": ((4.3, 4.75), 1, 4.0),
     "uk_front": ((4.3, 4.75), 1, 3.0),
     "eu_2line": ((1.45, 1.75), 2, 2.0),

@@ -71,7 +71,8 @@ def test_degrade_rejects_non_bgr():
 
 
 def test_works_without_truetype_fonts():
-    """Without Pillow/fonts (EDGE_SYNTH_NO_TTF=1) every style still renders, with Hershey fonts."""
+    """Without Pillow/fonts (EDGE_SYNTH_NO_TTF=1) every style still renders, with Hershey fonts
+    and the built-in squarish stroke font."""
     import os
     import subprocess
     import sys
@@ -80,7 +81,7 @@ def test_works_without_truetype_fonts():
     code = ("import numpy as np\n"
             "from edge.synth import fonts\n"
             "from edge.synth.plates import STYLES, render_plate\n"
-            "assert all(v == 'hershey' for v in fonts.available_fonts().values())\n"
+            "assert set(fonts.available_fonts().values()) == {'hershey', 'stroke'}\n"
             "rng = np.random.default_rng(0)\n"
             "print(sorted({render_plate(rng, s).style for s in STYLES for _ in range(2)}) == sorted(STYLES))\n")
     env = dict(os.environ, EDGE_SYNTH_NO_TTF="1")
@@ -88,3 +89,19 @@ def test_works_without_truetype_fonts():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
+
+
+def test_square_font_tells_round_letters_apart():
+    """The squarish plate font draws O, 0, D, Q, C and G as different shapes, every glyph fits its
+    cap height, and O is wider than 0 (as on Brazil's grey plates)."""
+    from edge.synth import fonts, stroke_font
+
+    masks = {c: fonts.text_mask("plate_square", c, 60) for c in "O0DQCG"}
+    for c, m in masks.items():
+        assert m.shape[0] == 60 and m.max() > 0.9, c
+    assert masks["O"].shape[1] > masks["0"].shape[1]
+    for a in "O0DQCG":
+        for b in "O0DQCG":
+            if a < b and masks[a].shape == masks[b].shape:
+                assert np.abs(masks[a] - masks[b]).mean() > 0.02, (a, b)
+    assert set(stroke_font.GLYPHS) == set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")

@@ -5,8 +5,12 @@
 * detect sets d1,d2,d3,d5,d6: every train box (and every val box, for a sanity score; d1 val
   uses val_noleak.txt) is cut with a 30% margin and stored with the box position inside the cut.
   The teacher (fast-plate-ocr CCT-XS, ../shared/teachers) reads the box with a 5% margin and a
-  second, randomly jittered cut; the label is kept only when both reads agree, every slot's
-  probability is >= MIN_P and the text has 4..8 characters.
+  second, randomly jittered cut (`text_strict`: kept only when both reads agree, every slot's
+  probability is >= MIN_P and the text has 4..8 characters). It also reads TTA_VIEWS views of
+  the box (the reader's own margin, then random margins, tilts and keystones); their slot
+  distributions are averaged, and the averaged read is the label (`text`) when at least
+  TTA_AGREE of the views read exactly it and it has 2..9 characters: an ensemble is surer
+  than any one read, so most boxes get a label, not only the easy ones.
 * d7 (CCPD) train/val texts and d4 crops (split 80/20 by a fixed hash): exact labels, Chinese
   province character dropped.
 Nothing from e2e_val is read here.
@@ -24,10 +28,12 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from training.ocr.common import (DATASETS, DETECT_SETS, SCRATCH, TEACHER, VOCAB, clean_text,
-                                 crop_box, read_yolo, to_input)
+from training.ocr.common import (DATASETS, DETECT_SETS, IMG_H, IMG_W, SCRATCH, TEACHER, VOCAB,
+                                 clean_text, crop_box, read_yolo, to_input)
 
 PAD_FRAC = 0.30
+TTA_VIEWS = 8
+TTA_AGREE = 0.5
 MAX_BOX_W = 256  # stored cuts are downscaled so the box is at most this wide
 MIN_BOX_W = 12
 
@@ -44,6 +50,41 @@ def teacher_read(sess, crops):
         ok_chars = "_" not in text
         out.append((text if ok_chars else "", pmin, p))
     return out
+
+
+def tta_view(cut, box, rng, first: bool):
+    """One view of the box as the reader might be given it: the reader's own margin first,
+    then random margins, a small tilt and keystone."""
+    x, y, w, h = box
+    if first:
+        return to_input(crop_box(cut, x, y, w, h, 0.06, 0.12))
+    ml, mr = rng.uniform(-0.01, 0.12, 2)
+    mt, mb = rng.uniform(-0.03, 0.22, 2)
+    src = np.float32([[x - ml * w, y - mt * h], [x + w + mr * w, y - mt * h],
+                      [x + w + mr * w, y + h + mb * h], [x - ml * w, y + h + mb * h]])
+    src += (rng.normal(0, 0.015, (4, 2)) * np.float32([w, h])).astype(np.float32)
+    a = np.deg2rad(rng.normal(0, 2.0))
+    c = src.mean(0)
+    rot = np.float32([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    src = ((src - c) @ rot.T + c).astype(np.float32)
+    dst = np.float32([[0, 0], [IMG_W, 0], [IMG_W, IMG_H], [0, IMG_H]])
+    m = cv2.getPerspectiveTransform(src, dst)
+    bgr = cv2.warpPerspective(cut, m, (IMG_W, IMG_H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def tta_label(sess, views: np.ndarray) -> tuple[str, float, float, np.ndarray]:
+    """(text, fraction of views reading exactly it, weakest averaged slot probability, mean
+    slot distributions) of one box's views."""
+    probs = sess.run(None, {sess.get_inputs()[0].name: views})[0]
+    mean = probs.mean(0)
+    text = "".join(VOCAB[i] for i in mean.argmax(-1)).rstrip("_")
+    if "_" in text:
+        return "", 0.0, 0.0, mean
+    reads = ["".join(VOCAB[i] for i in p.argmax(-1)).rstrip("_") for p in probs]
+    agree = sum(r == text for r in reads) / len(reads)
+    n = min(len(text) + 1, mean.shape[0])
+    return text, agree, float(mean.max(-1)[:n].min()), mean
 
 
 def padded_cut(img, box):
@@ -76,6 +117,7 @@ def detect_items(split):
 def build_detect(sess, split, min_p, rng):
     items, stats = [], {}
     pending = []
+    vrng = np.random.default_rng(rng.randrange(1 << 30))
 
     def flush():
         if not pending:
@@ -88,10 +130,18 @@ def build_detect(sess, split, min_p, rng):
             rec["teacher_text"], rec["teacher_p"] = ta, pa
             rec["teacher_probs"] = proba.astype(np.float16)
             good = ta == tb and 4 <= len(ta) <= 8 and min(pa, pb) >= min_p
-            rec["text"] = ta if good else None
-            st = stats.setdefault(rec["source"], [0, 0])
+            rec["text_strict"] = ta if good else None
+            views = np.stack([tta_view(rec["cut"], rec["box"], vrng, k == 0) for k in range(TTA_VIEWS)])
+            tt, agree, tp, mean = tta_label(sess, views)
+            rec["tta_text"], rec["tta_agree"], rec["tta_p"] = tt, agree, tp
+            rec["tta_probs"] = mean.astype(np.float16)
+            labelled = bool(tt) and 2 <= len(tt) <= 9 and agree >= TTA_AGREE
+            # val keeps the strict labels, so its scores compare with every earlier model's
+            rec["text"] = (tt if labelled else None) if split == "train" else rec["text_strict"]
+            st = stats.setdefault(rec["source"], [0, 0, 0])
             st[0] += 1
             st[1] += int(good)
+            st[2] += int(labelled)
             items.append(rec)
         pending.clear()
 
@@ -158,8 +208,9 @@ def main(argv=None):
         items, stats = build_detect(sess, split, args.min_p, rng)
         with open(out / f"real_{split}.pkl", "wb") as f:
             pickle.dump(items, f, protocol=pickle.HIGHEST_PROTOCOL)
-        for k, (n, g) in sorted(stats.items()):
-            print(f"{split} {k}: {g}/{n} boxes kept with a confident teacher label")
+        for k, (n, g, t) in sorted(stats.items()):
+            print(f"{split} {k}: {t}/{n} boxes labelled by the teacher's {TTA_VIEWS}-view read "
+                  f"({g} by the strict two-read rule)")
     cn_train, cn_val = build_cn()
     with open(out / "cn_train.pkl", "wb") as f:
         pickle.dump(cn_train, f, protocol=pickle.HIGHEST_PROTOCOL)

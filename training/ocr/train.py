@@ -61,6 +61,19 @@ def load_sets(pack: str | None) -> dict[str, list[dict]]:
     return {n: load(f"{n}.pkl") for n in names}
 
 
+def label_weight(r: dict) -> dict:
+    """A teacher label counts by how many of its views read it (1 for strict or exact labels)."""
+    agree = r.get("tta_agree")
+    w = 1.0 if agree is None or r.get("text_strict") == r["text"] else float(agree) ** 2
+    return dict(r, weight=w)
+
+
+def tta_val(items) -> list[dict]:
+    """Val boxes whose teacher read agrees over 3/4 of its views: a second, wider val score."""
+    return [dict(r, text=r["tta_text"]) for r in items
+            if r.get("tta_agree", 0) >= 0.75 and 2 <= len(r.get("tta_text", "")) <= 9]
+
+
 def to_tensor(batch_rgb: list[np.ndarray]) -> torch.Tensor:
     x = torch.from_numpy(np.stack(batch_rgb)).permute(0, 3, 1, 2).float().div_(255.0)
     return x
@@ -154,18 +167,18 @@ class BatchMaker:
             self.log(f"batch {self.n}: switched to the edge.synth renderer")
         self.n += 1
         use_soft = mix["soft"] > 0
-        xs, ys, soft_t, soft_mask = [], [], [], []
+        xs, ys, soft_t, soft_mask, wts = [], [], [], [], []
         zero = np.zeros((9, 37), np.float32)
         for r in (self.hard[i] for i in rng.integers(0, len(self.hard), mix["hard"])):
             xs.append(photometric(warp_crop(r["cut"], r["box"], rng), rng)); ys.append(encode(r["text"]))
-            soft_mask.append(0.0); soft_t.append(zero)
+            soft_mask.append(0.0); soft_t.append(zero); wts.append(r.get("weight", 1.0))
         for r in (self.soft[i] for i in rng.integers(0, len(self.soft), mix["soft"]) if use_soft):
             xs.append(photometric(warp_crop(r["cut"], r["box"], rng, strength=0.5), rng))
-            ys.append(np.full(9, -100, np.int64))
+            ys.append(np.full(9, -100, np.int64)); wts.append(1.0)
             soft_mask.append(1.0); soft_t.append(r["teacher_probs"].astype(np.float32))
         for r in (self.cn[i] for i in rng.integers(0, len(self.cn), mix["cn"])):
             xs.append(photometric(warp_crop(r["cut"], r["box"], rng, tight=r.get("tight", False)), rng))
-            ys.append(encode(r["text"])); soft_mask.append(0.0); soft_t.append(zero)
+            ys.append(encode(r["text"])); soft_mask.append(0.0); soft_t.append(zero); wts.append(1.0)
         n_new = mix["synth"] // 3 if len(pool) >= 500 else mix["synth"]
         for _ in range(n_new):
             img, text = synth.sample()
@@ -177,12 +190,13 @@ class BatchMaker:
             img, text = pool[k]
             h, w = img.shape[:2]
             xs.append(photometric(warp_crop(img, (0, 0, w, h), rng, tight=True), rng))
-            ys.append(encode(text)); soft_mask.append(0.0); soft_t.append(zero)
+            ys.append(encode(text)); soft_mask.append(0.0); soft_t.append(zero); wts.append(1.0)
         x = torch.from_numpy(np.stack([cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in xs])).permute(0, 3, 1, 2)
         y = torch.from_numpy(np.stack(ys))
+        w = torch.tensor(wts, dtype=torch.float32)
         if use_soft:
-            return x.contiguous(), y, torch.from_numpy(np.stack(soft_t)), torch.tensor(soft_mask)
-        return x.contiguous(), y, torch.zeros(0), torch.zeros(0)
+            return x.contiguous(), y, w, torch.from_numpy(np.stack(soft_t)), torch.tensor(soft_mask)
+        return x.contiguous(), y, w, torch.zeros(0), torch.zeros(0)
 
 
 class BatchStream(IterableDataset):
@@ -222,6 +236,9 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--head", choices=("slots", "ctc"), default="ctc")
     ap.add_argument("--init", default=None, help="start from a checkpoint (last.pt or *_ema.pt)")
+    ap.add_argument("--resume", default=None, help="go on with an interrupted run from its last.pt: "
+                    "weights, EMA, optimiser, step and the learning-rate schedule; --minutes is the "
+                    "whole run's budget, of which the time already trained is spent")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--pack", default=None, help="folder with ocr_pack.pkl (training.ocr.pack) "
                     "instead of the $OCR_SCRATCH pickles")
@@ -250,7 +267,7 @@ def main(argv=None):
 
     sets = load_sets(args.pack)
     real = sets["real_train"]
-    hard = [r for r in real if r.get("text")]
+    hard = [label_weight(r) for r in real if r.get("text")]
     if args.extra_min_p > 0:
         hard += [dict(r, text=r["teacher_text"]) for r in real
                  if not r.get("text") and r.get("teacher_p", 0) >= args.extra_min_p
@@ -259,6 +276,7 @@ def main(argv=None):
             and 3 <= len(r.get("teacher_text", "")) <= 9 and "teacher_probs" in r]
     cn = sets["cn_train"]
     xv, yv, sv = val_inputs(sets["real_val"] + sets["cn_val"])
+    xw, yw, sw = val_inputs(tta_val(sets["real_val"]))
     mix = {"hard": 26, "soft": 8, "cn": 6}
     mix["synth"] = args.batch - sum(mix.values())
     if args.head == "ctc" or not soft:  # soft (slot) targets do not apply / absent: more real-hard
@@ -294,6 +312,12 @@ def main(argv=None):
         net.load_state_dict(ck.get("ema", ck) if isinstance(ck, dict) and "ema" in ck else ck)
         log_line(f"initialised from {args.init}")
     ema.load_state_dict(net.state_dict())
+    resumed = torch.load(args.resume, map_location="cpu") if args.resume else None
+    if resumed is not None:
+        net.load_state_dict(resumed["net"])
+        ema.load_state_dict(resumed["ema"])
+        log_line(f"resuming {args.resume} at step {resumed['step']}, "
+                 f"{resumed.get('trained_s', 0) / 60:.1f} min trained")
     for p in ema.parameters():
         p.requires_grad_(False)
     net.to(dev)
@@ -307,9 +331,16 @@ def main(argv=None):
         (ema_f if pe.dtype.is_floating_point else ema_i).append(pe)
         (net_f if pn.dtype.is_floating_point else net_i).append(pn)
     xv_t = torch.from_numpy(np.stack(xv)).permute(0, 3, 1, 2).contiguous().to(dev)
+    xw_t = torch.from_numpy(np.stack(xw)).permute(0, 3, 1, 2).contiguous().to(dev) if xw else None
     eval_chunk = 1024 if dev.type == "cuda" else 128
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     step, best, log = 0, -1.0, []
+    trained_before = 0.0
+    if resumed is not None:
+        opt.load_state_dict(resumed["opt"])
+        step, best, trained_before = resumed["step"], resumed.get("best", -1.0), resumed.get("trained_s", 0.0)
+        log = json.loads((work / "log.json").read_text()) if (work / "log.json").exists() else []
+        deadline -= trained_before  # the budget already spent
     bar = None if args.no_bar else tqdm(
         total=int(budget), unit="s", desc="train", bar_format="{l_bar}{bar}| {n:.0f}/{total}s {postfix}",
         mininterval=2.0)
@@ -321,14 +352,14 @@ def main(argv=None):
         now = time.time()
         if now >= deadline:
             break
-        x, y, soft_t, soft_mask = next_batch()
+        x, y, wts, soft_t, soft_mask = next_batch()
         if t_start is None:
             t_start = time.time()
             log_line(f"first batch after {t_start - t0:.1f}s")
         now = time.time()
         if now >= deadline:
             break
-        frac = (now - t_start) / max(deadline - t_start, 1e-6)
+        frac = (now - t_start + trained_before) / max(deadline - t_start + trained_before, 1e-6)
         lr = args.lr * (min(1.0, step / args.warmup) if step < args.warmup else 0.5 * (1 + np.cos(np.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -339,8 +370,10 @@ def main(argv=None):
             lengths = (y != PAD_INDEX).sum(1)
             targets = y[y != PAD_INDEX]
             lp = F.log_softmax(logits, -1).transpose(0, 1)  # T,N,C
-            ce = F.ctc_loss(lp, targets, torch.full((len(y),), lp.shape[0], dtype=torch.long, device=dev),
-                            lengths, blank=PAD_INDEX, zero_infinity=True)
+            per = F.ctc_loss(lp, targets, torch.full((len(y),), lp.shape[0], dtype=torch.long, device=dev),
+                             lengths, blank=PAD_INDEX, zero_infinity=True, reduction="none")
+            wts = wts.to(dev, non_blocking=True)
+            ce = (per / lengths.clamp_min(1) * wts).sum() / wts.sum()  # the "mean" reduction, weighted
         else:
             ce = F.cross_entropy(logits.reshape(-1, 37), y.reshape(-1), ignore_index=-100,
                                  label_smoothing=0.05)
@@ -369,15 +402,17 @@ def main(argv=None):
         if step % args.eval_every == 0:
             te = time.time()
             acc, per = evaluate(ema, xv_t, yv, sv, eval_chunk)
+            acc_w, per_w = evaluate(ema, xw_t, yw, sw, eval_chunk) if xw_t is not None else (0.0, {})
             sps = (te - t_last) / max(step - step_last, 1)
             rec = {"step": step, "min": round((time.time() - t0) / 60, 2), "loss": round(loss.item(), 4),
                    "ce": round(ce.item(), 4), "lr": float(f"{lr:.3g}"), "val_acc": round(acc, 4),
-                   "per_source": per, "synth": synth_kind, "steps_per_s": round(1 / max(sps, 1e-9), 2),
+                   "per_source": per, "val_tta": round(acc_w, 4), "per_source_tta": per_w, "synth": synth_kind, "steps_per_s": round(1 / max(sps, 1e-9), 2),
                    "width": list(width)}
             log.append(rec)
             log_line(json.dumps(rec))
-            torch.save({"net": net.state_dict(), "ema": ema.state_dict(), "step": step, "width": list(width)},
-                       work / "last.pt")
+            torch.save({"net": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
+                        "width": list(width), "best": max(best, acc),
+                        "trained_s": trained_before + time.time() - t_start}, work / "last.pt")
             if acc > best:
                 best = acc
                 torch.save(ema.state_dict(), work / "best_ema.pt")
