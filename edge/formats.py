@@ -15,7 +15,12 @@ Scoring is a small Bayesian model, so the numbers mean something:
   costs ``share * (1 - p) / p`` where ``p`` is the OCR's confidence in the character it read
   (a hesitant 'O' in a digit slot is cheap to turn into '0', a confident one is not), and a
   character read with ``p > max_fix_confidence`` is never changed;
-* "no known format" is one more hypothesis (prior ``unknown_prior``, uniform over 36 symbols).
+* "no known format" is one more hypothesis (prior ``unknown_prior``, uniform over 36 symbols);
+* when a deployment names its regions (``[formats] regions``), the positions their layouts fix
+  are trusted: a letter where every layout has a digit (or the reverse) may also become a
+  look-alike from ``position_fixes`` (J -> 1, A -> 4, ...), and when no layout takes the text
+  as read, ``max_fix_confidence`` no longer protects it, since the region says it cannot be
+  what was read.
 
 ``FormatRules.best(text, chars)`` returns the corrected text with the highest posterior; its
 ``score`` is that posterior (0 when the text fits no template at all), its ``region`` the
@@ -61,6 +66,8 @@ DATA_DIR = Path(__file__).resolve().parent / "data" / "formats"
 _CACHE_MAX = 4096
 # A region is named only when it explains at least this share of the reading's likelihood.
 REGION_SHARE = 0.75
+# Where the named regions fix a position's kind, the most a read of the other kind counts for.
+POSITION_P_MAX = 0.95
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +126,10 @@ class _Region:
     prior: float
     templates: tuple[tuple[tuple[int, ...], float], ...]  # (masks per position, weight), sum 1
     partners: tuple[tuple[tuple[int, float], ...], ...]  # per char index: (partner, share) best first
+    position_partners: tuple[tuple[tuple[int, float], ...], ...]  # the same, with position_fixes
 
 
-_REGION_KEYS = {"name", "aliases", "prior", "max_length", "confusables", "pattern"}
+_REGION_KEYS = {"name", "aliases", "prior", "max_length", "confusables", "position_fixes", "pattern"}
 _PATTERN_KEYS = {"pattern", "weight", "note"}
 
 
@@ -258,16 +266,8 @@ def _load_region(data_dir: Path, code: str) -> _Region:
     if not templates:
         raise ValueError(f"{path}: no patterns")
     total = sum(templates.values())
-    partners: list[list[tuple[int, float]]] = [[] for _ in ALPHABET]
-    for pair, share in dict(merged.get("confusables", {})).items():
-        if len(pair) != 2 or pair[0] not in _IDX or pair[1] not in _IDX or pair[0] == pair[1]:
-            raise ValueError(f"{path}: confusables: bad pair {pair!r}")
-        share = float(share)
-        if not 0.0 < share <= 1.0:
-            raise ValueError(f"{path}: confusables.{pair}: share must be in (0, 1]")
-        a, b = _IDX[pair[0]], _IDX[pair[1]]
-        partners[a].append((b, share))
-        partners[b].append((a, share))
+    confusables = _pairs(merged, "confusables", path)
+    with_positions = {**_pairs(merged, "position_fixes", path), **confusables}
     prior = float(merged.get("prior", 1.0))
     if prior <= 0:
         raise ValueError(f"{path}: prior must be positive")
@@ -277,8 +277,29 @@ def _load_region(data_dir: Path, code: str) -> _Region:
         aliases=tuple(str(a) for a in data.get("aliases", ())),
         prior=prior,
         templates=tuple((seq, w / total) for seq, w in templates.items()),
-        partners=tuple(tuple(sorted(p, key=lambda t: -t[1])) for p in partners),
+        partners=_partner_lists(confusables),
+        position_partners=_partner_lists(with_positions),
     )
+
+
+def _pairs(data: dict, key: str, path: Path) -> dict[tuple[int, int], float]:
+    out: dict[tuple[int, int], float] = {}
+    for pair, share in dict(data.get(key, {})).items():
+        if len(pair) != 2 or pair[0] not in _IDX or pair[1] not in _IDX or pair[0] == pair[1]:
+            raise ValueError(f"{path}: {key}: bad pair {pair!r}")
+        share = float(share)
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"{path}: {key}.{pair}: share must be in (0, 1]")
+        out[(_IDX[pair[0]], _IDX[pair[1]])] = share
+    return out
+
+
+def _partner_lists(pairs: dict[tuple[int, int], float]) -> tuple[tuple[tuple[int, float], ...], ...]:
+    partners: list[list[tuple[int, float]]] = [[] for _ in ALPHABET]
+    for (a, b), share in pairs.items():
+        partners[a].append((b, share))
+        partners[b].append((a, share))
+    return tuple(tuple(sorted(p, key=lambda t: -t[1])) for p in partners)
 
 
 # ----------------------------------------------------------------------------- rules
@@ -296,9 +317,10 @@ class _LengthGroup:
 class FormatRules:
     """Compiled format rules for a set of regions. Build with `for_regions` (cached)."""
 
-    def __init__(self, regions: Sequence[_Region], config: FormatsConfig) -> None:
+    def __init__(self, regions: Sequence[_Region], config: FormatsConfig, fix_positions: bool = False) -> None:
         self.config = config
         self.regions: tuple[str, ...] = tuple(r.code for r in regions)
+        self.fix_positions = fix_positions  # the deployment named its regions: trust their layouts
         self._min_score = config.min_score
         self._max_fix = config.max_fix_confidence
         self._null_prior = config.unknown_prior
@@ -318,12 +340,12 @@ class FormatRules:
                 np.array([lik for _, lik, _ in items], dtype=np.float64),
                 np.array([ri for _, _, ri in items], dtype=np.intp),
             )
+        self._partners = [r.position_partners if fix_positions else r.partners for r in regions]
         partner_masks = np.zeros((max(len(regions), 1), len(ALPHABET)), dtype=np.uint64)
-        for ri, region in enumerate(regions):
-            for ci, plist in enumerate(region.partners):
+        for ri, plists in enumerate(self._partners):
+            for ci, plist in enumerate(plists):
                 partner_masks[ri, ci] = sum(1 << b for b, _ in plist)
         self._partner_masks = partner_masks
-        self._partners = [r.partners for r in regions]
         self._structure_cache: dict[str, tuple] = {}
 
     # -- construction
@@ -367,7 +389,11 @@ class FormatRules:
             self._structure_cache[norm] = struct
         if not struct:
             return FormatMatch(norm, cc or passthrough, None, 0.0)
-        max_fix = self._max_fix
+        max_fix, p_max = self._max_fix, 0.999
+        if self.fix_positions and all(fixes for _ri, _lik, fixes in struct):
+            # No named layout takes the text as read, so a sure read is wrong anyway; a reader's
+            # confidence in a glyph of the wrong kind is not worth more than POSITION_P_MAX.
+            max_fix, p_max = 1.0, POSITION_P_MAX
         groups: dict[tuple, list] = {}  # fixes -> [sum L, {region index: sum L}]
         for ri, lik, fixes in struct:
             for pos, _new, share in fixes:
@@ -375,7 +401,7 @@ class FormatRules:
                 if p > max_fix:
                     lik = 0.0
                     break
-                p = min(max(p, 0.01), 0.999)
+                p = min(max(p, 0.01), p_max)
                 lik *= share * (1.0 - p) / p
             if lik <= 0.0:
                 continue
@@ -504,5 +530,5 @@ def _compiled(names: tuple[str, ...], config: FormatsConfig, data_dir: Path) -> 
             raise ValueError(f"unknown plate region {name!r} (known: {', '.join(known_regions(data_dir))})")
         if code not in codes:
             codes.append(code)
-    return FormatRules([_load_region(data_dir, c) for c in codes], config)
+    return FormatRules([_load_region(data_dir, c) for c in codes], config, fix_positions=bool(names))
 

@@ -42,7 +42,7 @@ def test_every_region_file_loads():
         ("ES", "1234BCD", {}, "1234BCD", "ES"),
         ("ES", "12S4BCD", {2: 0.6}, "1254BCD", "ES"),
         ("DE", "BMW1234", {}, "BMW1234", "DE"),
-        ("NL", "GB0OPJ", {}, "GB0OPJ", None),  # fits nothing in NL, confident: left alone
+        ("NL", "GB0OPJ", {}, "GB00PJ", "NL"),  # NL named: a sure O in a digit slot is still 0
         ("NL", "G8123J", {1: 0.6}, "GB123J", "NL"),  # XX-999-X
         ("PL", "WA12345", {}, "WA12345", "PL"),
         ("US", "LUV2SKI", {}, "LUV2SKI", "US"),  # vanity
@@ -79,13 +79,15 @@ def test_all_regions_still_fix_hesitant_reads():
     assert (m.text, m.region) == ("ABC1D23", "BR") and m.score > 0.9
 
 
-def test_confident_characters_are_never_changed():
-    for rules in (ALL, FormatRules.for_regions(["RO"])):
-        m = rules.best("SB9OTZI", cc("SB9OTZI", p=0.99))
-        assert m.text == "SB9OTZI" and m.fixed == ()
-    # with only RO expected the text fits nothing as read: no region, score 0
+def test_confident_characters_are_changed_only_where_the_region_is_named():
+    m = ALL.best("SB9OTZI", cc("SB9OTZI", p=0.99))
+    assert m.text == "SB9OTZI" and m.fixed == ()
+    # with only RO expected, a digit slot cannot hold an O, however sure the read
     m = FormatRules.for_regions(["RO"]).best("SB9OTZI", cc("SB9OTZI", p=0.99))
-    assert m.region is None and m.score == 0.0
+    assert m.text == "SB90TZI" and m.fixed == (3,) and m.region == "RO"
+    # with every region expected, two sure characters against the layout stay as read
+    m = ALL.best("S89OTZI", cc("S89OTZI", p=0.999))
+    assert m.text == "S89OTZI" and m.fixed == ()
 
 
 def test_vanity_plates_survive_every_region_when_read_confidently():
@@ -176,3 +178,60 @@ def test_region_is_named_only_when_one_region_explains_the_reading():
     # "LL DDD LL" is both a French and an Italian plate: a guessed region would not be the truth.
     assert rules.best("AB123CD", sure("AB123CD")).region is None
     assert FormatRules.for_regions(["IT"]).best("AB123CD", sure("AB123CD")).region == "IT"
+
+
+def _valid_text(rules: FormatRules, region_code: str) -> list[tuple[str, int, str]]:
+    """(plate text, position, look-alike of the other kind) for each region template whose
+    position holds only digits or only letters, built from the region's own data."""
+    from edge.formats import _IDX, _load_region, DATA_DIR, ALPHABET
+
+    region = _load_region(DATA_DIR, region_code)
+    digits = sum(1 << _IDX[c] for c in "0123456789")
+    out = []
+    for seq, _w in sorted(region.templates, key=lambda t: -t[1])[:12]:  # the common layouts
+        text = [next(ALPHABET[b] for b in range(36) if m >> b & 1) for m in seq]
+        for pos, m in enumerate(seq):
+            kind_digit = m & ~digits == 0
+            if not (kind_digit or m & digits == 0):
+                continue
+            for b, _share in region.position_partners[_IDX[text[pos]]]:
+                if (1 << b) & m == 0 and ((1 << b) & digits == 0) == kind_digit:
+                    out.append(("".join(text), pos, ALPHABET[b]))
+                    break
+    return out
+
+
+@pytest.mark.parametrize("code", known_regions())
+def test_named_region_fixes_the_kind_its_layouts_give_a_position(code):
+    """With the region named, a letter where every layout of that length has a digit (or the
+    reverse) becomes a look-alike even when read surely, most often the right one; with every
+    region expected it stays. Texts under six characters are left out (too short to be sure
+    they are a plate at all), and a rare layout may still lose to "no known format"."""
+    named = FormatRules.for_regions([code])
+    exact = fixed = tried = 0
+    for text, pos, wrong in _valid_text(named, code):
+        read = text[:pos] + wrong + text[pos + 1:]
+        if len(read) < 6:
+            continue
+        m = named.best(read, cc(read, 0.97, {pos: 0.99}))
+        if m.fixed == () and m.score > 0:
+            continue  # another layout of the region takes the text as read (e.g. US vanity)
+        tried += 1
+        if m.fixed:
+            assert m.score >= named.config.min_score and len(m.fixed) == 1, (code, read, m)
+            fixed += 1
+            exact += m.text == text
+        assert ALL.best(read, cc(read, 0.97, {pos: 0.99})).text == read  # confident: untouched
+    if code == "US":
+        assert tried == 0  # any 2-8 characters are a US (vanity) plate: nothing to fix
+    else:
+        assert tried > 0 and fixed >= 0.6 * tried and exact >= 0.9 * fixed, (code, exact, fixed, tried)
+
+
+def test_brazil_named_turns_a_sure_j_into_one():
+    br = FormatRules.for_regions(["BR"])
+    assert br.best("ABJ1234", cc("ABJ1234")).text == "ABJ1234"  # a letter slot: J is fine
+    assert br.best("ABCJ234", cc("ABCJ234", 0.99)).text == "ABC1234"
+    assert br.best("OBC1D23", cc("OBC1D23", 0.99)).text == "OBC1D23"  # O is a letter there
+    assert br.best("ABC1D2Z", cc("ABC1D2Z", 0.99)).text == "ABC1D22"
+    assert ALL.best("ABCJ234", cc("ABCJ234", 0.99)).text == "ABCJ234"
