@@ -57,10 +57,22 @@ def e2e_sets():
     return sets
 
 
-def score(reader, sets):
+def br_sets():
+    root = DATASETS / "val_only" / "br_grey_openalpr"
+    items = []
+    for line in (root / "labels.tsv").read_text(encoding="utf-8").splitlines():
+        rel, text = line.split("\t")[:2]
+        items.append((cv2.imread(str(root / rel)), text))
+    return {"br": items}
+
+
+def score(reader, sets, pairs: list | None = None):
+    """Exact accuracy per source; (label, read) pairs are appended to `pairs` when given."""
     res, tot = {}, [0, 0, 0]
     for src, items in sorted(sets.items()):
         preds = reader.predict([c for c, _ in items])
+        if pairs is not None:
+            pairs.extend((t, p.text) for p, (_, t) in zip(preds, items))
         ok = sum(p.text == t for p, (_, t) in zip(preds, items))
         ok_o0 = sum(p.text.translate(CONFUSE) == t.translate(CONFUSE) for p, (_, t) in zip(preds, items))
         res[src] = {"exact": f"{ok}/{len(items)}", "acc": round(ok / len(items), 4),
@@ -105,21 +117,34 @@ def main(argv=None):
     ap.add_argument("--e2e", action="store_true")
     ap.add_argument("--teacher", action="store_true")
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--br", action="store_true", help="also the Brazilian validation crops "
+                    "(val_only/br_grey_openalpr), each read whole by the reader")
+    ap.add_argument("--confusions", action="store_true", help="print markdown tables of the "
+                    "commonest character confusions per set")
     args = ap.parse_args(argv)
     reader = OnnxPlateReader(args.model, threads=1, sidecar=args.sidecar)
     report = {"model": args.model, "name": reader.name}
     val = scratch_sets()
-    report["val_vs_teacher_labels"] = score(reader, {k: v for k, v in val.items() if k not in ("d4", "d7")})
+    tables: dict[str, list] = {}
+    report["val_vs_teacher_labels"] = score(reader, {k: v for k, v in val.items() if k not in ("d4", "d7")},
+                                            tables.setdefault("detect val splits (teacher labels)", []))
     report["cn_val_exact"] = score(reader, {k: v for k, v in val.items() if k in ("d4", "d7")})
     if args.e2e:
         e2e = e2e_sets()
-        report["e2e_val"] = score(reader, e2e)
+        report["e2e_val"] = score(reader, e2e, tables.setdefault("e2e_val labelled boxes", []))
         if args.teacher:
             report["e2e_val_teacher_same_crops"] = score(teacher_reader(), e2e)
+    if args.br:
+        report["br_grey"] = score(reader, br_sets(), tables.setdefault("Brazilian crops", []))
     if not args.no_latency:
         crops = [c for items in val.values() for c, _ in items][:64]
         report["latency"] = latency(reader, crops)
     print(json.dumps(report, indent=1))
+    if args.confusions:
+        from training.ocr.confusion import confusions, table
+        for name, pairs in tables.items():
+            print(f"\n{name}: {sum(a != b for a, b in pairs)} of {len(pairs)} misread\n")
+            print(table(*confusions(pairs)))
 
 
 if __name__ == "__main__":
