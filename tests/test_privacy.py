@@ -147,3 +147,18 @@ def test_logs_of_a_hashed_stage_hold_no_plate(tmp_path, caplog):
     for text in ("7ABC123", "B123ABC"):
         stage.apply(make_event(text))
     assert "7ABC123" not in caplog.text and "B123ABC" not in caplog.text
+
+
+def test_doctor_reports_the_privacy_mode(tmp_path):
+    from edge.commands.doctor import check_privacy
+
+    key = tmp_path / "k"
+    key.write_bytes(KEY)
+    (tmp_path / "l.txt").write_text("7ABC123\nB123ABC\n")
+    config = build_config({"privacy": {"plates": "hashed", "key_file": str(key), "publish": "matches"},
+                           "watchlist": [{"name": "stolen", "path": str(tmp_path / "l.txt")}]})
+    level, text = check_privacy(config)
+    assert level == "OK"
+    assert text == (f"hashed/matches, key {PlateHasher(KEY).key_id}, watchlists stolen (2), "
+                    "delivered events kept 24 h")
+    assert check_privacy(build_config({}))[0] == "WARN"

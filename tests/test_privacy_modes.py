@@ -240,3 +240,28 @@ def test_image_is_a_small_jpeg_of_the_plate_only(tmp_path):
 def test_no_image_by_default(tmp_path):
     run = Run(tmp_path, None, "").go()
     assert len(run.events()) == 4 and all("image" not in e for e in run.events())
+
+
+def test_health_names_the_mode_and_counts_suppressed_reads(tmp_path):
+    """In process (no broker): the `privacy` field of health after a matches-only run."""
+    from edge.app import Application
+    from edge.settings import build_config
+
+    (tmp_path / "stolen.txt").write_text("7ABC123\n")
+    config = build_config({"device": {"id": "priv"}, "source": {"kind": "video", "path": str(VIDEO)},
+                           "outbox": {"path": str(tmp_path / "outbox.db")}, "mqtt": {"enabled": False},
+                           "privacy": {"publish": "matches"},
+                           "watchlist": [{"name": "stolen", "path": str(tmp_path / "stolen.txt")}]})
+    printed = []
+    out = type("Out", (), {"write": lambda self, s: printed.append(s), "flush": lambda self: None})()
+    app = Application(config, print_events=True, out=out)
+    try:
+        app.open()
+        app.run()
+        health = app.health()
+    finally:
+        app.close()
+    assert health["privacy"] == {"mode": "clear/matches", "plates": "clear", "publish": "matches",
+                                 "image": False, "keep_sent_h": 24.0, "matched": 1, "suppressed": 3,
+                                 "watchlists": {"stolen": 1}, "watchlist_reload_errors": 0}
+    assert len([p for p in printed if p.startswith("{")]) == 1

@@ -196,7 +196,7 @@ def test_watchlist_config_is_validated_like_the_rest():
 
     bad = [({"watchlist": [{"name": "a b", "path": "x"}]}, r"^watchlist\[0\]\.name: 'a b' must be 1-64 of"),
            ({"watchlist": [{"name": "a", "path": "x", "max_distance": 4}]},
-            r"^watchlist\[0\]\.max_distance: must be 0-3 edits, got 4"),
+            r"^watchlist\[0\]\.max_distance: must be 0-2 edits, got 4"),
            ({"watchlist": [{"name": "a", "path": "x", "distance": 1}]},
             r"^watchlist\[0\]\.distance: unknown key \(did you mean 'max_distance'\?\)$"),
            ({"watchlist": {"name": "a", "path": "x"}}, r"^watchlist: write each list as a \[\[watchlist\]\] table"),
@@ -205,6 +205,22 @@ def test_watchlist_config_is_validated_like_the_rest():
     for data, message in bad:
         with pytest.raises(ConfigError, match=message):
             build_config(data)
+
+
+def test_the_scan_path_finds_what_a_full_search_finds(tmp_path):
+    rng = random.Random(3)
+    alphabet = "0O1I8B2Z7A"
+    entries = sorted({"".join(rng.choice(alphabet) for _ in range(rng.randint(5, 7))) for _ in range(2000)})
+    wl = load_watchlist(_list(tmp_path, "\n".join(entries) + "\n", "scan", 2.0), can_hash=False)
+    assert wl.index is not None
+    for _ in range(40):
+        probe = "".join(rng.choice(alphabet) for _ in range(6))
+        want = min(((distance(probe, e), e) for e in entries), default=(9.0, ""))
+        got = wl.match(probe, None)
+        if want[0] <= 2.0:
+            assert got is not None and (got.distance, got.entry) == want, probe
+        else:
+            assert got is None, probe
 
 
 def test_relative_list_paths_are_taken_from_the_config_folder(tmp_path):
