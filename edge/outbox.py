@@ -146,6 +146,7 @@ class Outbox:
         self.path = Path(path) if path is not None else self.config.resolved_path()
         # `[privacy] keep_sent_h`: acknowledged rows older than this are deleted (None = by count only)
         self.keep_sent_s = keep_sent_s
+        self.sent_deleted = 0  # acknowledged rows deleted by this connection (edge.retention)
         self._lock = threading.RLock()
         self._last_error: str | None = None
         self._unstored = 0
@@ -369,6 +370,7 @@ class Outbox:
         if row is not None:
             deleted += self._conn.execute("DELETE FROM events WHERE sent_at IS NOT NULL AND seq <= ?",
                                           (row[0],)).rowcount
+        self.sent_deleted += deleted
         return deleted
 
     def expire_sent(self) -> int:

@@ -3,8 +3,8 @@
 The outbox already deletes an acknowledged row on the PUBACK that makes it old enough
 (`Outbox(keep_sent_s=...)`); this sweeper also deletes rows that grow old while nothing is
 being delivered, at start (rows left by an earlier run), every `interval_s` and once more at
-shutdown, then empties the WAL so the deleted rows' old pages do not linger in the -wal file
-(the database itself overwrites deleted rows: PRAGMA secure_delete). Undelivered events are
+shutdown, and after any deletion empties the WAL, so the deleted rows' old pages do not linger
+in the -wal file (the database itself overwrites deleted rows: PRAGMA secure_delete). Undelivered events are
 never deleted here: they wait for the broker, bounded by `[outbox]` max_rows / max_age_s.
 """
 
@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 
 class ExpiringStore(Protocol):
+    sent_deleted: int  # rows deleted so far, on delivery or by expire_sent
+
     def expire_sent(self) -> int: ...
 
     def checkpoint(self) -> None: ...
@@ -34,6 +36,7 @@ class RetentionSweeper:
         self.keep_sent_s = keep_sent_s
         self.interval_s = sweep_interval_s(keep_sent_s)
         self.deleted = 0
+        self._checkpointed_at = 0  # store.sent_deleted at the last checkpoint
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -44,9 +47,11 @@ class RetentionSweeper:
         except Exception as exc:  # noqa: BLE001 - e.g. disk full; retention retries, delivery goes on
             log.warning("retention: cannot delete delivered events: %s", exc)
             return 0
-        if n:
-            self.deleted += n
+        self.deleted += n
+        if self.store.sent_deleted != self._checkpointed_at:  # here or on delivery (keep_sent_h 0)
+            self._checkpointed_at = self.store.sent_deleted
             self.store.checkpoint()
+        if n:
             log.debug("retention: deleted %d delivered event(s) older than %g h", n, self.keep_sent_s / 3600)
         return n
 

@@ -121,3 +121,19 @@ def test_purge_says_what_to_delete(tmp_path, capsys):
     with pytest.raises(SystemExit):
         edge_main(["outbox", "purge", "--db", str(tmp_path / "o.db")])
     assert "--older-than AGE" in capsys.readouterr().err
+
+
+def test_rows_deleted_on_delivery_leave_the_wal_at_the_next_sweep(tmp_path):
+    """keep_sent_h = 0 deletes on the PUBACK; the sweeper then empties the -wal file, while the
+    service still runs."""
+    db = tmp_path / "o.db"
+    with Outbox(OutboxConfig(), path=db, keep_sent_s=0.0) as ob:
+        sweeper = RetentionSweeper(ob, 0.0).start()
+        try:
+            for text in TEXTS:
+                ob.append(make_event(text), ENC)
+            ob.mark_sent([1, 2, 3])
+            assert not ob.rows()
+            assert wait_until(lambda: not any(t.encode() in file_bytes(db) for t in TEXTS), 5)
+        finally:
+            sweeper.stop()
