@@ -132,6 +132,13 @@ def test_hashed_mode_publishes_hmacs_and_the_text_is_nowhere(tmp_path, mosquitto
     for plate in PLATES:
         assert run.places(plate) == [], plate
     assert set(run.outbox_bytes()) >= {"outbox.db"}
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    for extra in ([], ["--json"]):
+        listed = subprocess.run([sys.executable, "-m", "edge", "outbox", "list", "--db", str(run.state / "outbox.db"),
+                                 *extra], capture_output=True, env=env, timeout=60)
+        assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 4
+        assert not any(p.encode() in listed.stdout + listed.stderr for p in PLATES)
+        assert b'"event": "outbox.list"' in listed.stderr
     health = run.health()
     assert health and health[-1]["privacy"]["mode"] == "hashed/all"
     for h in health:
