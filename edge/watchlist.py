@@ -24,10 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from edge.audit import audit
-from edge.plate_distance import ALPHABET, CONFUSABLE_COST, distance, neighbourhood
+from edge.plate_distance import CharCountIndex, distance, neighbourhood
 from edge.privacy import PlateHasher, normalise
 from edge.records import WatchlistMatch
 
@@ -89,36 +87,6 @@ class Watchlist:
             near = index.candidates(text, self.max_distance)
         scored = sorted((d, p) for p in near if (d := distance(text, p, self.max_distance)) <= self.max_distance)
         return WatchlistMatch(self.name, scored[0][1], scored[0][0]) if scored else None
-
-
-
-class CharCountIndex:
-    """Each entry's character counts, to skip most of a long list before the edit distance:
-    every operation costs at least CONFUSABLE_COST and changes at most one character of each
-    text, so distance >= CONFUSABLE_COST x (characters of one text the other lacks). On a
-    100 000-entry list of 7-character plates this leaves a few thousand for max_distance 2
-    (about 140 ms per read on the development machine, against 1.5 s without it)."""
-
-    def __init__(self, plates: frozenset[str]) -> None:
-        self.plates = plates
-        self.entries = sorted(plates)
-        self.counts = np.zeros((len(self.entries), len(ALPHABET)), np.int16)
-        for row, plate in enumerate(self.entries):
-            for ch in plate:
-                self.counts[row, _SLOT[ch]] += 1
-        self.lengths = self.counts.sum(axis=1)
-
-    def candidates(self, text: str, limit: float) -> list[str]:
-        mine = np.zeros(len(ALPHABET), np.int16)
-        for ch in text:
-            mine[_SLOT[ch]] += 1
-        lacking = np.maximum(self.counts - mine, 0).sum(axis=1)  # entry characters text lacks
-        extra = len(text) - (self.lengths - lacking)  # text characters the entry lacks
-        bound = CONFUSABLE_COST * np.maximum(lacking, extra)
-        return [self.entries[i] for i in np.flatnonzero(bound <= limit)]
-
-
-_SLOT = {c: i for i, c in enumerate(ALPHABET)}
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:

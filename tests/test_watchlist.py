@@ -68,7 +68,8 @@ def _list(tmp_path: Path, text: str, name: str = "stolen", max_distance: float =
 
 def test_list_file_comments_separators_and_hmac_lines(tmp_path):
     hasher = PlateHasher(KEY)
-    cfg = _list(tmp_path, f"# stolen\n7abc123   # case does not matter\nAB-12 CDE\n\n{hasher.digest('BRA2E19').upper()}\n")
+    hmac_line = hasher.digest("BRA2E19").upper()
+    cfg = _list(tmp_path, f"# stolen\n7abc123   # case does not matter\nAB-12 CDE\n\n{hmac_line}\n")
     wl = load_watchlist(cfg, can_hash=True)
     assert wl.plates == {"7ABC123", "AB12CDE"} and wl.hashes == {hasher.digest("BRA2E19")}
     lists = Watchlists([cfg], hasher)
