@@ -359,6 +359,8 @@ class Application:
         self.gps: Any = None
         self.source: Any = None
         self.models: Models | None = None
+        self.privacy: Any = None  # edge.privacy_stage.PrivacyParts
+        self.retention: Any = None  # edge.retention.RetentionSweeper
         self._stop_requested = False
         self._closers: list[Callable[[], None]] = []
 
@@ -375,6 +377,7 @@ class Application:
         from edge.outbox import DurableSink, Outbox
 
         cfg = self.config
+        self._open_privacy()
         self.notifier.status("loading models")
         # a folder of photos is stills, not a video: big ones get the detector's fine pass
         self.models = load_readers(cfg, stills=cfg.source.kind == "images")
@@ -382,7 +385,7 @@ class Application:
         log.info("models %s warmed up in %.0f ms", self.models.names, warm_ms)
 
         self.notifier.status("opening outbox")
-        self.outbox = Outbox(cfg.outbox)
+        self.outbox = Outbox(cfg.outbox, keep_sent_s=cfg.privacy.keep_sent_s)
         self._closers.append(self.outbox.close)
         encoder = EventEncoder(cfg.device.resolved_id, cfg.device.camera, self.models.names,
                                getattr(cfg.mqtt, "topic_prefix", "alpr"))
@@ -407,6 +410,10 @@ class Application:
         self.sink = DurableSink(self.outbox, encoder, notify_publisher=self.publisher.notify)
         if file_source:
             self.sink = ReplaySink(self.sink, self.outbox, file_identity(cfg, self.source))
+        from edge.privacy_stage import PrivacySink
+
+        # outermost: the replay ids, the outbox and every output see only what the mode allows
+        self.sink = PrivacySink(self.sink, self.privacy.stage)
         from edge.service import watchdog_interval_s
 
         wd = watchdog_interval_s() or 5.0
@@ -414,11 +421,26 @@ class Application:
             self.source, self.models.detector, self.models.reader, tracker, self.sink,
             rules=self.models.rules, motion=cfg.motion, transform=make_transform(cfg),
             notifier=self.notifier,
-            options=PipelineOptions(queue_size=cfg.source.queue_size, watchdog_interval_s=min(wd, 5.0)),
+            options=PipelineOptions(queue_size=cfg.source.queue_size, watchdog_interval_s=min(wd, 5.0),
+                                    keep_crops=cfg.privacy.image),
             on_stored=self._print_event if self.print_events else None,
             on_frame=self._start_preview())
         if self._stop_requested:
             self.pipeline.stop()
+
+    def _open_privacy(self) -> None:
+        """Audit the config, then the key and watchlists (a ConfigError before any model loads)."""
+        from edge.config_audit import audit_startup
+        from edge.privacy_stage import open_privacy
+
+        audit_startup(self.config, self.config.outbox.resolved_path().parent)
+        self.privacy = open_privacy(self.config.privacy, self.config.watchlist)
+        self._closers.append(self.privacy.close)
+
+    def reload(self) -> None:
+        """SIGHUP: reload the watchlists (signal-safe: the watcher thread does the work)."""
+        if self.privacy is not None:
+            self.privacy.reload()
 
     def _start_preview(self) -> Callable | None:
         """The aiming page (off by default): frames and reads go to its hub, encoded on demand."""
@@ -427,7 +449,8 @@ class Application:
             return None
         from edge.preview import PreviewHub, start_preview
 
-        hub = PreviewHub(jpeg_quality=pc.jpeg_quality, max_width=pc.max_width)
+        hub = PreviewHub(jpeg_quality=pc.jpeg_quality, max_width=pc.max_width,
+                         label=self.privacy.stage.display)
         server = start_preview(pc, hub)
         if server is None:
             return None
@@ -451,11 +474,16 @@ class Application:
             out["clock"] = "video"
         elif getattr(self, "clock", None) is not None:
             out["clock"] = self.clock.state()
+        if self.privacy is not None:
+            out["privacy"] = self.privacy.stage.health()
         return out
 
     def run(self) -> dict:
         """Start delivery, say READY, run the pipeline to its end (or stop), flush, stop delivery."""
         assert self.pipeline is not None and self.publisher is not None
+        from edge.retention import RetentionSweeper
+
+        self.retention = RetentionSweeper(self.outbox, self.config.privacy.keep_sent_s).start()
         self.publisher.start()  # never waits for the broker
         self.notifier.ready()
         self.notifier.status(f"running: {self.source.name}")
@@ -477,6 +505,7 @@ class Application:
                 self.sink.close()
             finally:
                 self.publisher.stop(timeout=5.0)
+                self.retention.stop()  # events delivered during the shutdown, too
         return summary
 
     def _systemd_status(self, done: threading.Event, interval: float = 10.0) -> None:

@@ -99,6 +99,8 @@ class EventEncoder:
             raise ValueError(f"seq must be >= 1, got {seq}")
         clock = event.clock if event.clock in CLOCK_STATES else "unsynced"
         plate: dict[str, Any] = {"text": event.text, "confidence": _unit(event.confidence)}
+        if event.text_hmac_key:  # [privacy] plates = "hashed": `text` is HMAC-SHA256 hex
+            plate["hmac"] = {"alg": "HMAC-SHA256", "key_id": event.text_hmac_key}
         if event.region:
             plate["region"] = event.region
         plate["chars"] = [{"c": ch.c, "p": _unit(ch.p)} for ch in event.chars]
@@ -121,6 +123,9 @@ class EventEncoder:
             "box": [max(0, v) for v in event.box.as_list()],
             "models": dict(self.models),
         }
+        if event.match is not None:
+            payload["match"] = {"list": event.match.list, "entry": event.match.entry,
+                                "distance": round(max(0.0, float(event.match.distance)), 2)}
         if event.crop_jpeg:
             payload["image"] = base64.b64encode(event.crop_jpeg).decode("ascii")
         return payload

@@ -140,9 +140,13 @@ def _is_full(exc: BaseException) -> bool:
 class Outbox:
     """Durable, bounded, gap-free queue of encoded events. Thread-safe."""
 
-    def __init__(self, config: OutboxConfig | None = None, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, config: OutboxConfig | None = None, path: str | os.PathLike[str] | None = None,
+                 keep_sent_s: float | None = None) -> None:
         self.config = config or OutboxConfig()
         self.path = Path(path) if path is not None else self.config.resolved_path()
+        # `[privacy] keep_sent_h`: acknowledged rows older than this are deleted (None = by count only)
+        self.keep_sent_s = keep_sent_s
+        self.sent_deleted = 0  # acknowledged rows deleted by this connection (edge.retention)
         self._lock = threading.RLock()
         self._last_error: str | None = None
         self._unstored = 0
@@ -174,6 +178,8 @@ class Outbox:
                 log.warning("outbox: %s: WAL journal not available here (journal_mode=%s); "
                             "still durable, but slower", self.path, mode)
             conn.execute("PRAGMA synchronous=FULL")
+            # Deleted rows are overwritten with zeros, not left in free pages ([privacy]).
+            conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA busy_timeout=10000")
             if self.config.max_mb > 0:
                 page = conn.execute("PRAGMA page_size").fetchone()[0]
@@ -351,13 +357,61 @@ class Outbox:
                 raise self._write_error(exc, "mark events sent in") from None
         return marked
 
-    def _trim_sent_locked(self) -> None:
+    def _trim_sent_locked(self) -> int:
+        deleted = 0
+        if self.keep_sent_s is not None:
+            cur = self._conn.execute("DELETE FROM events WHERE sent_at IS NOT NULL AND sent_at <= ?",
+                                     (time.time() - self.keep_sent_s,))
+            deleted += cur.rowcount
         keep = self.config.keep_sent
         row = self._conn.execute(
             "SELECT seq FROM events WHERE sent_at IS NOT NULL ORDER BY seq DESC LIMIT 1 OFFSET ?",
             (keep,)).fetchone()
         if row is not None:
-            self._conn.execute("DELETE FROM events WHERE sent_at IS NOT NULL AND seq <= ?", (row[0],))
+            deleted += self._conn.execute("DELETE FROM events WHERE sent_at IS NOT NULL AND seq <= ?",
+                                          (row[0],)).rowcount
+        self.sent_deleted += deleted
+        return deleted
+
+    def expire_sent(self) -> int:
+        """Delete acknowledged rows past keep_sent_s / keep_sent now (edge.retention calls this)."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                n = self._trim_sent_locked()
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._write_error(exc, "expire sent events in") from None
+        return n
+
+    def purge_older_than(self, age_s: float, sent_only: bool) -> int:
+        """`edge outbox purge --older-than`: delete rows stored more than `age_s` ago (acknowledged
+        ones only, or every one; unsent rows deleted count as `purged`)."""
+        cutoff = time.time() - age_s
+        state = " AND sent_at IS NOT NULL" if sent_only else ""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                unsent = self._conn.execute("SELECT count(*) FROM events WHERE sent_at IS NULL AND created < ?",
+                                            (cutoff,)).fetchone()[0]
+                cur = self._conn.execute(f"DELETE FROM events WHERE created < ?{state}", (cutoff,))
+                if not sent_only:
+                    self._bump("purged", unsent)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._write_error(exc, "purge") from None
+        return cur.rowcount
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and empty it, so deleted rows' old pages leave the
+        -wal file too (best effort: another process may be reading)."""
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                log.debug("outbox: checkpoint failed: %s", exc)
 
     def enforce_limits(self) -> int:
         """Apply max_age_s/max_rows now (the publisher calls this periodically). Returns drops."""

@@ -95,6 +95,18 @@ def _same_aspect(image: np.ndarray, w: int, h: int) -> bool:
     return abs(iw / ih - w / h) <= 0.01 * (w / h)
 
 
+def _plate_pixels(prepared: PreparedFrame, box: BoundingBox) -> np.ndarray | None:
+    """A copy of just the plate (no margin), from the whole frame or through `crop`."""
+    from edge.plate_image import MARGIN, cut_plate
+
+    if prepared.image is not None:
+        return cut_plate(prepared.image, box)
+    if prepared.crop is not None:
+        crop = prepared.crop(box, MARGIN)
+        return crop.copy() if crop.size else None
+    return None
+
+
 class Tracker(Protocol):
     def update(self, frame: Frame, reads: Sequence[PlateRead]) -> list[PlateEvent]: ...
 
@@ -199,6 +211,7 @@ class PipelineOptions:
     max_frames: int = 0  # stop after this many frames (bench); 0 = no limit
     detect_side: int | None = None  # shrink frames to this longest side before detection
     # (None = the detector's `input_side` attribute if it has one; 0 = never)
+    keep_crops: bool = False  # reads carry their plate's pixels (`[privacy] image`)
 
 
 class Pipeline:
@@ -479,7 +492,10 @@ class Pipeline:
         reads = read_detections(prepared.image, detections, self.reader, self.rules, seq, crop=prepared.crop)
         self.latency.add("read", (time.perf_counter() - t_start) * 1e3)
         # A plate with no readable character (cut by the frame edge, too far) is not yet seen.
-        return [r for r in reads if r.text]
+        reads = [r for r in reads if r.text]
+        if self.options.keep_crops:
+            reads = [replace(r, crop=_plate_pixels(prepared, r.box)) for r in reads]
+        return reads
 
     def _submit(self, events: Sequence[PlateEvent], final: bool = False) -> None:
         """Commit events; if the sink fails (full disk...), keep them and retry on the next frame."""

@@ -113,6 +113,9 @@ class PlateRead:
     detection_score: float
     frame_seq: int
     region: str | None = None
+    # The plate's pixels (a copy, TIGHT margin), kept only when `[privacy] image` asks for a
+    # plate-crop image in the event; None otherwise.
+    crop: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,17 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
+class WatchlistMatch:
+    """A read matched a watchlist entry (edge.watchlist): list name, entry, edit distance.
+    `entry_hmac`: the entry is an HMAC line (hex), not a plate text."""
+
+    list: str
+    entry: str
+    distance: float
+    entry_hmac: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class PlateEvent:
     """One vehicle pass: the consensus of a track's reads, ready to be stored and published."""
 
@@ -153,3 +167,10 @@ class PlateEvent:
     best_frame_seq: int
     box: BoundingBox
     crop_jpeg: bytes | None = field(default=None, repr=False)
+    # Set by the privacy stage (edge.privacy_stage): the watchlist entry the read matched, and,
+    # when `text` is an HMAC of the plate rather than the plate, the id of the key it used.
+    match: WatchlistMatch | None = None
+    text_hmac_key: str | None = None
+    # The best read's plate pixels (PlateRead.crop), for the privacy stage to encode or drop;
+    # never stored or published as such.
+    crop: np.ndarray | None = field(default=None, repr=False, compare=False)

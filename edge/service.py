@@ -8,6 +8,7 @@
   to stop gracefully (open tracks are closed, their events committed, the publisher stopped);
   a second signal exits at once (everything already committed is in the outbox: SQLite WAL
   with synchronous=FULL, so an immediate exit loses nothing that was recorded).
+- `ReloadOnHangup` makes SIGHUP reload the watchlists instead of ending the process.
 """
 
 from __future__ import annotations
@@ -142,5 +143,26 @@ class GracefulStop:
         self.uninstall()
 
 
-__all__ = ["GracefulStop", "NullNotifier", "SystemdNotifier", "notifier_from_env",
+class ReloadOnHangup:
+    """SIGHUP (`systemctl reload edge`) calls `on_reload`, which must only set a flag: the
+    service reloads its watchlists without a restart. Without it SIGHUP would end the process."""
+
+    def __init__(self, on_reload: Callable[[], None]) -> None:
+        self.on_reload = on_reload
+        self._previous: object = None
+
+    def install(self) -> ReloadOnHangup:
+        self._previous = signal.signal(signal.SIGHUP, self._handle)
+        return self
+
+    def uninstall(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGHUP, self._previous)
+            self._previous = None
+
+    def _handle(self, _signum: int, _frame: object) -> None:
+        self.on_reload()
+
+
+__all__ = ["GracefulStop", "ReloadOnHangup", "NullNotifier", "SystemdNotifier", "notifier_from_env",
            "watchdog_interval_s"]

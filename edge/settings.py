@@ -7,7 +7,7 @@ fresh machine with no camera, no broker and no config file.
 
 Sections (see examples/edge.toml for every key):
   device, source, detector, reader, tracking, formats, motion, gps, clock, outbox, mqtt,
-  health, preview, calibration
+  health, preview, calibration, privacy, and the [[watchlist]] array of tables
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from typing import Any
 
 from edge.config import ConfigError, from_mapping, load_toml
 from edge.motion import MotionConfig
+from edge.privacy import PrivacyConfig
 from edge.sources import SourceConfig
+from edge.watchlist import WatchlistConfig
 
 
 def _placeholder(name: str, doc: str) -> type:
@@ -164,6 +166,8 @@ class AppConfig:
     health: HealthConfig = field(default_factory=HealthConfig)
     preview: PreviewConfig = field(default_factory=PreviewConfig)  # type: ignore[valid-type]
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)  # type: ignore[valid-type]
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    watchlist: tuple[WatchlistConfig, ...] = ()  # [[watchlist]] tables
     # Where the config came from (None = the embedded default); relative paths in it
     # (calibration file, models) are resolved against this file's folder.
     origin: Path | None = field(default=None, compare=False)
@@ -202,8 +206,21 @@ def build_config(data: dict[str, Any] | None, origin: Path | None = None) -> App
     data = dict(data or {})
     if "origin" in data:
         raise ConfigError("origin: unknown key")
+    if isinstance(data.get("watchlist"), dict):
+        raise ConfigError("watchlist: write each list as a [[watchlist]] table (double brackets)")
     config = from_mapping(AppConfig, data)
+    _check_privacy(config)
     return dataclasses.replace(config, origin=origin)
+
+
+def _check_privacy(config: AppConfig) -> None:
+    """Rules that span [privacy] and [[watchlist]] (each table checks its own keys)."""
+    names = [w.name for w in config.watchlist]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(f"watchlist[{i}].name: {name!r} is used by another watchlist")
+    if config.privacy.publish == "matches" and not config.watchlist:
+        raise ConfigError('privacy.publish: "matches" needs at least one [[watchlist]] table')
 
 
 # File paths in a config file are relative to that file's folder (section, key).
@@ -211,7 +228,7 @@ RELATIVE_PATH_KEYS = (
     ("source", "path"), ("outbox", "path"), ("gps", "path"), ("calibration", "path"),
     ("detector", "model"), ("reader", "model"), ("reader", "sidecar"),
     ("mqtt", "password_file"), ("mqtt", "tls_ca"), ("mqtt", "tls_cert"), ("mqtt", "tls_key"),
-    ("preview", "token_file"),
+    ("preview", "token_file"), ("privacy", "key_file"),
 )
 
 
@@ -233,6 +250,10 @@ def _anchor_paths(config: AppConfig) -> AppConfig:
         anchored = base / p
         new = anchored if isinstance(value, Path) else str(anchored)
         changes[section_name] = dataclasses.replace(section, **{key: new})
+    if config.watchlist:
+        from edge.watchlist import anchored
+
+        changes["watchlist"] = anchored(config.watchlist, base)
     return dataclasses.replace(config, **changes) if changes else config
 
 

@@ -470,6 +470,7 @@ class PlateTracker:
             frame_count=tr.reads,
             best_frame_seq=best.frame_seq,
             box=best.box,
+            crop=best.crop,  # None unless the pipeline keeps crops ([privacy] image)
         )
         if early:
             tr.early_text = cons.text

@@ -2,7 +2,7 @@
 
 Checks: config, camera/source (one frame), models (load + one inference), GPS (a fix),
 broker (reachable, credentials and TLS accepted), clock sync, state directory (writable,
-free space), calibration file.
+free space), calibration file, privacy (mode, plate key, watchlists).
 """
 
 from __future__ import annotations
@@ -146,6 +146,21 @@ def check_calibration(config) -> tuple[str, str] | None:
     return OK, f"{p}: {', '.join(parts) or 'empty'}"
 
 
+def check_privacy(config) -> tuple[str, str]:
+    """The privacy mode, its key and watchlists load (the same checks `edge run` makes)."""
+    from edge.privacy_stage import open_privacy
+
+    parts = open_privacy(config.privacy, config.watchlist, watch=False)
+    health = parts.stage.health()
+    key = f", key {health['key_id']}" if "key_id" in health else ""
+    lists = health.get("watchlists", {})
+    listed = f", watchlists {', '.join(f'{n} ({c})' for n, c in lists.items())}" if lists else ""
+    text = f"{health['mode']}{key}{listed}, delivered events kept {config.privacy.keep_sent_h:g} h"
+    if config.privacy.plates == "clear" and config.privacy.publish == "all":
+        return WARN, text + ": every plate is published in clear (see docs/privacy.md)"
+    return OK, text
+
+
 def run(args: argparse.Namespace) -> int:
     from edge.config import ConfigError
     from edge.settings import load_config
@@ -180,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
     report("clock", guarded(lambda: check_clock(config, source_is_file)))
     report("state-dir", guarded(lambda: check_state_dir(config)))
     report("calibration", guarded(lambda: check_calibration(config)))
+    report("privacy", guarded(lambda: check_privacy(config)))
     failed = [n for level, n, _ in results if level == FAIL]
     if failed:
         print(f"edge doctor: {len(failed)} check(s) failed: {', '.join(failed)}", file=sys.stderr)

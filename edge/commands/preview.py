@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
         src_cfg = dataclasses.replace(src_cfg, pacing="realtime", loop=True)
     try:
         token = read_token(pcfg, args.token)
-        hub = PreviewHub(pcfg.jpeg_quality, pcfg.max_width)
+        from edge.privacy_stage import preview_label
+
+        hub = PreviewHub(pcfg.jpeg_quality, pcfg.max_width, label=preview_label(config.privacy))
         server = PreviewServer(hub, pcfg, token)  # refuses a non-loopback bind without a token
         from edge.app import load_readers, make_clock, make_transform
         from edge.sources import open_source
@@ -68,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
             detector, reader, rules = models.detector, models.reader, models.rules
         transform = make_transform(config)
         source = open_source(src_cfg, make_clock(config))
+    except ConfigError as exc:
+        print(f"edge preview: {one_line(exc)}", file=sys.stderr)
+        return 2
     except (PreviewError, RuntimeError, OSError, ValueError) as exc:
         print(f"edge preview: {one_line(exc)}", file=sys.stderr)
         return 1

@@ -46,13 +46,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"edge run: config OK ({where})")
         return 0
 
-    from edge.service import GracefulStop, notifier_from_env
+    from edge.service import GracefulStop, ReloadOnHangup, notifier_from_env
 
     notifier = notifier_from_env()
     print_events = args.print_events or not config.mqtt_enabled
     app = Application(config, print_events=print_events, notifier=notifier)
     stopper = GracefulStop(app.stop)
     stopper.install()
+    hangup = ReloadOnHangup(app.reload).install()
     try:
         try:
             app.open()
@@ -68,19 +69,25 @@ def run(args: argparse.Namespace) -> int:
             print(f"edge run: {one_line(exc)}", file=sys.stderr)
             return 1
         frames = summary["frames"]
-        log.info("done: %d frames (%d analysed, %d skipped as static, %d dropped), %d events, %.1f fps",
+        kept = app.privacy.stage.suppressed if app.privacy is not None else 0
+        log.info("done: %d frames (%d analysed, %d skipped as static, %d dropped), %d events%s, %.1f fps",
                  frames["processed"], frames["detected_frames"], frames["gated_frames"],
-                 frames["dropped"], frames["events"], summary["fps"])
+                 frames["dropped"], frames["events"] - kept,
+                 f" ({kept} more matched no watchlist and were not kept)" if kept else "", summary["fps"])
         return 0
     finally:
         app.close()
+        hangup.uninstall()
         stopper.uninstall()
 
 
 def _check_extra(config) -> None:
-    """--check-config also validates files the config points to (calibration)."""
+    """--check-config also validates files the config points to (calibration, plate key, lists)."""
     from edge.config import ConfigError
+    from edge.privacy_stage import open_privacy
     from edge.settings import resolve_path
+
+    open_privacy(config.privacy, config.watchlist, watch=False).close()
 
     cal = getattr(config.calibration, "path", "")
     if cal:

@@ -9,6 +9,7 @@
     GET /frame.jpg        the latest frame as one JPEG
     GET /detections.json  the latest frame's plates (boxes in frame pixels) + counters
     GET /app.js           the page's script (a separate file so the CSP can forbid inline code)
+- Every visit is audited (edge.preview.access: who, from where, which path).
 - Off by default. Bound to loopback it needs no token; bound to any other address it refuses
   to start without one (`token_file` or `--token`). The token is accepted as a
   `Authorization: Bearer` header, a `?token=` query (which also sets an HttpOnly cookie so the
@@ -24,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
@@ -35,6 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from edge.preview.access import PreviewAccessLog
 from edge.preview.page import APP_JS, INDEX_HTML
 from edge.records import PlateRead
 
@@ -125,10 +127,19 @@ class _Snapshot:
     t_mono: float
 
 
+def _as_read(text: str) -> str:
+    return text
+
+
 class PreviewHub:
-    def __init__(self, jpeg_quality: int = 75, max_width: int = 1280) -> None:
+    """`label(text)` is what the page shows for a read's text: edge.privacy_stage's `display`
+    masks it in the modes where events do not carry it."""
+
+    def __init__(self, jpeg_quality: int = 75, max_width: int = 1280,
+                 label: Callable[[str], str] = _as_read) -> None:
         self.jpeg_quality = jpeg_quality
         self.max_width = max_width
+        self.label = label
         self._cond = threading.Condition()
         self._snap: _Snapshot | None = None
         self._last_plates: _Snapshot | None = None  # the latest frame that had plates
@@ -181,7 +192,7 @@ class PreviewHub:
             return None
         if cached is not None and cached[0] == snap.seq:
             return cached
-        data = encode_jpeg(annotate(snap.image, snap.reads), self.jpeg_quality, self.max_width)
+        data = encode_jpeg(annotate(snap.image, snap.reads, self.label), self.jpeg_quality, self.max_width)
         with self._cond:
             if self._jpeg is None or self._jpeg[0] < snap.seq:
                 self._jpeg = (snap.seq, data)
@@ -200,16 +211,16 @@ class PreviewHub:
         h, w = snap.image.shape[:2]
         out.update(seq=snap.seq, frame={"width": w, "height": h},
                    time=snap.t_utc.isoformat(timespec="milliseconds") if snap.t_utc else None,
-                   plates=[plate_json(r) for r in snap.reads])
+                   plates=[plate_json(r, self.label) for r in snap.reads])
         if last is not None:
             out["last_plates"] = {"seq": last.seq, "age_s": round(time.monotonic() - last.t_mono, 2),
-                                  "plates": [plate_json(r) for r in last.reads]}
+                                  "plates": [plate_json(r, self.label) for r in last.reads]}
         return out
 
 
-def plate_json(read: PlateRead) -> dict[str, Any]:
+def plate_json(read: PlateRead, label: Callable[[str], str] = _as_read) -> dict[str, Any]:
     return {
-        "text": read.text,
+        "text": label(read.text),
         "confidence": round(float(read.confidence), 4),
         "score": round(float(read.detection_score), 4),
         "box": [round(read.box.x, 1), round(read.box.y, 1), round(read.box.w, 1), round(read.box.h, 1)],
@@ -219,7 +230,7 @@ def plate_json(read: PlateRead) -> dict[str, Any]:
     }
 
 
-def annotate(image: np.ndarray, reads: Sequence[PlateRead]) -> np.ndarray:
+def annotate(image: np.ndarray, reads: Sequence[PlateRead], label: Callable[[str], str] = _as_read) -> np.ndarray:
     """A copy of the frame with each plate's box, text, confidence and pixel width drawn."""
     import cv2
 
@@ -231,12 +242,12 @@ def annotate(image: np.ndarray, reads: Sequence[PlateRead]) -> np.ndarray:
         x2, y2 = int(round(r.box.x2)), int(round(r.box.y2))
         colour = (0, 220, 0) if r.box.w >= MIN_READABLE_PX else (0, 165, 255)  # green / orange (BGR)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
-        label = f"{r.text or '?'} {r.confidence:.2f} {r.box.w:.0f}px"
+        text = f"{label(r.text) or '?'} {r.confidence:.2f} {r.box.w:.0f}px"
         fs = 0.6 * scale
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, fs, thick)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, thick)
         ty = y1 - 6 if y1 - th - base - 6 > 0 else y2 + th + 6
         cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 4, ty + base), (0, 0, 0), -1)
-        cv2.putText(out, label, (x1 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, fs, colour, thick, cv2.LINE_AA)
+        cv2.putText(out, text, (x1 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, fs, colour, thick, cv2.LINE_AA)
     return out
 
 
@@ -269,6 +280,7 @@ class PreviewServer:
         self.config = config
         self.token = token
         self._streams = threading.BoundedSemaphore(config.max_clients)
+        self.access_log = PreviewAccessLog()
         self._stopping = threading.Event()
         handler = type("Handler", (_Handler,), {"server_ref": self})
         try:
@@ -334,6 +346,9 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         ok, set_cookie = srv.authorised(self, query)
+        who = ("token" if srv.token else "loopback, no token") if ok else "refused: no valid token"
+        srv.access_log.record(self.client_address[0], self.client_address[1], who, url.path, ok,
+                              self.headers.get("User-Agent", ""))
         if not ok:
             body = (b"<!doctype html><title>edge preview</title><p>Token required: open this page as "
                     b"<code>/?token=YOUR_TOKEN</code>.</p>")
