@@ -153,8 +153,9 @@ class BatchMaker:
 
     POOL = 4000
 
-    def __init__(self, hard, soft, cn, mix, seed, synth_seed, log=None):
+    def __init__(self, hard, soft, cn, mix, seed, synth_seed, log=None, edge_cut: float = 0.0):
         self.hard, self.soft, self.cn, self.mix = hard, soft, cn, mix
+        self.edge_cut = edge_cut
         self.rng = np.random.default_rng(seed)
         self.synth = SynthSource(synth_seed)
         self.pool: list = []
@@ -170,7 +171,8 @@ class BatchMaker:
         xs, ys, soft_t, soft_mask, wts = [], [], [], [], []
         zero = np.zeros((9, 37), np.float32)
         for r in (self.hard[i] for i in rng.integers(0, len(self.hard), mix["hard"])):
-            xs.append(photometric(warp_crop(r["cut"], r["box"], rng), rng)); ys.append(encode(r["text"]))
+            xs.append(photometric(warp_crop(r["cut"], r["box"], rng, edge_cut=self.edge_cut), rng))
+            ys.append(encode(r["text"]))
             soft_mask.append(0.0); soft_t.append(zero); wts.append(r.get("weight", 1.0))
         for r in (self.soft[i] for i in rng.integers(0, len(self.soft), mix["soft"]) if use_soft):
             xs.append(photometric(warp_crop(r["cut"], r["box"], rng, strength=0.5), rng))
@@ -189,7 +191,7 @@ class BatchMaker:
         for k in rng.integers(0, len(pool), mix["synth"]):
             img, text = pool[k]
             h, w = img.shape[:2]
-            xs.append(photometric(warp_crop(img, (0, 0, w, h), rng, tight=True), rng))
+            xs.append(photometric(warp_crop(img, (0, 0, w, h), rng, tight=True, edge_cut=self.edge_cut), rng))
             ys.append(encode(text)); soft_mask.append(0.0); soft_t.append(zero); wts.append(1.0)
         x = torch.from_numpy(np.stack([cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in xs])).permute(0, 3, 1, 2)
         y = torch.from_numpy(np.stack(ys))
@@ -203,16 +205,17 @@ class BatchStream(IterableDataset):
     """Endless stream of ready batches; each DataLoader worker has its own BatchMaker seeded
     with (seed, worker id)."""
 
-    def __init__(self, hard, soft, cn, mix, seed):
+    def __init__(self, hard, soft, cn, mix, seed, edge_cut: float = 0.0):
         super().__init__()
         self.hard, self.soft, self.cn, self.mix, self.seed = hard, soft, cn, mix, seed
+        self.edge_cut = edge_cut
 
     def __iter__(self):
         info = get_worker_info()
         wid = info.id if info is not None else 0
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
-        maker = BatchMaker(self.hard, self.soft, self.cn, self.mix, seed=[self.seed, wid],
+        maker = BatchMaker(self.hard, self.soft, self.cn, self.mix, seed=[self.seed, wid], edge_cut=self.edge_cut,
                            synth_seed=[self.seed, wid, 1],
                            log=(lambda m: print(f"[worker {wid}] {m}", flush=True)) if wid == 0 else None)
         while True:
@@ -248,6 +251,8 @@ def main(argv=None):
     ap.add_argument("--width", default=",".join(map(str, DEFAULT_WIDTH)),
                     help="trunk widths c1..c5, e.g. 24,48,96,128,160")
     ap.add_argument("--no-bar", action="store_true", help="no tqdm bar (plain log lines only)")
+    ap.add_argument("--edge-cut", type=float, default=0.0, help="share of real and synthetic crops cut "
+                    "into the plate on one side (up to 4%% of its width)")
     ap.add_argument("--extra-min-p", type=float, default=0.0,
                     help="also train on real train boxes whose teacher read failed the agreement "
                          "filter but has every slot >= this probability and 4..8 characters "
@@ -290,14 +295,15 @@ def main(argv=None):
 
     # start the batch workers before any CUDA / torch compute in this process (fork-safe)
     if args.workers > 0:
-        loader = DataLoader(BatchStream(hard, soft, cn, mix, args.seed), batch_size=None,
+        loader = DataLoader(BatchStream(hard, soft, cn, mix, args.seed, args.edge_cut), batch_size=None,
                             num_workers=args.workers, pin_memory=dev.type == "cuda",
                             persistent_workers=True, prefetch_factor=4, timeout=300)
         batches = iter(loader)
         synth_kind = SynthSource(args.seed + 1).kind  # what the workers will use (same import)
         next_batch = lambda: next(batches)  # noqa: E731
     else:
-        maker = BatchMaker(hard, soft, cn, mix, seed=args.seed, synth_seed=args.seed + 1, log=log_line)
+        maker = BatchMaker(hard, soft, cn, mix, seed=args.seed, synth_seed=args.seed + 1, log=log_line,
+                           edge_cut=args.edge_cut)
         synth_kind = maker.synth.kind
         next_batch = maker.make
     log_line(f"real hard {len(hard)}, real soft {len(soft)}, cn {len(cn)}, val {len(xv)}, synth {synth_kind}, "
