@@ -1,4 +1,5 @@
-"""`edge doctor`: is this box ready? One line per check: OK / WARN / FAIL; exit 1 on any FAIL.
+"""`edge doctor`: is this box ready? One line per check: OK / WARN / FAIL; exit 1 on any FAIL
+(2 when the config itself cannot be read).
 
 Checks: config, camera/source (one frame), models (load + one inference), GPS (a fix),
 broker (reachable, credentials and TLS accepted), clock sync, state directory (writable,
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         report("config", (FAIL, one_line(exc)))
-        return 1
+        return 2  # a config error, as for every other command
     report("config", (OK, str(args.config) if args.config else "embedded default"))
 
     def guarded(fn: Callable[[], tuple[str, str] | None]) -> tuple[str, str] | None:

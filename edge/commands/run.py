@@ -78,15 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_extra(config) -> None:
-    """--check-config also validates files the config points to (calibration)."""
-    from edge.config import ConfigError
-    from edge.settings import resolve_path
+    """--check-config also checks the files and settings the config points to."""
+    from edge.preflight import check_config_files
 
-    cal = getattr(config.calibration, "path", "")
-    if cal:
-        from edge.calibration import CalibrationError, load_calibration
-
-        try:
-            load_calibration(resolve_path(config, cal))
-        except (CalibrationError, OSError) as exc:
-            raise ConfigError(f"calibration.path: {one_line(exc)}") from None
+    check_config_files(config)
