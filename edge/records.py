@@ -113,6 +113,8 @@ class PlateRead:
     detection_score: float
     frame_seq: int
     region: str | None = None
+    sharpness: float = 0.0  # edge.sighting.sharpness of the crop (0 = not measured)
+    clipped: bool = False  # the box reaches the picture's edge: part of the plate may be cut off
 
 
 @dataclass(frozen=True, slots=True)
