@@ -253,41 +253,25 @@ def replay_event_id(identity: str, event: Any) -> str:
 
 
 class ReplaySink:
-    """Sink for file sources (video, image folder): deterministic event ids, and an event whose
-    id is already in the outbox (the same file replayed after a crash or restart) is not stored
-    again. Live cameras never use this: their ids are random UUIDv7s made by the tracker."""
+    """Sink for file sources (video, image folder): deterministic event ids, so an event of the
+    same file replayed after a crash or restart has the id it had, and the outbox gives it the
+    seq it had instead of storing it again (the outbox remembers ids after pruning their rows).
+    Live cameras never use this: their ids are random UUIDv7s made by the tracker. Holds no
+    per-event state: memory stays flat however long a looped file plays."""
 
-    def __init__(self, inner: Any, outbox: Any, identity: str) -> None:
+    def __init__(self, inner: Any, identity: str) -> None:
         self.inner = inner
-        self.outbox = outbox
         self.identity = identity
         self.skipped = 0
-        self._known: dict[str, int] = {}  # event id -> seq
-        after = 0
-        while True:
-            rows = outbox.rows(limit=1000, after_seq=after)
-            if not rows:
-                break
-            self._known.update((r.id, r.seq) for r in rows)
-            after = max(r.seq for r in rows)
 
     def submit(self, event: Any) -> Any:
-        from edge.outbox import StoredEvent
-
         event = dataclasses.replace(event, id=replay_event_id(self.identity, event))
-        seq = self._known.get(event.id)
-        if seq is not None:
+        stored = self.inner.submit(event)
+        if stored is not None and not getattr(stored, "new", True):
             self.skipped += 1
             if self.skipped == 1:
                 log.info("this file was replayed before: events already in the outbox keep their "
                          "id and seq and are not stored again (delete the outbox to start over)")
-            rows = self.outbox.rows(limit=1, after_seq=seq - 1)
-            if rows and rows[0].id == event.id:
-                return StoredEvent(rows[0].seq, rows[0].id, rows[0].topic, rows[0].payload)
-            return None
-        stored = self.inner.submit(event)
-        if stored is not None:
-            self._known[event.id] = stored.seq
         return stored
 
     def close(self) -> Any:
@@ -371,8 +355,10 @@ class Application:
     def open(self) -> None:
         from edge.event_json import EventEncoder
         from edge.gps import open_gps
+        from edge.durable import DurableSink
         from edge.mqtt import MqttPublisher
-        from edge.outbox import DurableSink, Outbox
+        from edge.outbox import Outbox
+        from edge.spill import import_spill
 
         cfg = self.config
         self.notifier.status("loading models")
@@ -384,6 +370,7 @@ class Application:
         self.notifier.status("opening outbox")
         self.outbox = Outbox(cfg.outbox)
         self._closers.append(self.outbox.close)
+        import_spill(cfg.outbox.spill_path, self.outbox)  # events the last run could not store
         encoder = EventEncoder(cfg.device.resolved_id, cfg.device.camera, self.models.names,
                                getattr(cfg.mqtt, "topic_prefix", "alpr"))
 
@@ -406,7 +393,7 @@ class Application:
         self.publisher = MqttPublisher(cfg.mqtt, self.outbox, cfg.device.resolved_id, health=self.health)
         self.sink = DurableSink(self.outbox, encoder, notify_publisher=self.publisher.notify)
         if file_source:
-            self.sink = ReplaySink(self.sink, self.outbox, file_identity(cfg, self.source))
+            self.sink = ReplaySink(self.sink, file_identity(cfg, self.source))
         from edge.service import watchdog_interval_s
 
         wd = watchdog_interval_s() or 5.0
@@ -454,7 +441,10 @@ class Application:
         return out
 
     def run(self) -> dict:
-        """Start delivery, say READY, run the pipeline to its end (or stop), flush, stop delivery."""
+        """Start delivery, say READY, run the pipeline to its end (or stop), flush, stop delivery.
+
+        The summary's `lost` counts events created in this run that could be neither stored nor
+        spilled (the disk full at the stop): `edge run` turns it into its exit status."""
         assert self.pipeline is not None and self.publisher is not None
         self.publisher.start()  # never waits for the broker
         self.notifier.ready()
@@ -467,6 +457,7 @@ class Application:
         if getattr(self.notifier, "enabled", False):
             threading.Thread(target=self._systemd_status, args=(done,), name="sd-status",
                              daemon=True).start()
+        lost = 0
         try:
             summary = self.pipeline.run()
         finally:
@@ -474,9 +465,11 @@ class Application:
             self.notifier.stopping()
             self.notifier.status("stopping: delivering pending events")
             try:
-                self.sink.close()
+                lost = int(self.sink.close() or 0)
             finally:
                 self.publisher.stop(timeout=5.0)
+        summary["lost"] = lost
+        summary["spilled"] = int(getattr(getattr(self.sink, "inner", self.sink), "spilled", 0))
         return summary
 
     def _systemd_status(self, done: threading.Event, interval: float = 10.0) -> None:

@@ -71,10 +71,26 @@ def run(args: argparse.Namespace) -> int:
         log.info("done: %d frames (%d analysed, %d skipped as static, %d dropped), %d events, %.1f fps",
                  frames["processed"], frames["detected_frames"], frames["gated_frames"],
                  frames["dropped"], frames["events"], summary["fps"])
-        return 0
+        return _outcome(summary)
     finally:
         app.close()
         stopper.uninstall()
+
+
+EXIT_EVENTS_LOST = 3
+
+
+def _outcome(summary: dict) -> int:
+    """0, or EXIT_EVENTS_LOST when events of this run could be neither stored nor spilled."""
+    if summary.get("spilled"):
+        print(f"edge run: {summary['spilled']} event(s) could not be stored in the outbox and were "
+              "spilled (outbox.spill_path); they are stored at the next start", file=sys.stderr)
+    lost = int(summary.get("lost", 0))
+    if not lost:
+        return 0
+    print(f"edge run: {lost} event(s) LOST: created, but the outbox could not store them (disk full?); "
+          "counted in health as outbox.lost and skipped in seq", file=sys.stderr)
+    return EXIT_EVENTS_LOST
 
 
 def _check_extra(config) -> None:
