@@ -344,6 +344,7 @@ class Application:
         self.source: Any = None
         self.models: Models | None = None
         self._stop_requested = False
+        self.id_warning: str | None = None
         self._closers: list[Callable[[], None]] = []
 
     def stop(self) -> None:
@@ -361,6 +362,9 @@ class Application:
         from edge.spill import import_spill
 
         cfg = self.config
+        self.id_warning = cfg.device.id_warning()
+        if self.id_warning:
+            log.warning("WARNING: %s", self.id_warning)
         self.notifier.status("loading models")
         # a folder of photos is stills, not a video: big ones get the detector's fine pass
         self.models = load_readers(cfg, stills=cfg.source.kind == "images")
@@ -423,17 +427,26 @@ class Application:
         return hub.publish
 
     def _print_event(self, stored: Any) -> None:
-        if stored is None:
+        if stored is None or not self.print_events:
             return
         payload = stored.payload.decode("utf-8") if isinstance(stored.payload, bytes) else json.dumps(stored)
-        self.out.write(payload + "\n")
-        self.out.flush()
+        try:
+            self.out.write(payload + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            # `edge run | head -1`: the reader is gone; stop as on SIGTERM (events stay stored).
+            self.print_events = False
+            silence_stdout()
+            log.info("stdout was closed by its reader: stopping (as on SIGTERM)")
+            self.stop()
 
     def health(self) -> dict:
         out: dict[str, Any] = {}
         if self.pipeline is not None:
             out.update(self.pipeline.health())
         out["temperature_c"] = device_temperature(self.config.health.temperature_path)
+        if self.id_warning:
+            out["warnings"] = [*out.get("warnings", []), self.id_warning]
         if self.source is not None and is_file_source(self.source):
             out["clock"] = "video"
         elif getattr(self, "clock", None) is not None:
@@ -502,6 +515,19 @@ class Application:
                 closer()
             except Exception:  # closing must not hide the real outcome
                 log.debug("close failed", exc_info=True)
+
+
+def silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null, so Python's own flush at exit does not
+    print a BrokenPipeError traceback."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def apply_overrides(config: AppConfig, *, source: str | None = None, no_mqtt: bool = False) -> AppConfig:

@@ -1,7 +1,7 @@
 """`edge doctor`: is this box ready? One line per check: OK / WARN / FAIL; exit 1 on any FAIL
 (2 when the config itself cannot be read).
 
-Checks: config, camera/source (one frame), models (load + one inference), GPS (a fix),
+Checks: config, device id (unique to this box?), camera/source (one frame), models (load + one inference), GPS (a fix),
 broker (reachable, credentials and TLS accepted), clock sync, state directory (writable,
 free space), calibration file.
 """
@@ -53,6 +53,9 @@ def check_source(config, timeout: float) -> tuple[str, str]:
     def probe() -> tuple[str, str]:
         source = open_source(config.source, make_clock(config))
         try:
+            missing = getattr(source, "missing_device", lambda: None)()
+            if missing:  # a camera that is not there gives no frame: say why, at once
+                return FAIL, f"{source.name}: {missing}"
             for frame in source.frames():
                 h, w = frame.image.shape[:2]
                 return OK, f"{source.name}: got a {w}x{h} frame"
@@ -106,6 +109,14 @@ def check_broker(config, timeout: float) -> tuple[str, str]:
     return (OK if ok else FAIL), message
 
 
+def check_device(config) -> tuple[str, str]:
+    warning = config.device.id_warning()
+    if warning:
+        return WARN, warning
+    where = "[device] id" if config.device.id else "derived from this box's serial / machine id"
+    return OK, f"device id {config.device.resolved_id} ({where})"
+
+
 def check_clock(config, source_is_file: bool) -> tuple[str, str]:
     from edge.app import make_clock
 
@@ -147,6 +158,13 @@ def check_calibration(config) -> tuple[str, str] | None:
     return OK, f"{p}: {', '.join(parts) or 'empty'}"
 
 
+def guarded_device(config) -> tuple[str, str]:
+    try:
+        return check_device(config)
+    except Exception as exc:  # noqa: BLE001 - one FAIL line per broken part
+        return FAIL, one_line(exc)
+
+
 def run(args: argparse.Namespace) -> int:
     from edge.config import ConfigError
     from edge.settings import load_config
@@ -166,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
         report("config", (FAIL, one_line(exc)))
         return 2  # a config error, as for every other command
     report("config", (OK, str(args.config) if args.config else "embedded default"))
+    report("device", guarded_device(config))
 
     def guarded(fn: Callable[[], tuple[str, str] | None]) -> tuple[str, str] | None:
         try:
