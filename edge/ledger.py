@@ -49,11 +49,7 @@ class LossLedger:
         self._written = n
 
     def read(self) -> int:
-        try:
-            text = self.path.read_bytes()[:SIZE].decode().strip()
-            return max(0, int(json.loads(text or "{}").get("unstored", 0)))
-        except (OSError, ValueError, AttributeError):
-            return 0
+        return peek(self.path)
 
     def set(self, n: int) -> bool:
         """Record that n events are unstored or lost; False when the ledger cannot be written."""
@@ -68,3 +64,12 @@ class LossLedger:
 
     def clear(self) -> None:
         self.set(0)
+
+
+def peek(path: Path) -> int:
+    """The count in a ledger file, without creating it (0 when there is none)."""
+    try:
+        text = path.read_bytes()[:SIZE].decode().strip()
+        return max(0, int(json.loads(text or "{}").get("unstored", 0)))
+    except (OSError, ValueError, AttributeError):
+        return 0

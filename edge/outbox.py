@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from edge.ledger import LossLedger
+from edge.ledger import LossLedger, peek
 from edge.records import PlateEvent
 from edge.reserve import DiskReserve, disk_free_bytes
 
@@ -192,10 +192,13 @@ class Outbox:
         self._page_limit = int(self._conn.execute("PRAGMA max_page_count").fetchone()[0])
         reserve_bytes = int(self.config.reserve_mb * 1024 * 1024) if maintain else 0
         self.reserve = DiskReserve(self.path.with_name(self.path.name + ".reserve"), reserve_bytes, free_bytes)
-        self.ledger = LossLedger(self.path.with_name(self.path.name + ".lost")) if maintain else None
+        ledger_path = self.path.with_name(self.path.name + ".lost")
+        self.ledger = LossLedger(ledger_path) if maintain else None
         if maintain:
             self.reserve.ensure()
             self._apply_ledger()
+        else:  # what the running service holds in memory (or lost) right now, from its ledger
+            self._unstored = peek(ledger_path)
 
     # ---------------------------------------------------------------- opening
 
@@ -472,9 +475,9 @@ class Outbox:
 
     def _write_error(self, exc: sqlite3.Error, what: str) -> OutboxError:
         if _is_full(exc):
+            then = "events are kept in memory and retried" if what == "append to" else "retried"
             err: OutboxError = OutboxFullError(
-                f"outbox: disk full, cannot {what} {self.path} (free space on {self.path.parent}); "
-                "events are kept in memory and retried")
+                f"outbox: disk full, cannot {what} {self.path} (free space on {self.path.parent}); {then}")
         else:
             err = OutboxError(f"outbox: cannot {what} {self.path}: {exc}")
         self._last_error = str(err)
