@@ -42,11 +42,13 @@ from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
 
 from edge.config import ConfigError
 from edge.event_json import HEALTH_SCHEMA_ID, rfc3339_ms
 from edge.file_watch import FileWatch
 from edge.mqtt_log import ConnectionLog
+from edge.mqtt_presence import foreign_instance, status_properties, watch_options
 from edge.outbox import Outbox, OutboxError
 from edge.payload_check import payload_problem
 
@@ -262,6 +264,8 @@ class MqttPublisher:
         self._conn_log = ConnectionLog(config.broker, self.client_id)
         self._password_watch: FileWatch | None = None
         self._takeover_backoff = False
+        self._instance = ""
+        self._v5 = config.protocol == "5"
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -286,7 +290,10 @@ class MqttPublisher:
             client.tls_set_context(ssl_context(cfg))
             if cfg.tls_insecure:
                 client.tls_insecure_set(True)
-        client.will_set(self.status_topic, b"offline", qos=1, retain=True)
+        self._instance = self.outbox.instance_id()
+        self._v5 = protocol == mqtt.MQTTv5
+        client.will_set(self.status_topic, b"offline", qos=1, retain=True,
+                        properties=self._status_props(PacketTypes.WILLMESSAGE))
         client.max_inflight_messages_set(cfg.max_inflight)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=cfg.reconnect_min_s, max_delay=cfg.reconnect_max_s)  # type: ignore[arg-type]
@@ -295,6 +302,7 @@ class MqttPublisher:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         # paho's own messages (e.g. one ERROR per failed retry) only at debug level: the
         # publisher logs one clear line per distinct problem instead.
         paho_log = logging.getLogger("edge.mqtt.paho")
@@ -331,7 +339,8 @@ class MqttPublisher:
         if self._connected:
             try:
                 self._publish_health()  # the last known state, lost/unstored counts included
-                info = client.publish(self.status_topic, b"offline", qos=1, retain=True)
+                info = client.publish(self.status_topic, b"offline", qos=1, retain=True,
+                                      properties=self._status_props())
                 info.wait_for_publish(timeout=min(2.0, max(0.2, deadline - time.monotonic())))
             except (RuntimeError, ValueError):
                 pass
@@ -430,7 +439,9 @@ class MqttPublisher:
             self._set_state("refused", _refusal_message(self.config, reason), logging.ERROR)
             self._reload_password()
             return
-        client.publish(self.status_topic, b"online", qos=1, retain=True)
+        if self._v5:  # first, so the retained status we get is the one before ours
+            client.subscribe(self.status_topic, options=watch_options())
+        client.publish(self.status_topic, b"online", qos=1, retain=True, properties=self._status_props())
         self._connected = True
         self._connections += 1
         if self._connections > 1:
@@ -441,6 +452,24 @@ class MqttPublisher:
         self._connected_since = now
         self._state = "connected"
         self._wake.set()
+
+    def _status_props(self, packet: int = PacketTypes.PUBLISH) -> Any:
+        return status_properties(self._instance, packet) if self._v5 else None
+
+    def _on_message(self, client: mqtt.Client, _userdata: Any, message: Any) -> None:
+        if message.topic != self.status_topic:
+            return
+        other = foreign_instance(message, self._instance)
+        if other is not None:
+            self._conn_log.foreign(other)
+            self._backoff_after_takeover(client)
+
+    def _backoff_after_takeover(self, client: mqtt.Client) -> None:
+        # Two boxes with one id knock each other off at once: wait the longest backoff before
+        # taking the id back, so each stays connected long enough to deliver.
+        self._takeover_backoff = True
+        client.reconnect_delay_set(min_delay=self.config.reconnect_max_s,  # type: ignore[arg-type]
+                                   max_delay=self.config.reconnect_max_s)  # type: ignore[arg-type]
 
     def _on_pre_connect(self, _client: mqtt.Client, _userdata: Any) -> None:
         self._reload_password()  # the file as it is now, not as it was at the last failure
@@ -457,11 +486,7 @@ class MqttPublisher:
         if self._stop.is_set():
             return
         if was and self._conn_log.disconnected(reason):
-            # Two boxes with one id knock each other off at once: wait the longest backoff
-            # before taking the id back, so each stays connected long enough to deliver.
-            self._takeover_backoff = True
-            _client.reconnect_delay_set(min_delay=self.config.reconnect_max_s,  # type: ignore[arg-type]
-                                        max_delay=self.config.reconnect_max_s)  # type: ignore[arg-type]
+            self._backoff_after_takeover(_client)
         if was:
             self._set_state("disconnected", f"lost connection to broker {self.config.host}:"
                                             f"{self.config.port} ({reason})")

@@ -47,18 +47,25 @@ class ConnectionLog:
                 self._unlogged += 1
         self._down_since = None
 
+    def foreign(self, instance: str) -> None:
+        """Another installation's recent status on our topic: it uses our device id."""
+        self._taken_over(f"another box (installation {instance}) is online with this device id")
+
     def disconnected(self, reason: Any) -> bool:
         """Note a lost connection; True when it was a take-over of our client id."""
         if self._down_since is None:
             self._down_since = time.monotonic()
         if not is_takeover(reason):
             return False
+        self._taken_over("the broker says another client connected with it")
+        return True
+
+    def _taken_over(self, how: str) -> None:
         self.takeovers += 1
         now = time.monotonic()
         if self.takeovers > 1 and now - self._last_takeover_line < 30.0:
-            return True  # flapping between two boxes: one line per 30 s, with the count
+            return  # flapping between two boxes: one line per 30 s, with the count
         self._last_takeover_line = now
-        log.error("mqtt: client id taken over: another client connected to %s as %r (%d time(s)); "
-                  "two boxes with the same device id? Give each box its own [device] id",
-                  self.broker, self.client_id, self.takeovers)
-        return True
+        log.error("mqtt: client id taken over: %s (client id %r on %s, %d time(s)); two boxes with the "
+                  "same device id? Give each box its own [device] id", how, self.client_id, self.broker,
+                  self.takeovers)

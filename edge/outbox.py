@@ -164,7 +164,9 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
-""" + "".join(f"INSERT OR IGNORE INTO meta(key, value) VALUES ('{k}', 0);\n" for k in META_KEYS)
+""" + "".join(f"INSERT OR IGNORE INTO meta(key, value) VALUES ('{k}', 0);\n" for k in META_KEYS) + (
+    # which installation this is: the same box keeps it across restarts, another box has its own
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('instance', abs(random()) % 9007199254740991);\n")
 
 
 def _is_full(exc: BaseException) -> bool:
@@ -259,7 +261,7 @@ class Outbox:
         if not {"events", "ids", "quarantine", "meta"} <= tables:
             return False
         keys = {r[0] for r in conn.execute("SELECT key FROM meta")}
-        return set(META_KEYS) <= keys
+        return {*META_KEYS, "instance"} <= keys
 
     def _create_schema(self, conn: sqlite3.Connection, version: int) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -454,6 +456,12 @@ class Outbox:
                                  (seq, event_id)).fetchone()
         topic, payload = (row[0], bytes(row[1])) if row is not None else encode(seq)
         return StoredEvent(seq, event_id, topic, payload, new=False)
+
+    def instance_id(self) -> str:
+        """This installation's id (random, made with the file): tells this box from another one
+        that uses the same device id (edge/mqtt_presence.py)."""
+        with self._lock:
+            return f"{self._meta('instance'):x}"
 
     def seq_of(self, event_id: str) -> int | None:
         """The seq an event id was stored under (while remembered), else None."""
