@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from edge.records import BoundingBox
-from edge.sighting import sharpness, touches_edge, view_score
 from tests.test_tracking import Clock, drain, make, read
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "video" / "passes.mp4"
@@ -42,6 +41,8 @@ def test_a_view_cut_by_the_frame_edge_is_not_the_best_one():
 
 
 def test_view_score_prefers_sharp_large_confident_whole_views():
+    from edge.sighting import view_score
+
     clock = Clock()
     f = clock.frame()
     base = read("AB12CDE", 100, 100, f, p=0.9, w=150, h=35)
@@ -53,6 +54,8 @@ def test_view_score_prefers_sharp_large_confident_whole_views():
 
 def test_sharpness_falls_with_blur_and_edges_are_found():
     import cv2
+
+    from edge.sighting import sharpness, touches_edge
 
     rng = np.random.default_rng(0)
     crop = (rng.random((40, 160, 3)) > 0.5).astype(np.uint8) * 255
