@@ -246,6 +246,7 @@ class MqttPublisher:
         self._inflight: dict[int, float] = {}  # seq -> publish time; publisher thread only
         self._held: dict[int, float] = {}  # seq -> retry time, rows the broker rejected (MQTT 5)
         self._unmarked: list[int] = []  # acked seqs whose mark_sent failed; retried
+        self._marks_retry_at = 0.0
         self._connections = 0  # bumped by paho's thread on each successful CONNACK
         self._seen_connections = 0
         self._diagnose = False
@@ -348,7 +349,7 @@ class MqttPublisher:
         client.loop_stop()
         self._process_acks()  # PUBACKs that arrived while stopping
         try:
-            self._flush_marks()
+            self._flush_marks(force=True)
         except OutboxError as exc:  # not marked = re-published next start (a duplicate, not a loss)
             log.warning("%s", exc)
         self._connected = False
@@ -603,15 +604,19 @@ class MqttPublisher:
                 self._counts["acked"] += 1
                 self._unmarked.append(seq)
 
-    def _flush_marks(self) -> None:
-        if self._unmarked:
-            batch, self._unmarked = self._unmarked, []
-            try:
-                self.outbox.mark_sent(batch)
-            except OutboxError:
-                self._unmarked = batch + self._unmarked
-                raise
-            self._logged_outbox = None
+    def _flush_marks(self, force: bool = False) -> None:
+        # After a failure (disk full) retry once a second, not on every PUBACK.
+        if not self._unmarked or (not force and time.monotonic() < self._marks_retry_at):
+            return
+        batch, self._unmarked = self._unmarked, []
+        try:
+            self.outbox.mark_sent(batch)
+        except OutboxError:
+            self._unmarked = batch + self._unmarked
+            self._marks_retry_at = time.monotonic() + 1.0
+            raise
+        self._marks_retry_at = 0.0
+        self._logged_outbox = None
 
     def _fill_window(self) -> None:
         client = self._client

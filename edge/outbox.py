@@ -50,6 +50,11 @@ DB_NAME = "outbox.db"
 # Wall-clock times before this were written by a clock that was not set yet (a Raspberry Pi
 # has no RTC): such rows' age is unknown and they are never dropped for age.
 SANE_EPOCH = 1_577_836_800.0  # 2020-01-01
+WAL_CHECKPOINT_PAGES = 100
+WAL_KEEP_BYTES = 256 * 1024
+# Below this much free space every append is followed by a checkpoint, so the WAL (a full page
+# per changed page per commit: ~20 kB per event) never holds space the events need.
+LOW_SPACE_BYTES = 8 * 1024 * 1024
 META_KEYS = ("last_seq", "dropped", "sent", "purged", "lost", "quarantined")
 
 
@@ -250,6 +255,10 @@ class Outbox:
                         "still durable, but slower", self.path, mode)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
+        # A small WAL, truncated after each checkpoint: by default it grows to ~4 MB and keeps
+        # that size, which on a small or nearly full disk is the space new events need.
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
         if self.config.max_mb > 0:
             page = conn.execute("PRAGMA page_size").fetchone()[0]
             pages = max(16, int(self.config.max_mb * 1024 * 1024 / page))
@@ -357,6 +366,7 @@ class Outbox:
     def _write(self, what: str, body: Callable[[], T]) -> T:
         """Run `body` in one IMMEDIATE transaction; on a full disk give up the reserve and retry."""
         with self._lock:
+            reclaimed = False
             while True:
                 try:
                     self._conn.execute("BEGIN IMMEDIATE")
@@ -365,12 +375,36 @@ class Outbox:
                     return result
                 except sqlite3.Error as exc:
                     self._rollback()
-                    if _is_full(exc) and not self._near_size_limit() and self.reserve.release():
-                        continue
+                    if _is_full(exc) and not self._near_size_limit():
+                        if not reclaimed and self._shrink_wal():
+                            reclaimed = True  # once per write: a failed write leaves frames behind
+                            continue
+                        if self.reserve.release():
+                            continue
                     raise self._write_error(exc, what) from None
                 except BaseException:
                     self._rollback()
                     raise
+
+    def _keep_wal_small(self) -> None:
+        try:
+            low = self.reserve.free_bytes(self.path.parent) < LOW_SPACE_BYTES
+        except OSError:
+            return
+        if low:
+            with self._lock:
+                self._shrink_wal()
+
+    def _shrink_wal(self) -> bool:
+        """After a write failed for lack of space: move the WAL into the database and truncate
+        it. True when that freed space (the write is worth retrying)."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            before = wal.stat().st_size
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return wal.stat().st_size < before
+        except (OSError, sqlite3.Error):
+            return False
 
     def _drop_oldest_unsent(self, n: int) -> int:
         if n <= 0:
@@ -426,6 +460,7 @@ class Outbox:
                 self._make_room()  # the configured max_mb, not the disk: drop oldest, retry
                 continue
             self._last_error = None
+            self._keep_wal_small()
             if stored.new and self._carried:
                 self._carried = 0
                 self._sync_ledger()

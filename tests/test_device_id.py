@@ -81,8 +81,24 @@ def test_the_installers_command_prints_the_id(tmp_path):
     assert proc.returncode == 1 and "WARNING" in proc.stderr
 
 
-def test_install_sh_writes_the_derived_id_into_the_config():
-    """install.sh passes the derived id to the config template; it wrote id = "" before."""
-    script = (Path(__file__).resolve().parents[1] / "deploy" / "raspberrypi" / "install.sh").read_text()
+def test_install_sh_writes_the_derived_id_into_the_config(tmp_path):
+    """install.sh's own renderer (its embedded Python, run as install.sh runs it) puts the id
+    into /etc/edge/edge.toml; it wrote id = "" before (so the id was the host name)."""
+    import tomllib
+
+    from edge.settings import load_config
+
+    deploy = Path(__file__).resolve().parents[1] / "deploy" / "raspberrypi"
+    script = (deploy / "install.sh").read_text()
     assert '"$VENV/bin/python" -m edge.device_id --source' in script
-    assert 'text.replace("@DEVICE_ID@", sys.argv[8])' in script and '"$MQTT_USER" "$DEVICE_ID"' in script
+    renderer = script.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    derived = derive_device_id(read_host_identity(stock_pi(tmp_path / "pi", "10000000a1b2c3d4"))).id
+    source = 'kind = "video"\npath = ""'
+    out = subprocess.run([sys.executable, "-", str(deploy / "edge.toml"), source, "2", "true", "broker.example",
+                          "1883", "cam-01", derived], input=renderer, capture_output=True, text=True, check=True).stdout
+    assert tomllib.loads(out)["device"]["id"] == derived
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text(out)
+    config = load_config(cfg)
+    assert config.device.resolved_id == derived and config.device.id_warning() is None
+    assert str(config.outbox.spill_path) == "/run/edge/spill"
