@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxError
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,21 @@ def import_spill(folder: Path | None, outbox: Outbox) -> int:
         return 0
     stored = 0
     for path in sorted(folder.glob("spill-*.jsonl")):
-        with open(path, encoding="utf-8") as fh:
-            lines = [json.loads(line) for line in fh if line.strip()]
-        for item in lines:
-            payload = item["payload"]
-            outbox.append_with(item["id"], lambda seq, t=item["topic"], p=payload: (t, _reseq(p, seq)))
-            stored += 1
+        try:
+            with open(path, encoding="utf-8") as fh:
+                items = [json.loads(line) for line in fh if line.strip()]
+        except (OSError, ValueError) as exc:  # kept aside for a person to look at, never deleted
+            log.error("outbox: cannot read the spill file %s (%s): renamed to .bad", path, exc)
+            path.rename(path.with_suffix(".bad"))
+            continue
+        try:
+            for item in items:
+                payload = item["payload"]
+                outbox.append_with(item["id"], lambda seq, t=item["topic"], p=payload: (t, _reseq(p, seq)))
+                stored += 1
+        except OutboxError as exc:  # still no room: the file stays for the next start
+            log.error("%s; spilled events stay in %s", exc, path)
+            break
         path.unlink()
     if stored:
         log.warning("outbox: stored %d event(s) spilled to %s by the last run", stored, folder)
