@@ -52,10 +52,6 @@ class DurableSink:
     def unstored(self) -> int:
         return len(self._backlog)
 
-    @property
-    def lost_unstored(self) -> int:  # the name health and older callers use
-        return self.lost
-
     def submit(self, event: PlateEvent) -> StoredEvent | None:
         with self._lock:
             self._backlog.append(event)
