@@ -253,42 +253,29 @@ def replay_event_id(identity: str, event: Any) -> str:
 
 
 class ReplaySink:
-    """Sink for file sources (video, image folder): deterministic event ids, and an event whose
-    id is already in the outbox (the same file replayed after a crash or restart) is not stored
-    again. Live cameras never use this: their ids are random UUIDv7s made by the tracker."""
+    """Sink for file sources (video, image folder): deterministic event ids, so an event of the
+    same file replayed after a crash or restart has the id it had, and the outbox gives it the
+    seq it had instead of storing it again (the outbox remembers ids after pruning their rows).
+    Live cameras never use this: their ids are random UUIDv7s made by the tracker. Holds no
+    per-event state: memory stays flat however long a looped file plays."""
 
-    def __init__(self, inner: Any, outbox: Any, identity: str) -> None:
+    def __init__(self, inner: Any, identity: str) -> None:
         self.inner = inner
-        self.outbox = outbox
         self.identity = identity
         self.skipped = 0
-        self._known: dict[str, int] = {}  # event id -> seq
-        after = 0
-        while True:
-            rows = outbox.rows(limit=1000, after_seq=after)
-            if not rows:
-                break
-            self._known.update((r.id, r.seq) for r in rows)
-            after = max(r.seq for r in rows)
 
     def submit(self, event: Any) -> Any:
-        from edge.outbox import StoredEvent
-
         event = dataclasses.replace(event, id=replay_event_id(self.identity, event))
-        seq = self._known.get(event.id)
-        if seq is not None:
+        stored = self.inner.submit(event)
+        if stored is not None and not getattr(stored, "new", True):
             self.skipped += 1
             if self.skipped == 1:
                 log.info("this file was replayed before: events already in the outbox keep their "
                          "id and seq and are not stored again (delete the outbox to start over)")
-            rows = self.outbox.rows(limit=1, after_seq=seq - 1)
-            if rows and rows[0].id == event.id:
-                return StoredEvent(rows[0].seq, rows[0].id, rows[0].topic, rows[0].payload)
-            return None
-        stored = self.inner.submit(event)
-        if stored is not None:
-            self._known[event.id] = stored.seq
         return stored
+
+    def retry(self) -> Any:
+        return self.inner.retry()
 
     def close(self) -> Any:
         return self.inner.close()
@@ -362,6 +349,7 @@ class Application:
         self.privacy: Any = None  # edge.privacy_stage.PrivacyParts
         self.retention: Any = None  # edge.retention.RetentionSweeper
         self._stop_requested = False
+        self.id_warning: str | None = None
         self._closers: list[Callable[[], None]] = []
 
     def stop(self) -> None:
@@ -373,10 +361,15 @@ class Application:
     def open(self) -> None:
         from edge.event_json import EventEncoder
         from edge.gps import open_gps
+        from edge.durable import DurableSink
         from edge.mqtt import MqttPublisher
-        from edge.outbox import DurableSink, Outbox
+        from edge.outbox import Outbox
+        from edge.spill import import_spill
 
         cfg = self.config
+        self.id_warning = cfg.device.id_warning()
+        if self.id_warning:
+            log.warning("WARNING: %s", self.id_warning)
         self._open_privacy()
         self.notifier.status("loading models")
         # a folder of photos is stills, not a video: big ones get the detector's fine pass
@@ -387,6 +380,7 @@ class Application:
         self.notifier.status("opening outbox")
         self.outbox = Outbox(cfg.outbox, keep_sent_s=cfg.privacy.keep_sent_s)
         self._closers.append(self.outbox.close)
+        import_spill(cfg.outbox.spill_path, self.outbox)  # events the last run could not store
         encoder = EventEncoder(cfg.device.resolved_id, cfg.device.camera, self.models.names,
                                getattr(cfg.mqtt, "topic_prefix", "alpr"))
 
@@ -409,7 +403,7 @@ class Application:
         self.publisher = MqttPublisher(cfg.mqtt, self.outbox, cfg.device.resolved_id, health=self.health)
         self.sink = DurableSink(self.outbox, encoder, notify_publisher=self.publisher.notify)
         if file_source:
-            self.sink = ReplaySink(self.sink, self.outbox, file_identity(cfg, self.source))
+            self.sink = ReplaySink(self.sink, file_identity(cfg, self.source))
         from edge.privacy_stage import PrivacySink
 
         # outermost: the replay ids, the outbox and every output see only what the mode allows
@@ -459,17 +453,26 @@ class Application:
         return hub.publish
 
     def _print_event(self, stored: Any) -> None:
-        if stored is None:
+        if stored is None or not self.print_events:
             return
         payload = stored.payload.decode("utf-8") if isinstance(stored.payload, bytes) else json.dumps(stored)
-        self.out.write(payload + "\n")
-        self.out.flush()
+        try:
+            self.out.write(payload + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            # `edge run | head -1`: the reader is gone; stop as on SIGTERM (events stay stored).
+            self.print_events = False
+            silence_stdout()
+            log.info("stdout was closed by its reader: stopping (as on SIGTERM)")
+            self.stop()
 
     def health(self) -> dict:
         out: dict[str, Any] = {}
         if self.pipeline is not None:
             out.update(self.pipeline.health())
         out["temperature_c"] = device_temperature(self.config.health.temperature_path)
+        if self.id_warning:
+            out["warnings"] = [*out.get("warnings", []), self.id_warning]
         if self.source is not None and is_file_source(self.source):
             out["clock"] = "video"
         elif getattr(self, "clock", None) is not None:
@@ -479,7 +482,10 @@ class Application:
         return out
 
     def run(self) -> dict:
-        """Start delivery, say READY, run the pipeline to its end (or stop), flush, stop delivery."""
+        """Start delivery, say READY, run the pipeline to its end (or stop), flush, stop delivery.
+
+        The summary's `lost` counts events created in this run that could be neither stored nor
+        spilled (the disk full at the stop): `edge run` turns it into its exit status."""
         assert self.pipeline is not None and self.publisher is not None
         from edge.retention import RetentionSweeper
 
@@ -495,6 +501,7 @@ class Application:
         if getattr(self.notifier, "enabled", False):
             threading.Thread(target=self._systemd_status, args=(done,), name="sd-status",
                              daemon=True).start()
+        lost = 0
         try:
             summary = self.pipeline.run()
         finally:
@@ -502,10 +509,15 @@ class Application:
             self.notifier.stopping()
             self.notifier.status("stopping: delivering pending events")
             try:
-                self.sink.close()
+                lost = int(self.sink.close() or 0)
             finally:
                 self.publisher.stop(timeout=5.0)
                 self.retention.stop()  # events delivered during the shutdown, too
+        summary["lost"] = lost
+        durable = self.sink
+        while not hasattr(durable, "spilled") and hasattr(durable, "inner"):  # through the wrappers
+            durable = durable.inner
+        summary["spilled"] = int(getattr(durable, "spilled", 0))
         return summary
 
     def _systemd_status(self, done: threading.Event, interval: float = 10.0) -> None:
@@ -538,6 +550,19 @@ class Application:
                 closer()
             except Exception:  # closing must not hide the real outcome
                 log.debug("close failed", exc_info=True)
+
+
+def silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null, so Python's own flush at exit does not
+    print a BrokenPipeError traceback."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def apply_overrides(config: AppConfig, *, source: str | None = None, no_mqtt: bool = False) -> AppConfig:

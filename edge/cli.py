@@ -45,6 +45,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.handler(args) or 0)
+    except BrokenPipeError:
+        # `edge read DIR | head -1`: the reader took what it wanted; end quietly, like other
+        # tools killed by SIGPIPE (128 + 13), with no traceback.
+        from edge.app import silence_stdout
+
+        silence_stdout()
+        return 141
     except ConfigError as exc:
         print(f"edge {args.command}: config error: {exc}", file=sys.stderr)
         return 2

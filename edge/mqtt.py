@@ -8,10 +8,17 @@ Delivery rules (see docs/events.md):
 - A bounded window (`max_inflight`) of unacknowledged publishes; reconnect with exponential
   backoff (`reconnect_min_s` .. `reconnect_max_s`) forever.
 - Retained `{prefix}/{device}/status`: "online" on each connect, "offline" as the will and on a
-  clean stop. Periodic `{prefix}/{device}/health` (QoS 0).
+  clean stop. Periodic retained `{prefix}/{device}/health` (QoS 1), also while the outbox
+  cannot be written, and a last one at a clean stop: a subscriber that starts later still sees
+  the device's last known state, its unstored and lost counters included.
+- Every payload is checked before it is sent (edge/payload_check.py); one damaged inside the
+  database is quarantined by the outbox and counted, never published.
 - The password comes from `password_file` or the systemd credential
-  `$CREDENTIALS_DIRECTORY/mqtt-password`, is re-read before each connection attempt (fix the
-  file, no restart needed), and is never logged or stored in the config.
+  `$CREDENTIALS_DIRECTORY/mqtt-password`, is re-read just before each connection attempt, and
+  a change of the file while the broker refuses us starts a new attempt at once (fix the file,
+  no restart needed); it is never logged or stored in the config.
+- Reconnections are logged (at most one line per 5 s); a take-over of the client id by another
+  client (MQTT 5, two boxes with one device id) is logged as such and counted.
 - A refused CONNACK (bad credentials, not authorised), a TLS failure or an unreachable broker
   gives one clear log line per distinct problem, a state in `state()` (health, doctor), and
   retries with backoff; nothing is lost because nothing leaves the outbox until acknowledged.
@@ -35,10 +42,15 @@ from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
 
 from edge.config import ConfigError
 from edge.event_json import HEALTH_SCHEMA_ID, rfc3339_ms
+from edge.file_watch import FileWatch
+from edge.mqtt_log import ConnectionLog
+from edge.mqtt_presence import foreign_instance, status_properties, watch_options
 from edge.outbox import Outbox, OutboxError
+from edge.payload_check import payload_problem
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +246,7 @@ class MqttPublisher:
         self._inflight: dict[int, float] = {}  # seq -> publish time; publisher thread only
         self._held: dict[int, float] = {}  # seq -> retry time, rows the broker rejected (MQTT 5)
         self._unmarked: list[int] = []  # acked seqs whose mark_sent failed; retried
+        self._marks_retry_at = 0.0
         self._connections = 0  # bumped by paho's thread on each successful CONNACK
         self._seen_connections = 0
         self._diagnose = False
@@ -246,10 +259,14 @@ class MqttPublisher:
         self._counts = {"published": 0, "acked": 0, "rejected": 0, "reconnects": 0}
         self._started = time.monotonic()
         self._connected_since = 0.0
-        self._last_connect_log = -1e9
         self._client: mqtt.Client | None = None
         self._thread: threading.Thread | None = None
         self._password: str | None = None
+        self._conn_log = ConnectionLog(config.broker, self.client_id)
+        self._password_watch: FileWatch | None = None
+        self._takeover_backoff = False
+        self._instance = ""
+        self._v5 = config.protocol == "5"
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -274,19 +291,25 @@ class MqttPublisher:
             client.tls_set_context(ssl_context(cfg))
             if cfg.tls_insecure:
                 client.tls_insecure_set(True)
-        client.will_set(self.status_topic, b"offline", qos=1, retain=True)
+        self._instance = self.outbox.instance_id()
+        self._v5 = protocol == mqtt.MQTTv5
+        client.will_set(self.status_topic, b"offline", qos=1, retain=True,
+                        properties=self._status_props(PacketTypes.WILLMESSAGE))
         client.max_inflight_messages_set(cfg.max_inflight)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=cfg.reconnect_min_s, max_delay=cfg.reconnect_max_s)  # type: ignore[arg-type]
+        client.on_pre_connect = self._on_pre_connect
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         # paho's own messages (e.g. one ERROR per failed retry) only at debug level: the
         # publisher logs one clear line per distinct problem instead.
         paho_log = logging.getLogger("edge.mqtt.paho")
         client.on_log = lambda _c, _u, _level, buf: paho_log.debug("%s", buf)
         self._client = client
+        self._password_watch = FileWatch(lambda: password_path(cfg))
         self._set_state("connecting", None)
         client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         client.loop_start()
@@ -316,7 +339,9 @@ class MqttPublisher:
         client = self._client
         if self._connected:
             try:
-                info = client.publish(self.status_topic, b"offline", qos=1, retain=True)
+                self._publish_health()  # the last known state, lost/unstored counts included
+                info = client.publish(self.status_topic, b"offline", qos=1, retain=True,
+                                      properties=self._status_props())
                 info.wait_for_publish(timeout=min(2.0, max(0.2, deadline - time.monotonic())))
             except (RuntimeError, ValueError):
                 pass
@@ -324,7 +349,7 @@ class MqttPublisher:
         client.loop_stop()
         self._process_acks()  # PUBACKs that arrived while stopping
         try:
-            self._flush_marks()
+            self._flush_marks(force=True)
         except OutboxError as exc:  # not marked = re-published next start (a duplicate, not a loss)
             log.warning("%s", exc)
         self._connected = False
@@ -341,6 +366,7 @@ class MqttPublisher:
             "last_error": self._last_error,
             "in_flight": len(self._inflight),
             **self._counts,
+            "takeovers": self._conn_log.takeovers,
         }
 
     def health_payload(self) -> dict[str, Any]:
@@ -371,6 +397,13 @@ class MqttPublisher:
             warnings.append(str(payload["outbox"]["error"]))
         if payload["outbox"].get("dropped"):
             warnings.append(f"outbox dropped {payload['outbox']['dropped']} events (limits)")
+        if payload["outbox"].get("lost"):
+            warnings.append(f"{payload['outbox']['lost']} events lost before they could be stored (disk full)")
+        if payload["outbox"].get("quarantined"):
+            warnings.append(f"{payload['outbox']['quarantined']} stored events had a damaged payload (quarantined)")
+        if self._conn_log.takeovers:
+            warnings.append(f"client id {self.client_id!r} taken over {self._conn_log.takeovers} time(s): "
+                            "another box uses this device id")
         if self._last_error and self._state != "connected":
             warnings.append(self._last_error)
         if warnings:
@@ -407,19 +440,40 @@ class MqttPublisher:
             self._set_state("refused", _refusal_message(self.config, reason), logging.ERROR)
             self._reload_password()
             return
-        client.publish(self.status_topic, b"online", qos=1, retain=True)
+        if self._v5:  # first, so the retained status we get is the one before ours
+            client.subscribe(self.status_topic, options=watch_options())
+        client.publish(self.status_topic, b"online", qos=1, retain=True, properties=self._status_props())
         self._connected = True
         self._connections += 1
         if self._connections > 1:
             self._counts["reconnects"] += 1
         self._last_error = None
         now = time.monotonic()
-        if now - self._last_connect_log >= 30.0:  # a flapping link logs at most one line per 30 s
-            log.info("mqtt: connected to %s", self.config.broker)
-            self._last_connect_log = now
+        self._conn_log.connected(first=self._connections == 1)
         self._connected_since = now
         self._state = "connected"
         self._wake.set()
+
+    def _status_props(self, packet: int = PacketTypes.PUBLISH) -> Any:
+        return status_properties(self._instance, packet) if self._v5 else None
+
+    def _on_message(self, client: mqtt.Client, _userdata: Any, message: Any) -> None:
+        if message.topic != self.status_topic:
+            return
+        other = foreign_instance(message, self._instance)
+        if other is not None:
+            self._conn_log.foreign(other)
+            self._backoff_after_takeover(client)
+
+    def _backoff_after_takeover(self, client: mqtt.Client) -> None:
+        # Two boxes with one id knock each other off at once: wait the longest backoff before
+        # taking the id back, so each stays connected long enough to deliver.
+        self._takeover_backoff = True
+        client.reconnect_delay_set(min_delay=self.config.reconnect_max_s,  # type: ignore[arg-type]
+                                   max_delay=self.config.reconnect_max_s)  # type: ignore[arg-type]
+
+    def _on_pre_connect(self, _client: mqtt.Client, _userdata: Any) -> None:
+        self._reload_password()  # the file as it is now, not as it was at the last failure
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
         self._connected = False
@@ -432,6 +486,8 @@ class MqttPublisher:
         self._connected = False
         if self._stop.is_set():
             return
+        if was and self._conn_log.disconnected(reason):
+            self._backoff_after_takeover(_client)
         if was:
             self._set_state("disconnected", f"lost connection to broker {self.config.host}:"
                                             f"{self.config.port} ({reason})")
@@ -452,43 +508,80 @@ class MqttPublisher:
         while not self._stop.is_set():
             self._wake.wait(timeout=0.5)
             self._wake.clear()
-            try:
-                self._process_acks()
-                self._flush_marks()
-                if self._connections != self._seen_connections:
-                    # A new session: forget the window and publish every unacknowledged row again.
-                    self._seen_connections = self._connections
-                    self._mid_to_seq.clear()
-                    self._inflight.clear()
-                    next_health = time.monotonic()
-                if self._connected:
-                    self._fill_window()
-                    if self._logged is not None and time.monotonic() - self._connected_since > 30.0:
-                        self._logged = None  # stable again: log the next problem afresh
-                        self._logged_reject = None
-                elif self._diagnose:
-                    self._diagnose = False
-                    state, message = diagnose(self.config, timeout=min(5.0, self.config.connect_timeout_s))
-                    if state == "ok":
-                        state, message = "unreachable", f"connection to broker {self.config.host}:{self.config.port} failed"
-                    self._set_state(state, message, logging.ERROR if state == "tls_error" else logging.WARNING)
-                now = time.monotonic()
-                if self.config.health_interval_s > 0 and now >= next_health and self._connected:
-                    next_health = now + self.config.health_interval_s
-                    self._publish_health()
-                if now >= next_limits:
-                    next_limits = now + 60.0
-                    self.outbox.enforce_limits()
-            except OutboxError as exc:  # e.g. disk full while marking rows sent: retried
-                if str(exc) != self._logged_outbox:
-                    log.error("%s", exc)
-                    self._logged_outbox = str(exc)
-                self._stop.wait(1.0)
-            except Exception:  # never let the publisher thread die
-                log.exception("mqtt: publisher loop error")
-                self._stop.wait(1.0)
-            else:
-                self._logged_outbox = None
+            # Each step on its own: a full disk failing the marks must not stop health, which is
+            # just when health carries the error.
+            if self._guarded(self._deliver):
+                next_health = time.monotonic()  # a new session: say how we are at once
+            now = time.monotonic()
+            if self.config.health_interval_s > 0 and now >= next_health and self._connected:
+                next_health = now + self.config.health_interval_s
+                self._guarded(self._publish_health)
+            if now >= next_limits:
+                next_limits = now + 60.0
+                self._guarded(self._housekeeping)
+
+    def _guarded(self, step: Callable[[], Any]) -> Any:
+        """Run one step of the loop; log an outbox error once per distinct message, never die."""
+        try:
+            result = step()
+        except OutboxError as exc:  # e.g. disk full while marking rows sent: retried
+            if str(exc) != self._logged_outbox:
+                log.error("%s", exc)
+                self._logged_outbox = str(exc)
+            return None
+        except Exception:  # never let the publisher thread die
+            log.exception("mqtt: publisher loop error")
+            self._stop.wait(1.0)
+            return None
+        return result
+
+    def _deliver(self) -> bool:
+        """Acks, marks, then the window. True when a new session started (a reconnect)."""
+        self._process_acks()
+        new_session = False
+        if self._connections != self._seen_connections:
+            # A new session: forget the window and publish every unacknowledged row again.
+            self._seen_connections = self._connections
+            self._mid_to_seq.clear()
+            self._inflight.clear()
+            new_session = True
+        if self._connected:
+            self._fill_window()
+            if time.monotonic() - self._connected_since > 30.0:
+                self._stable_again()
+        elif self._diagnose:
+            self._diagnose = False
+            state, message = diagnose(self.config, timeout=min(5.0, self.config.connect_timeout_s))
+            if state == "ok":
+                state, message = "unreachable", f"connection to broker {self.config.host}:{self.config.port} failed"
+            self._set_state(state, message, logging.ERROR if state == "tls_error" else logging.WARNING)
+        elif self._state == "refused" and self._password_watch is not None and self._password_watch.changed():
+            self._connect_now()
+        self._flush_marks()  # last: a failure here (disk full) must not hold up publishing
+        return new_session
+
+    def _stable_again(self) -> None:
+        if self._logged is not None:
+            self._logged = None  # stable again: log the next problem afresh
+            self._logged_reject = None
+        if self._takeover_backoff and self._client is not None:
+            self._takeover_backoff = False
+            self._client.reconnect_delay_set(min_delay=self.config.reconnect_min_s,  # type: ignore[arg-type]
+                                             max_delay=self.config.reconnect_max_s)  # type: ignore[arg-type]
+
+    def _connect_now(self) -> None:
+        """The password file changed while the broker refuses us: try it now, not after the backoff."""
+        client = self._client
+        if client is None:
+            return
+        log.info("mqtt: password file changed; connecting again now")
+        client.loop_stop()  # paho's backoff sleep cannot be interrupted otherwise
+        client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
+        client.loop_start()
+
+    def _housekeeping(self) -> None:
+        self.outbox.enforce_limits()
+        self.outbox.ensure_reserve()
 
     def _process_acks(self) -> None:
         now = time.monotonic()
@@ -511,14 +604,19 @@ class MqttPublisher:
                 self._counts["acked"] += 1
                 self._unmarked.append(seq)
 
-    def _flush_marks(self) -> None:
-        if self._unmarked:
-            batch, self._unmarked = self._unmarked, []
-            try:
-                self.outbox.mark_sent(batch)
-            except OutboxError:
-                self._unmarked = batch + self._unmarked
-                raise
+    def _flush_marks(self, force: bool = False) -> None:
+        # After a failure (disk full) retry once a second, not on every PUBACK.
+        if not self._unmarked or (not force and time.monotonic() < self._marks_retry_at):
+            return
+        batch, self._unmarked = self._unmarked, []
+        try:
+            self.outbox.mark_sent(batch)
+        except OutboxError:
+            self._unmarked = batch + self._unmarked
+            self._marks_retry_at = time.monotonic() + 1.0
+            raise
+        self._marks_retry_at = 0.0
+        self._logged_outbox = None
 
     def _fill_window(self) -> None:
         client = self._client
@@ -535,11 +633,16 @@ class MqttPublisher:
         for seq, when in list(self._held.items()):
             if when <= now:
                 del self._held[seq]
-        rows = self.outbox.pending(limit=len(self._inflight) + len(self._held) + room)
+        unmarked = set(self._unmarked)  # acknowledged, not yet marked (disk full): not again
+        rows = self.outbox.pending(limit=len(self._inflight) + len(self._held) + len(unmarked) + room)
         for row in rows:
             if room <= 0 or not self._connected:
                 break
-            if row.seq in self._inflight or row.seq in self._held:
+            if row.seq in self._inflight or row.seq in self._held or row.seq in unmarked:
+                continue
+            problem = payload_problem(row.seq, row.id, row.payload)
+            if problem is not None:
+                self._quarantine(row.seq, problem, now)
                 continue
             try:
                 info = client.publish(row.topic, row.payload, qos=self.config.qos, retain=False)
@@ -552,7 +655,15 @@ class MqttPublisher:
             self._counts["published"] += 1
             room -= 1
 
+    def _quarantine(self, seq: int, problem: str, now: float) -> None:
+        try:
+            self.outbox.quarantine(seq, problem)
+        except OutboxError as exc:  # cannot move it now (disk full): at least never send it
+            log.error("%s; event seq %d is held back (damaged payload: %s)", exc, seq, problem)
+            self._held[seq] = now + 3600.0
+
     def _publish_health(self) -> None:
         assert self._client is not None
         body = json.dumps(self.health_payload(), separators=(",", ":"), default=str)
-        self._client.publish(self.health_topic, body.encode("utf-8"), qos=0, retain=False)
+        # Retained: a consumer that (re)subscribes sees the last known state at once.
+        self._client.publish(self.health_topic, body.encode("utf-8"), qos=1, retain=True)

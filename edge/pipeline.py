@@ -489,7 +489,8 @@ class Pipeline:
 
     def _read(self, prepared: PreparedFrame, detections: list[PlateDetection], seq: int,
               t_start: float) -> list[PlateRead]:
-        reads = read_detections(prepared.image, detections, self.reader, self.rules, seq, crop=prepared.crop)
+        reads = read_detections(prepared.image, detections, self.reader, self.rules, seq, crop=prepared.crop,
+                                frame_size=prepared.size)
         self.latency.add("read", (time.perf_counter() - t_start) * 1e3)
         # A plate with no readable character (cut by the frame edge, too far) is not yet seen.
         reads = [r for r in reads if r.text]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -12,6 +12,7 @@ import numpy as np
 from edge.formats import FormatRules
 from edge.ports import PlateDetector, PlateReader
 from edge.records import BoundingBox, PlateDetection, PlateRead, PlateText
+from edge.sighting import sharpness, touches_edge
 from edge.tilt import plate_tilt
 
 # Smaller crops hold no readable characters.
@@ -125,6 +126,7 @@ def read_detections(
     rules: FormatRules | None,
     frame_seq: int = 0,
     crop: Callable[[BoundingBox, CropMargin], np.ndarray] | None = None,
+    frame_size: tuple[int, int] | None = None,
 ) -> list[PlateRead]:
     """Crop every detection (READ_CROPS: the CONTEXT crop, the TIGHT one where that read is less
     sure than SURE_ALONE, the WIDE one where those two disagree), read the crops in at most three
@@ -138,7 +140,11 @@ def read_detections(
     with a calibration transform computes only the plate regions of the transformed frame).
     A detection whose text is empty is kept (text "") so a tracker can still follow it, unless
     it is a candidate the reader had to confirm (`confirm`, see CONFIRM_MIN_*).
+    Each read carries how sharp its crop is and whether its box reaches the edge of the picture
+    (`frame_size`, default the image's), so the tracker can keep the best view of a pass.
     """
+    if frame_size is None and image is not None:
+        frame_size = (image.shape[1], image.shape[0])
     # each plate's crops, cut once: the context crop of an unsure plate is turned after it was
     # read, and `crop` may remap the plate's pixels (a calibration transform)
     cuts: dict[tuple[int, CropMargin], np.ndarray | None] = {}
@@ -198,7 +204,8 @@ def read_detections(
             turned_read = _finish(plate, rules, detections[i], frame_seq)
             if turned_read.confidence > best[i].confidence * TURNED_WINS_ABOVE:
                 best[i] = turned_read
-    return [r for i, r in best.items() if not detections[i].confirm
+    return [replace(r, sharpness=sharpness(cut(i, CONTEXT)), clipped=touches_edge(r.box, frame_size))
+            for i, r in best.items() if not detections[i].confirm
             or (r.confidence >= CONFIRM_MIN_CONFIDENCE and len(r.text) >= CONFIRM_MIN_CHARS)]
 
 

@@ -116,6 +116,8 @@ class PlateRead:
     # The plate's pixels (a copy, TIGHT margin), kept only when `[privacy] image` asks for a
     # plate-crop image in the event; None otherwise.
     crop: np.ndarray | None = field(default=None, repr=False, compare=False)
+    sharpness: float = 0.0  # edge.sighting.sharpness of the crop (0 = not measured)
+    clipped: bool = False  # the box reaches the picture's edge: part of the plate may be cut off
 
 
 @dataclass(frozen=True, slots=True)

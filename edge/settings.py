@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import re
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +56,8 @@ CalibrationConfig = _section("edge.calibration", "CalibrationConfig")
 
 @dataclass(frozen=True)
 class DeviceConfig:
-    """`[device]`: who this box is. `id` is in every topic and event ("" = from the hostname)."""
+    """`[device]`: who this box is. `id` is in every topic and event; "" = derived from this box's
+    Raspberry Pi serial or machine id (edge.device_id), unique per box."""
 
     id: str = ""
     camera: str = "cam0"
@@ -70,8 +70,18 @@ class DeviceConfig:
     def resolved_id(self) -> str:
         if self.id:
             return self.id
-        host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:64].strip("-.")
-        return host or "edge"
+        from edge.device_id import this_box
+
+        return this_box().id
+
+    def id_warning(self) -> str | None:
+        """A loud warning when the id is one many boxes share (the host name "raspberrypi")."""
+        from edge.device_id import shared_id_warning, this_box
+
+        if self.id:
+            return shared_id_warning(self.id)
+        derived = this_box()
+        return shared_id_warning(derived.id, derived.source)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ format and the heavier one does not (a miss costs a factor `format_miss_penalty`
 Candidates are the consensus of each length group plus the most frequent raw reads.
 
 **Events**: one per vehicle pass, made when the track ends (or at `flush()`), with times from
-the frames (first/last read, and the best read = highest confidence), the best read's box and
+the frames (first/last read, and the best read = the best view: sharpest, largest, most
+confident, not cut by the picture's edge; `edge.sighting.view_score`), the best read's box and
 frame, `locate(best_seen)` and `clock_state()` at creation, and a fresh UUIDv7. A track needs
 `min_reads` reads, `min_confidence` and `min_text_length` characters to be emitted.
 
@@ -71,6 +72,7 @@ from datetime import datetime
 from edge.formats import FormatRules
 from edge.ids import uuid7
 from edge.records import BoundingBox, Candidate, CharConfidence, Frame, GeoFix, PlateEvent, PlateRead
+from edge.sighting import view_score
 
 __all__ = ["PlateTracker", "TrackerConfig"]
 
@@ -147,7 +149,7 @@ class _Track:
     __slots__ = (
         "first_utc", "first_mono", "last_utc", "last_mono", "last_update", "box", "cx", "cy",
         "vx", "vy", "reads", "groups", "variants", "key_text", "key_weight", "best_read",
-        "best_utc", "total_weight", "early_text", "suppressed", "serial", "next_check",
+        "best_utc", "best_score", "total_weight", "early_text", "suppressed", "serial", "next_check",
     )
 
     def __init__(self, frame: Frame, read: PlateRead, update_no: int, serial: int) -> None:
@@ -168,6 +170,7 @@ class _Track:
         self.key_weight = -1.0
         self.best_read: PlateRead = read
         self.best_utc = frame.t_utc
+        self.best_score = -1.0
         self.total_weight = 0.0
         self.early_text: str | None = None
         self.suppressed = False
@@ -190,8 +193,9 @@ class _Track:
         self.last_mono = frame.t_mono_ns
         self.last_update = update_no
         self.reads += 1
-        if read.confidence > self.best_read.confidence or (self.reads == 1):
-            self.best_read, self.best_utc = read, frame.t_utc
+        score = view_score(read)
+        if score > self.best_score:
+            self.best_read, self.best_utc, self.best_score = read, frame.t_utc, score
         text = read.text
         if not text:
             return
@@ -476,18 +480,28 @@ class PlateTracker:
             tr.early_text = cons.text
             self.stats["early_events"] += 1
         self.stats["events"] += 1
-        self._sightings.append(_Sighting(cons.text, tr.last_mono, location, best.box, tr))
+        self._remember(_Sighting(cons.text, tr.last_mono, location, best.box, tr))
         return event
+
+    @property
+    def remembered_sightings(self) -> int:
+        """Plates kept for parked-car suppression (bounded: none when suppression is off)."""
+        return len(self._sightings)
+
+    def _remember(self, sighting: _Sighting) -> None:
+        if self._suppress_ns <= 0:
+            return  # nothing to compare with later: keeping it would only grow memory
+        self._sightings.append(sighting)
+        if len(self._sightings) > 64:  # forget what no open track can repeat any more
+            oldest = min((t.first_mono for t in self._tracks), default=sighting.last_mono)
+            horizon = min(oldest, sighting.track.first_mono) - self._suppress_ns
+            self._sightings = [
+                s for s in self._sightings if max(s.last_mono, s.track.last_mono) >= horizon
+            ]
 
     def _is_repeat(self, tr: _Track, text: str, location: GeoFix | None) -> bool:
         if self._suppress_ns <= 0:
             return False
-        if len(self._sightings) > 64:  # forget what no open track can repeat any more
-            oldest = min((t.first_mono for t in self._tracks), default=tr.first_mono)
-            horizon = min(oldest, tr.first_mono) - self._suppress_ns
-            self._sightings = [
-                s for s in self._sightings if max(s.last_mono, s.track.last_mono) >= horizon
-            ]
         cfg = self.config
         for s in self._sightings:
             if s.track is tr:

@@ -25,7 +25,8 @@ import pytest
 
 from edge.event_json import EventEncoder
 from edge.mqtt import MqttConfig, MqttPublisher, check_broker
-from edge.outbox import DurableSink, Outbox, OutboxConfig
+from edge.durable import DurableSink
+from edge.outbox import Outbox, OutboxConfig
 from tests.conftest import REPO, Collector, Mosquitto, make_event, wait_until
 
 SCHEMAS = REPO / "schemas"
@@ -275,7 +276,8 @@ import sys, time
 sys.path.insert(0, sys.argv[3])
 from edge.event_json import EventEncoder
 from edge.mqtt import MqttConfig, MqttPublisher
-from edge.outbox import DurableSink, Outbox
+from edge.durable import DurableSink
+from edge.outbox import Outbox
 from tests.conftest import make_event
 ob = Outbox(path=sys.argv[1])
 pub = MqttPublisher(MqttConfig(host="127.0.0.1", port=int(sys.argv[2]), reconnect_min_s=0.05,

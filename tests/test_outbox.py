@@ -16,7 +16,8 @@ import pytest
 
 from edge.cli import main as edge_main
 from edge.event_json import EventEncoder
-from edge.outbox import DurableSink, Outbox, OutboxConfig, OutboxError, OutboxFullError
+from edge.durable import DurableSink
+from edge.outbox import Outbox, OutboxConfig, OutboxError, OutboxFullError
 from tests.conftest import REPO, make_event
 
 ENC = EventEncoder("dev1", "cam", {"detector": "d", "reader": "r"})

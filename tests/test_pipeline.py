@@ -21,7 +21,8 @@ from edge.reading import CONTEXT, MIN_CROP_H, MIN_CROP_W, READ_CROPS, TILT_BAND,
 from edge.event_json import EventEncoder
 from edge.formats import FormatRules, FormatsConfig
 from edge.motion import MotionConfig, MotionGate
-from edge.outbox import DurableSink, Outbox, OutboxConfig
+from edge.durable import DurableSink
+from edge.outbox import Outbox, OutboxConfig
 from edge.pipeline import FrameQueue, Pipeline, PipelineOptions
 from edge.records import BoundingBox, CharConfidence, Frame, PlateDetection, PlateText
 from edge.sources import SourceConfig, open_source

@@ -487,3 +487,48 @@ def test_busy_road_with_noisy_reads_gives_one_correct_event_per_vehicle():
         assert clock.t(start) <= e.first_seen <= clock.t(start + 5)
         assert clock.t(start + duration - 6) <= e.last_seen < clock.t(start + duration)
         assert e.region is None and e.confidence > 0.5  # FR/IT layout: ambiguous
+
+
+def _passes(tracker, clock, n: int) -> int:
+    """n vehicle passes of two reads each, ended by two empty frames; returns the events."""
+    events = 0
+    for i in range(n):
+        # consecutive texts differ everywhere (not repeats); 26 distinct ones, so the format
+        # rules' cache of texts (bounded, 4096) is warm after the first passes
+        text = "".join(chr(65 + i * k % 26) for k in (1, 3, 5, 7, 9, 11, 15))
+        for _ in range(2):
+            f = clock.frame()
+            events += len(tracker.update(f, [read(text, 300, 300, f, p=0.95)]))
+        for _ in range(3):
+            events += len(tracker.update(clock.frame(), []))
+    return events
+
+
+def test_memory_stays_flat_per_event_with_repeat_suppression_off():
+    """Issue 17, defect 5: with repeat_suppress_s = 0 every event was remembered (with its whole
+    track) for a comparison that never happens."""
+    import gc
+    import tracemalloc
+
+    clock = Clock()
+    tracker = make(TrackerConfig(repeat_suppress_s=0, max_gap_frames=2, max_wait_s=0), locate=lambda t: None)
+    tracemalloc.start()
+    try:
+        assert _passes(tracker, clock, 300) == 300
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        assert _passes(tracker, clock, 3000) == 3000
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64_000, f"{grown} bytes more after 3000 events"
+    assert tracker.remembered_sightings == 0
+
+
+def test_sightings_stay_bounded_with_repeat_suppression_on():
+    clock = Clock()
+    tracker = make(TrackerConfig(repeat_suppress_s=1.0, max_gap_frames=2, max_wait_s=0))
+    assert _passes(tracker, clock, 2000) == 2000
+    # one pass lasts 5 frames (0.2 s): a 1 s window holds ~5 plates, plus the 64 kept before pruning
+    assert tracker.remembered_sightings <= 70

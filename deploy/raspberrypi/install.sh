@@ -14,6 +14,8 @@
 #   --mqtt-user USER         broker user (first install)
 #   --mqtt-password-file F   broker password -> systemd credential (0600, root only)
 #   --no-mqtt                do not publish (events stay in the outbox) (first install)
+#   --device-id ID           this box's id in topics and events (first install; default: derived
+#                            from the Pi serial or machine id, unique per box: edge-xxxxxxxxxx)
 #   --wheelhouse DIR         install Python packages from DIR only (offline install)
 #   --no-apt                 do not run apt-get (packages already there)
 #   --no-start               install and enable, but do not start the service now
@@ -33,7 +35,7 @@ USER_NAME=edge
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SOURCE=$(cd "$SCRIPT_DIR/../.." && pwd)
 VIDEO="" MQTT_HOST="localhost" MQTT_PORT=1883 MQTT_USER="" MQTT_PASSWORD_FILE="" MQTT_ENABLED=true
-WHEELHOUSE="" NO_APT=0 NO_START=0 PURGE=0
+WHEELHOUSE="" NO_APT=0 NO_START=0 PURGE=0 DEVICE_ID=
 
 say()  { printf 'edge-install: %s\n' "$*"; }
 warn() { printf 'edge-install: WARNING: %s\n' "$*" >&2; }
@@ -54,6 +56,7 @@ while [ $# -gt 0 ]; do
         --mqtt-user) MQTT_USER=$2; shift ;;
         --mqtt-password-file) MQTT_PASSWORD_FILE=$2; shift ;;
         --no-mqtt) MQTT_ENABLED=false ;;
+        --device-id) DEVICE_ID=$2; shift ;;
         --wheelhouse) WHEELHOUSE=$(cd "$2" && pwd); shift ;;
         --no-apt) NO_APT=1 ;;
         --no-start) NO_START=1 ;;
@@ -211,6 +214,38 @@ install_models() {
 }
 
 # ---------------------------------------------------------------- config and secrets
+choose_device_id() {
+    # Never the host name: every stock Pi is "raspberrypi", and two boxes with one id take over
+    # each other's MQTT session. Building an image (no systemd running here) leaves it empty,
+    # so each box derives its own from its Pi serial / machine id at its first start.
+    if [ -n "$DEVICE_ID" ]; then
+        printf '%s' "$DEVICE_ID" | grep -Eq '^[A-Za-z0-9._-]{1,64}$' || die "--device-id $DEVICE_ID: use 1-64 of A-Z a-z 0-9 . _ -"
+        say "device id: $DEVICE_ID (--device-id)"
+        return
+    fi
+    if ! systemd_running; then
+        say "device id: left to each box (image build): derived at its first start from its Pi serial or machine id"
+        return
+    fi
+    local derived
+    if derived=$("$VENV/bin/python" -m edge.device_id --source 2>/dev/null); then
+        DEVICE_ID=${derived%% *}
+        say "device id: $DEVICE_ID (derived from this box's ${derived#* }; change it in $ETC/edge.toml, [device] id)"
+    else
+        warn "device id: this box has no Pi serial or machine id; set a unique [device] id in $ETC/edge.toml"
+    fi
+}
+
+warn_shared_id() {  # an existing config (upgrade) whose id is shared by many boxes
+    local id
+    id=$(sed -n 's/^id *= *"\([^"]*\)".*/\1/p' "$ETC/edge.toml" | head -n1)
+    case "${id,,}" in
+        "") say "device id: derived at each start from this box's serial / machine id: $("$VENV/bin/python" -m edge.device_id 2>/dev/null || echo '?') (versions before 2026-12-07 used the host name)" ;;
+        raspberrypi|raspberry|pi|localhost|edge|debian|ubuntu)
+            warn "device id '$id' in $ETC/edge.toml is shared by every stock box: two boxes with one id take over each other's MQTT session; set a unique one (e.g. $("$VENV/bin/python" -m edge.device_id 2>/dev/null || echo gate-north-01))" ;;
+    esac
+}
+
 render_config() {
     local source_block threads cores
     if [ "$VIDEO" = fixture ]; then
@@ -225,23 +260,25 @@ render_config() {
     fi
     cores=$(nproc 2>/dev/null || echo 1)
     if [ "$cores" -ge 4 ]; then threads=3; elif [ "$cores" -ge 2 ]; then threads=2; else threads=1; fi
-    python3 - "$SCRIPT_DIR/edge.toml" "$source_block" "$threads" "$MQTT_ENABLED" "$MQTT_HOST" "$MQTT_PORT" "$MQTT_USER" <<'PY'
+    python3 - "$SCRIPT_DIR/edge.toml" "$source_block" "$threads" "$MQTT_ENABLED" "$MQTT_HOST" "$MQTT_PORT" "$MQTT_USER" "$DEVICE_ID" <<'PY'
 import sys
 text = open(sys.argv[1]).read()
 keys = ["@SOURCE@", "@THREADS@", "@MQTT_ENABLED@", "@MQTT_HOST@", "@MQTT_PORT@", "@MQTT_USER@"]
 for key, value in zip(keys, sys.argv[2:]):
     text = text.replace(key, value.replace("\\", "\\\\").replace('"', '\\"') if key in ("@MQTT_HOST@", "@MQTT_USER@") else value)
-sys.stdout.write(text.replace("@DEVICE_ID@", ""))
+sys.stdout.write(text.replace("@DEVICE_ID@", sys.argv[8]))
 PY
 }
 
 install_config() {
     local tmp
+    [ -f "$ETC/edge.toml" ] || choose_device_id
     tmp=$(mktemp)
     render_config >"$tmp"
     install -m 0640 -o root -g "$USER_NAME" "$tmp" "$ETC/edge.toml.dist"
     if [ -f "$ETC/edge.toml" ]; then
         say "config: keeping $ETC/edge.toml (the shipped one is $ETC/edge.toml.dist)"
+        warn_shared_id
         rm -f "$tmp"
     else
         install -m 0640 -o root -g "$USER_NAME" "$tmp" "$ETC/edge.toml"

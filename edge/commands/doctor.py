@@ -1,6 +1,7 @@
-"""`edge doctor`: is this box ready? One line per check: OK / WARN / FAIL; exit 1 on any FAIL.
+"""`edge doctor`: is this box ready? One line per check: OK / WARN / FAIL; exit 1 on any FAIL
+(2 when the config itself cannot be read).
 
-Checks: config, camera/source (one frame), models (load + one inference), GPS (a fix),
+Checks: config, device id (unique to this box?), camera/source (one frame), models (load + one inference), GPS (a fix),
 broker (reachable, credentials and TLS accepted), clock sync, state directory (writable,
 free space), calibration file, privacy (mode, plate key, watchlists).
 """
@@ -52,6 +53,9 @@ def check_source(config, timeout: float) -> tuple[str, str]:
     def probe() -> tuple[str, str]:
         source = open_source(config.source, make_clock(config))
         try:
+            missing = getattr(source, "missing_device", lambda: None)()
+            if missing:  # a camera that is not there gives no frame: say why, at once
+                return FAIL, f"{source.name}: {missing}"
             for frame in source.frames():
                 h, w = frame.image.shape[:2]
                 return OK, f"{source.name}: got a {w}x{h} frame"
@@ -103,6 +107,14 @@ def check_broker(config, timeout: float) -> tuple[str, str]:
         return WARN, "mqtt disabled: events stay in the outbox"
     ok, message = probe(config.mqtt, timeout=timeout)
     return (OK if ok else FAIL), message
+
+
+def check_device(config) -> tuple[str, str]:
+    warning = config.device.id_warning()
+    if warning:
+        return WARN, warning
+    where = "[device] id" if config.device.id else "derived from this box's serial / machine id"
+    return OK, f"device id {config.device.resolved_id} ({where})"
 
 
 def check_clock(config, source_is_file: bool) -> tuple[str, str]:
@@ -161,6 +173,13 @@ def check_privacy(config) -> tuple[str, str]:
     return OK, text
 
 
+def guarded_device(config) -> tuple[str, str]:
+    try:
+        return check_device(config)
+    except Exception as exc:  # noqa: BLE001 - one FAIL line per broken part
+        return FAIL, one_line(exc)
+
+
 def run(args: argparse.Namespace) -> int:
     from edge.config import ConfigError
     from edge.settings import load_config
@@ -178,8 +197,9 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         report("config", (FAIL, one_line(exc)))
-        return 1
+        return 2  # a config error, as for every other command
     report("config", (OK, str(args.config) if args.config else "embedded default"))
+    report("device", guarded_device(config))
 
     def guarded(fn: Callable[[], tuple[str, str] | None]) -> tuple[str, str] | None:
         try:

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"edge outbox: no outbox at {path} (use --db, --state-dir or --config)", file=sys.stderr)
         return 1
     try:
-        outbox = Outbox(OutboxConfig(path=path))
+        outbox = Outbox(OutboxConfig(path=path), maintain=False)
     except OutboxError as exc:
         print(f"edge {exc}", file=sys.stderr)
         return 1

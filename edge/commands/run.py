@@ -74,26 +74,34 @@ def run(args: argparse.Namespace) -> int:
                  frames["processed"], frames["detected_frames"], frames["gated_frames"],
                  frames["dropped"], frames["events"] - kept,
                  f" ({kept} more matched no watchlist and were not kept)" if kept else "", summary["fps"])
-        return 0
+        return _outcome(summary)
     finally:
         app.close()
         hangup.uninstall()
         stopper.uninstall()
 
 
+EXIT_EVENTS_LOST = 3
+
+
+def _outcome(summary: dict) -> int:
+    """0, or EXIT_EVENTS_LOST when events of this run could be neither stored nor spilled."""
+    if summary.get("spilled"):
+        print(f"edge run: {summary['spilled']} event(s) could not be stored in the outbox and were "
+              "spilled (outbox.spill_path); they are stored at the next start", file=sys.stderr)
+    lost = int(summary.get("lost", 0))
+    if not lost:
+        return 0
+    print(f"edge run: {lost} event(s) LOST: created, but the outbox could not store them (disk full?); "
+          "counted in health as outbox.lost and skipped in seq", file=sys.stderr)
+    return EXIT_EVENTS_LOST
+
+
 def _check_extra(config) -> None:
-    """--check-config also validates files the config points to (calibration, plate key, lists)."""
-    from edge.config import ConfigError
+    """--check-config also checks the files and settings the config points to (calibration,
+    plate key, watchlists)."""
+    from edge.preflight import check_config_files
     from edge.privacy_stage import open_privacy
-    from edge.settings import resolve_path
 
+    check_config_files(config)
     open_privacy(config.privacy, config.watchlist, watch=False).close()
-
-    cal = getattr(config.calibration, "path", "")
-    if cal:
-        from edge.calibration import CalibrationError, load_calibration
-
-        try:
-            load_calibration(resolve_path(config, cal))
-        except (CalibrationError, OSError) as exc:
-            raise ConfigError(f"calibration.path: {one_line(exc)}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import cv2
 
@@ -76,6 +77,16 @@ class StreamSource:
     def close(self) -> None:
         self._closed.set()
 
+    def missing_device(self) -> str | None:
+        """For a USB camera whose /dev node is absent: what to tell the user (OpenCV would only
+        print warnings on every retry). None when there is a node, or for RTSP."""
+        if self.api == cv2.CAP_FFMPEG:
+            return None
+        node = Path(f"/dev/video{self.target}") if isinstance(self.target, int) else Path(self.target)
+        if node.exists():
+            return None
+        return f"no {node} (is the USB camera plugged in? `ls /dev/video*` lists the cameras)"
+
     def _open(self) -> cv2.VideoCapture | None:
         if self.api == cv2.CAP_FFMPEG:
             # never block forever on a dead network camera: the watchdog would not see it
@@ -103,15 +114,21 @@ class StreamSource:
         backoff = self.config.reconnect_initial_s
         failures_in_row = 0
         ever_connected = False
+        said_missing = False
         while not self._closed.is_set():
-            cap = self._open()
+            missing = self.missing_device()
+            cap = None if missing else self._open()
             if cap is None:
                 self._count("open_failures")
                 failures_in_row += 1
                 limit = self.config.max_reconnects
                 if limit and failures_in_row > limit:
-                    raise SourceError(f"{self.name}: camera unreachable after {limit} retries")
-                log.warning("%s: cannot open camera; retrying in %.1f s", self.name, backoff)
+                    raise SourceError(f"{self.name}: {missing or f'camera unreachable after {limit} retries'}")
+                if missing and not said_missing:
+                    log.warning("%s: %s; waiting for it", self.name, missing)
+                elif not missing:
+                    log.warning("%s: cannot open camera; retrying in %.1f s", self.name, backoff)
+                said_missing = bool(missing)
                 if self._closed.wait(backoff):
                     return
                 backoff = min(backoff * 2, self.config.reconnect_max_s)
