@@ -7,7 +7,7 @@ fresh machine with no camera, no broker and no config file.
 
 Sections (see examples/edge.toml for every key):
   device, source, detector, reader, tracking, formats, motion, gps, clock, outbox, mqtt,
-  health, preview, calibration
+  health, preview, calibration, metrics, homeassistant
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ OutboxConfig = _section("edge.outbox", "OutboxConfig")
 MqttConfig = _section("edge.mqtt", "MqttConfig")
 PreviewConfig = _section("edge.preview", "PreviewConfig")
 CalibrationConfig = _section("edge.calibration", "CalibrationConfig")
+MetricsConfig = _section("edge.metrics", "MetricsConfig")
+HomeAssistantConfig = _section("edge.homeassistant", "HomeAssistantConfig")
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,8 @@ class AppConfig:
     health: HealthConfig = field(default_factory=HealthConfig)
     preview: PreviewConfig = field(default_factory=PreviewConfig)  # type: ignore[valid-type]
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)  # type: ignore[valid-type]
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)  # type: ignore[valid-type]
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)  # type: ignore[valid-type]
     # Where the config came from (None = the embedded default); relative paths in it
     # (calibration file, models) are resolved against this file's folder.
     origin: Path | None = field(default=None, compare=False)

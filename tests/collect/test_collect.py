@@ -61,7 +61,7 @@ def test_puback_goes_out_only_after_the_commit(mosquitto, devices, tmp_path):
         blocker.execute("BEGIN IMMEDIATE")  # holds the write lock: the collector's commit waits
         ids = devices(mosquitto, "gate-1").submit(5)
         # the first batch now waits for the lock; the others queue behind it in the collector
-        assert wait_until(lambda: "writing 1 event(s)" in log.read_text(), 15), log.read_text()
+        assert wait_until(lambda: " event(s) in one transaction" in log.read_text(), 15), log.read_text()
         time.sleep(0.3)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
