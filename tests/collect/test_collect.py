@@ -109,6 +109,7 @@ def test_postgresql_stores_each_event_once_when_a_device_publishes_again(mosquit
     box = devices(mosquitto, "gate-pg")
     ids = box.submit(15)
     assert wait_until(lambda: c.counts["stored"] == 15, 15)
+    assert wait_until(box.delivered, 10)  # the device has marked all 15 acknowledged
     assert box.outbox.mark_unsent() == 15  # `edge outbox replay`: the same events, the same ids
     box.publisher.notify()
     assert wait_until(lambda: c.counts["duplicates"] == 15, 15), c.counts
