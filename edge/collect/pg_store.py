@@ -70,7 +70,7 @@ class PostgresStore(SqlStore):
             f"INSERT INTO edge_meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}') ON CONFLICT (key) DO NOTHING"]
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _transaction(self, write: bool = True) -> Iterator[Any]:
         psycopg = _psycopg()
         if self._conn is None or self._conn.closed:
             self._conn = self._connect()

@@ -38,12 +38,12 @@ class SqliteStore(SqlStore):
         return conn
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _transaction(self, write: bool = True) -> Iterator[Any]:
         if self._conn is None:
             raise StoreError(f"{self.target}: database is closed")
         cur = self._conn.cursor()
         try:
-            cur.execute("BEGIN IMMEDIATE")
+            cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         except sqlite3.Error as exc:
             raise StoreError(f"{self.target}: cannot start a transaction: {exc}") from None
         try:

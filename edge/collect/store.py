@@ -90,7 +90,8 @@ class SqlStore:
         raise NotImplementedError
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _transaction(self, write: bool = True) -> Iterator[Any]:
+        """A cursor inside one transaction (committed on exit); `write` takes the write lock first."""
         raise NotImplementedError
         yield
 
@@ -145,7 +146,7 @@ class SqlStore:
         return WriteResult(sum(stored.values()), sum(dups.values()), sum(reused.values()))
 
     def report(self) -> list[DeviceReport]:
-        with self._transaction() as cur:
+        with self._transaction(write=False) as cur:
             cur.execute("SELECT device, received, duplicates, seq_reused, first_received, last_received "
                         "FROM edge_devices ORDER BY device")
             devices = cur.fetchall()
@@ -163,9 +164,15 @@ class SqlStore:
         return out
 
     def count(self) -> int:
-        with self._transaction() as cur:
+        with self._transaction(write=False) as cur:
             cur.execute("SELECT count(*) FROM edge_reads")
             return int(cur.fetchone()[0])
+
+    def stored_by(self) -> dict[str, int]:
+        """Events stored per collector client id (how a shared subscription split the load)."""
+        with self._transaction(write=False) as cur:
+            cur.execute("SELECT received_by, count(*) FROM edge_reads GROUP BY received_by ORDER BY received_by")
+            return {str(k): int(v) for k, v in cur.fetchall()}
 
     def describe(self) -> str:
         return f"{self.kind} {self.target}"
