@@ -4,6 +4,8 @@ with prometheus_client's own text parser. One run has no broker (the outbox grow
 
 from __future__ import annotations
 
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ pytest.importorskip("prometheus_client")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 VIDEO = REPO / "tests" / "fixtures" / "video" / "passes.mp4"
+RULES = REPO / "deploy" / "prometheus" / "edge-alerts.yml"
 
 
 def scrape(port: int) -> dict[str, dict[tuple, float]]:
@@ -84,6 +87,19 @@ def test_no_broker_the_outbox_grows_and_the_metrics_say_so(tmp_path):
     assert one(m, "edge_mqtt_connected") == 0 and one(m, "edge_mqtt_acked_total") == 0
     assert one(m, "edge_temperature_celsius") == 48.5
     assert "process_cpu_seconds_total" in m
+    used = set(re.findall(r"\b(edge_[a-z_]+)", RULES.read_text()))  # what the alert rules query
+    assert used and used <= set(m), used - set(m)
+
+
+def test_the_documented_alert_rules_fire_when_they_should():
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed: apt-get install prometheus (scripts/ci-packages.txt)")
+    check = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    test = subprocess.run([promtool, "test", "rules", str(RULES.with_suffix(".test.yml"))], capture_output=True,
+                          text=True)
+    assert test.returncode == 0 and "SUCCESS" in test.stdout, test.stdout + test.stderr
 
 
 def test_with_a_broker_everything_is_acknowledged(tmp_path, mosquitto):
