@@ -181,10 +181,12 @@ def test_the_coarse_pass_finds_plates_that_fill_the_picture():
     sidecar = json.loads(default_model_path().with_suffix(".json").read_text())
     detector = load_readers(build_config({})).detector
     assert detector.coarse_side == sidecar["input"].get("coarse_side", 0) > 0
-    for seed in range(4):  # main pass alone: IoU 0.69-0.75 (boxes cut short); with it 0.83-0.93
+    # Main pass alone: IoU 0.66-0.81 (boxes cut short); with it 0.79-0.96. Seed 1 is 0.885 with
+    # OpenCV 4.11 (the Pi's) and 0.790 with 5.1 (main pass alone 0.663 / 0.710), hence 0.78.
+    for seed in range(4):
         image, truth = _close_up(seed)
         dets = detector.predict(image)
-        assert max((d.box.iou(truth) for d in dets), default=0.0) >= 0.8, f"seed {seed}: {dets}"
+        assert max((d.box.iou(truth) for d in dets), default=0.0) >= 0.78, f"seed {seed}: {dets}"
     # 0 turns it off; a side not below the main one would add nothing, so it is off too
     assert load_readers(build_config({"detector": {"coarse_side": 0}})).detector.coarse_side == 0
     assert OnnxPlateDetector(default_model_path(), input_side=320, coarse_side=320).coarse_side == 0
