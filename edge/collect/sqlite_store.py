@@ -48,11 +48,11 @@ class SqliteStore(SqlStore):
             raise StoreError(f"{self.target}: cannot start a transaction: {exc}") from None
         try:
             yield cur
-        except BaseException:
-            self._conn.rollback()
-            raise
-        else:
             cur.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:  # a failed COMMIT (disk full) must not leave it open
+                self._conn.rollback()
+            raise
         finally:
             cur.close()
 

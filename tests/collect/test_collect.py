@@ -205,3 +205,23 @@ def test_report_exits_1_and_names_the_missing_seqs(tmp_path):
     j = subprocess.run(edge_cmd("collect", "--db", str(tmp_path / "r.db"), "--report", "--json"), cwd=REPO,
                        capture_output=True, text=True, timeout=60)
     assert json.loads(j.stdout)["devices"][0]["missing"] == [[3, 4], [6, 8]]
+
+
+def test_a_full_disk_holds_the_batch_unacknowledged_until_there_is_room(mosquitto, devices, collectors, tiny_fs,
+                                                                        caplog):
+    db = tiny_fs / "reads.db"
+    c = collectors(mosquitto, str(db), client_id="full-disk")
+    filler = tiny_fs / "filler"
+    with open(filler, "wb", buffering=0) as f:  # take every byte the 320 kB filesystem has left
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+    ids = devices(mosquitto, "gate-1").submit(5)
+    assert wait_until(lambda: "cannot write to sqlite" in caplog.text, 15), caplog.text
+    assert c.counts["stored"] == 0
+    filler.unlink()
+    assert wait_until(lambda: c.counts["stored"] == 5, 20), c.counts
+    assert sorted(stored_ids(db)) == sorted(ids)
+    assert [(r.received, r.missing) for r in c.store.report()] == [(5, ())]
