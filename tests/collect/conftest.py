@@ -155,9 +155,9 @@ def collectors() -> Iterator[Any]:
 
     running: list[Any] = []
 
-    def make(broker: Any, db: str, **options: Any) -> Any:
+    def make(broker: Any, db: str, protocol: str = "5", **options: Any) -> Any:
         cfg = MqttConfig(host=broker.host, port=broker.port, reconnect_min_s=0.05, reconnect_max_s=0.5,
-                         keepalive_s=5)
+                         keepalive_s=5, protocol=protocol)
         options.setdefault("client_id", f"test-collector-{len(running)}")
         c = Collector(cfg, CollectOptions(**options), open_store(db))
         c.start()

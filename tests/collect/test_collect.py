@@ -28,16 +28,17 @@ def edge_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "edge", *args]
 
 
-def test_a_collector_stopped_and_started_again_misses_nothing(mosquitto, devices, collectors, tmp_path):
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_collector_stopped_and_started_again_misses_nothing(protocol, mosquitto, devices, collectors, tmp_path):
     db = str(tmp_path / "reads.db")
     box = devices(mosquitto, "gate-1")
-    c = collectors(mosquitto, db, client_id="restart-me")
+    c = collectors(mosquitto, db, protocol=protocol, client_id=f"restart-me-{protocol}")
     ids = box.submit(10)
     assert wait_until(lambda: c.counts["stored"] == 10, 15)
     collectors.stop(c)
     ids += box.submit(10)  # while it is away the broker queues them in its persistent session
     assert wait_until(box.delivered, 10)
-    c = collectors(mosquitto, db, client_id="restart-me")
+    c = collectors(mosquitto, db, protocol=protocol, client_id=f"restart-me-{protocol}")
     assert wait_until(lambda: c.counts["stored"] == 10, 15), c.counts
     assert sorted(stored_ids(Path(db))) == sorted(ids)
     [r] = c.store.report()
