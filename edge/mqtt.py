@@ -43,6 +43,8 @@ from edge.outbox import Outbox, OutboxError
 log = logging.getLogger(__name__)
 
 CREDENTIAL_NAME = "mqtt-password"
+NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 PUBACK reason: accepted, but nobody will receive it
+NO_SUBSCRIBER_RETRY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,10 @@ class MqttConfig:
     reconnect_max_s: float = 60.0
     health_interval_s: float = 60.0  # 0 = no periodic health
     connect_timeout_s: float = 10.0
+    # MQTT 5: a PUBACK saying "no matching subscribers" leaves the event in the outbox, sent again
+    # every 2 s, so a broker restarted without its sessions cannot swallow the reads that arrive
+    # before the collector has subscribed again. False: such a PUBACK counts as delivered.
+    require_subscriber: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -441,7 +447,8 @@ class MqttPublisher:
     def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, reason: Any, _props: Any) -> None:
         # Called with paho's internal lock held: only hand the ack over, never block here.
         failed = bool(getattr(reason, "is_failure", False))
-        self._acks.append((mid, failed, str(reason)))
+        unheard = self.config.require_subscriber and getattr(reason, "value", 0) == NO_MATCHING_SUBSCRIBERS
+        self._acks.append((mid, failed or unheard, "no subscriber" if unheard else str(reason)))
         self._wake.set()
 
     # ---------------------------------------------------------------- publisher thread
@@ -498,7 +505,9 @@ class MqttPublisher:
             if seq is None:
                 continue  # status/health message, or a publish from before a reconnect
             self._inflight.pop(seq, None)
-            if failed:
+            if failed and reason == "no subscriber":
+                self._hold_unheard(seq, now)
+            elif failed:
                 self._counts["rejected"] += 1
                 self._held[seq] = now + self.config.reconnect_max_s
                 msg = (f"broker rejected the publish of event seq {seq}: {reason} "
@@ -510,6 +519,15 @@ class MqttPublisher:
             else:
                 self._counts["acked"] += 1
                 self._unmarked.append(seq)
+
+    def _hold_unheard(self, seq: int, now: float) -> None:
+        """The broker took the event but nobody subscribes to it: keep it and offer it again soon."""
+        self._held[seq] = now + NO_SUBSCRIBER_RETRY_S
+        msg = (f"broker has no subscriber for {self.device_id}'s reads: events stay in the outbox "
+               f"and are offered again every {NO_SUBSCRIBER_RETRY_S:g} s (mqtt.require_subscriber)")
+        if self._last_error != msg:
+            log.warning("mqtt: %s", msg)
+        self._last_error = msg
 
     def _flush_marks(self) -> None:
         if self._unmarked:

@@ -102,7 +102,8 @@ def test_the_documented_alert_rules_fire_when_they_should():
     assert test.returncode == 0 and "SUCCESS" in test.stdout, test.stdout + test.stderr
 
 
-def test_with_a_broker_everything_is_acknowledged(tmp_path, mosquitto):
+def test_with_a_broker_everything_is_acknowledged(tmp_path, mosquitto, collector_factory):
+    collector_factory(mosquitto, "alpr/metrics-box/read").wait_subscribed()  # someone receives the reads
     proc, port, log = run_with_metrics(tmp_path, f'host = "{mosquitto.host}"\nport = {mosquitto.port}\n')
     try:
         assert wait_until(lambda: one(scrape(port), "edge_outbox_sent_total") >= 1, 60), log.read_text()

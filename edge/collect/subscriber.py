@@ -41,6 +41,9 @@ class CollectOptions:
     share_group: str = ""  # "" = a plain subscription; else $share/<group>/... (MQTT 5 / Mosquitto)
     session_expiry_s: int = 7 * 86400  # how long the broker keeps queueing for us while we are away
     batch_max: int = 200  # messages per transaction at most
+    # Back quickly after a broker restart: a broker that lost its sessions drops whatever the
+    # devices re-publish before this collector has subscribed again.
+    reconnect_max_s: float = 2.0
 
     def __post_init__(self) -> None:
         if not self.client_id or len(self.client_id) > 128:
@@ -51,6 +54,8 @@ class CollectOptions:
             raise ValueError("session expiry must be 0..4294967295 s")
         if not 1 <= self.batch_max <= 10000:
             raise ValueError("batch must be 1..10000")
+        if not 0.1 <= self.reconnect_max_s <= 3600:
+            raise ValueError("reconnect max must be 0.1..3600 s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +107,7 @@ class Collector:
             client.tls_set_context(ssl_context(cfg))
             if cfg.tls_insecure:
                 client.tls_insecure_set(True)
-        client.reconnect_delay_set(min_delay=cfg.reconnect_min_s, max_delay=cfg.reconnect_max_s)  # type: ignore[arg-type]
+        client.reconnect_delay_set(min_delay=0.1, max_delay=self.options.reconnect_max_s)  # type: ignore[arg-type]
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect

@@ -40,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--session-expiry", type=int, default=7 * 86400, metavar="S",
                    help="seconds the broker keeps queueing for this collector while it is away (default 7 days)")
     p.add_argument("--batch", type=int, default=200, metavar="N", help="events per transaction at most")
+    p.add_argument("--reconnect-max", type=float, default=2.0, metavar="S",
+                   help="longest wait between reconnection attempts (default 2 s; starts at 0.1 s)")
 
 
 def _mqtt_config(args: argparse.Namespace) -> Any:
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         mqtt_cfg = _mqtt_config(args)
         options = CollectOptions(share_group=args.share, session_expiry_s=args.session_expiry,
-                                 batch_max=args.batch,
+                                 batch_max=args.batch, reconnect_max_s=args.reconnect_max,
                                  **({"client_id": args.client_id} if args.client_id else {}))
     except (ConfigError, ValueError) as exc:
         print(f"edge collect: {one_line(exc)}", file=sys.stderr)

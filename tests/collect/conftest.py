@@ -105,7 +105,7 @@ def pg_url(postgres: PostgresCluster) -> str:
 class Device:
     """One simulated box: the real outbox, encoder, durable sink and MQTT publisher."""
 
-    def __init__(self, folder: Path, broker: Any, device_id: str) -> None:
+    def __init__(self, folder: Path, broker: Any, device_id: str, **mqtt: Any) -> None:
         from edge.event_json import EventEncoder
         from edge.mqtt import MqttConfig, MqttPublisher
         from edge.outbox import DurableSink, Outbox, OutboxConfig
@@ -113,7 +113,7 @@ class Device:
         self.id = device_id
         self.outbox = Outbox(OutboxConfig(), path=folder / f"{device_id}.db")
         cfg = MqttConfig(host=broker.host, port=broker.port, reconnect_min_s=0.05, reconnect_max_s=0.3,
-                         health_interval_s=0, keepalive_s=5)
+                         health_interval_s=0, keepalive_s=5, **mqtt)
         self.publisher = MqttPublisher(cfg, self.outbox, device_id)
         self.sink = DurableSink(self.outbox, EventEncoder(device_id, "cam", {"detector": "d", "reader": "r"}),
                                 self.publisher.notify)
@@ -136,8 +136,8 @@ class Device:
 def devices(tmp_path: Path) -> Iterator[Any]:
     made: list[Device] = []
 
-    def make(broker: Any, device_id: str) -> Device:
-        d = Device(tmp_path, broker, device_id)
+    def make(broker: Any, device_id: str, **mqtt: Any) -> Device:
+        d = Device(tmp_path, broker, device_id, **mqtt)
         made.append(d)
         return d
 

@@ -45,6 +45,24 @@ def test_a_collector_stopped_and_started_again_misses_nothing(protocol, mosquitt
     assert (r.device, r.received, r.missing, r.first_seq, r.last_seq) == ("gate-1", 20, (), 1, 20)
 
 
+def test_reads_wait_on_the_device_until_someone_subscribes(mosquitto_factory, devices, collectors, tmp_path):
+    """A broker that lost its sessions (a restart without persistence) answers "no matching
+    subscribers" (MQTT 5): the device keeps those events and offers them again until a collector
+    has subscribed. With require_subscriber = false they count as delivered, and are gone."""
+    broker = mosquitto_factory()
+    kept, lost = devices(broker, "gate-kept"), devices(broker, "gate-lost", require_subscriber=False)
+    ids = kept.submit(3)
+    lost.submit(3)
+    assert wait_until(lost.delivered, 10)  # "delivered" to nobody
+    time.sleep(1.0)
+    assert kept.outbox.stats()["depth"] == 3
+    assert "no subscriber for gate-kept's reads" in (kept.publisher.state()["last_error"] or "")
+    c = collectors(broker, str(tmp_path / "reads.db"), client_id="late")
+    assert wait_until(lambda: c.counts["stored"] == 3, 15), c.counts
+    assert wait_until(kept.delivered, 10)
+    assert sorted(stored_ids(tmp_path / "reads.db")) == sorted(ids)
+
+
 def test_puback_goes_out_only_after_the_commit(mosquitto, devices, tmp_path):
     """The collector is SIGKILLed while its batch waits for the database lock: nothing was
     committed, so nothing may have been acknowledged: the broker must deliver it all again."""
