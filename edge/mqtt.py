@@ -240,6 +240,7 @@ class MqttPublisher:
         self._inflight: dict[int, float] = {}  # seq -> publish time; publisher thread only
         self._held: dict[int, float] = {}  # seq -> retry time, rows the broker rejected (MQTT 5)
         self._unmarked: list[int] = []  # acked seqs whose mark_sent failed; retried
+        self._unheard_until = 0.0  # no subscriber: publish nothing new before this (monotonic)
         self._connections = 0  # bumped by paho's thread on each successful CONNACK
         self._seen_connections = 0
         self._diagnose = False
@@ -523,6 +524,7 @@ class MqttPublisher:
     def _hold_unheard(self, seq: int, now: float) -> None:
         """The broker took the event but nobody subscribes to it: keep it and offer it again soon."""
         self._held[seq] = now + NO_SUBSCRIBER_RETRY_S
+        self._unheard_until = now + NO_SUBSCRIBER_RETRY_S  # one window every 2 s, not the whole backlog
         msg = (f"broker has no subscriber for {self.device_id}'s reads: events stay in the outbox "
                f"and are offered again every {NO_SUBSCRIBER_RETRY_S:g} s (mqtt.require_subscriber)")
         if self._last_error != msg:
@@ -548,7 +550,7 @@ class MqttPublisher:
         for seq in [s for s, t in self._inflight.items() if t < stale]:
             del self._inflight[seq]
         room = self.config.max_inflight - len(self._inflight)
-        if room <= 0:
+        if room <= 0 or now < self._unheard_until:
             return
         for seq, when in list(self._held.items()):
             if when <= now:
