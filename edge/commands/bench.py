@@ -56,7 +56,10 @@ def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False
     pipeline = Pipeline(source, models.detector, models.reader, tracker, sink, rules=models.rules,
                         motion=motion, transform=make_transform(config),
                         options=PipelineOptions(queue_size=config.source.queue_size, max_frames=frames))
-    summary = pipeline.run()
+    from edge.progress import CounterBar
+
+    with CounterBar(lambda: pipeline.counts["processed"], desc="bench", total=frames or None, unit="frame"):
+        summary = pipeline.run()
     return {
         "video": str(video),
         "size": [getattr(source, "width", None), getattr(source, "height", None)],
