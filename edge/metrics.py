@@ -33,7 +33,7 @@ class MetricsConfig:
         parse_bind(self.bind)
 
 
-def _prometheus() -> Any:
+def require_prometheus_client() -> Any:
     try:
         import prometheus_client
     except ImportError:
@@ -126,7 +126,7 @@ def start_metrics(config: MetricsConfig, app: Any) -> Callable[[], None] | None:
         return None
     from edge.preview import is_loopback, parse_bind
 
-    prom = _prometheus()
+    prom = require_prometheus_client()
     host, port = parse_bind(config.bind)
     registry = prom.CollectorRegistry()
     registry.register(ServiceCollector(app))

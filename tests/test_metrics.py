@@ -140,8 +140,10 @@ def test_without_prometheus_client_it_says_what_to_install(tmp_path):
     # an interpreter on which the package cannot be imported, as on a box without the extra
     code = ("import sys; sys.modules['prometheus_client'] = None; from edge.cli import main; "
             f"sys.exit(main(['run', '--config', {str(tmp_path / 'edge.toml')!r}]))")
+    message = ("edge run: metrics.enabled: the metrics endpoint needs prometheus_client: "
+               "pip install 'edge-plate-reader[metrics]' (prometheus_client)")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2
-    assert r.stderr.strip().splitlines()[-1] == ("edge run: metrics.enabled: the metrics endpoint needs "
-                                                 "prometheus_client: pip install 'edge-plate-reader[metrics]' "
-                                                 "(prometheus_client)")
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == message
+    check = subprocess.run([sys.executable, "-c", code.replace("'])", "', '--check-config'])")], cwd=REPO,
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 2 and check.stderr.strip() == message

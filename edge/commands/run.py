@@ -78,9 +78,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_extra(config) -> None:
-    """--check-config also validates files the config points to (calibration)."""
+    """--check-config also validates files the config points to (calibration), and that an
+    enabled metrics endpoint has its package."""
     from edge.config import ConfigError
     from edge.settings import resolve_path
+
+    if getattr(getattr(config, "metrics", None), "enabled", False):
+        from edge.metrics import require_prometheus_client
+
+        require_prometheus_client()  # ConfigError naming the extra to install
 
     cal = getattr(config.calibration, "path", "")
     if cal:
