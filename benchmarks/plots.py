@@ -2,10 +2,13 @@
 """Pictures of the benchmark results (matplotlib, the `bench` extra: pip install -e '.[bench]').
 
     python3 benchmarks/plots.py            # benchmarks/results.json + fleet-results.json -> plots/*.png
+    edge bench tests/fixtures/video/passes_1080p.mp4 --loop --frames 400 --json --samples > bench.json
+    python3 benchmarks/plots.py --samples bench.json       # ... and latency_hist.png from it
 
 fps.png      frames per second per case of benchmarks/run.py (median of its runs)
 stages.png   per-stage latency, p50 and p95, per case
 fleet.png    events per second of benchmarks/fleet.py's runs (SQLite and PostgreSQL)
+latency_hist.png  per-stage latency histograms of one `edge bench --json --samples` run
 """
 
 from __future__ import annotations
@@ -84,11 +87,27 @@ def fleet(plt, runs: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
+def histograms(plt, run: dict, out: Path) -> None:
+    samples = {k: v for k, v in run["latency_samples_ms"].items() if k in ("detect", "read", "total") and v}
+    fig, axes = plt.subplots(1, len(samples), figsize=(3.4 * len(samples), 3.0))
+    for ax, (stage, values) in zip(axes if len(samples) > 1 else [axes], samples.items()):
+        ax.hist(values, bins=40, color="#3b75af")
+        ax.set_title(f"{stage} ({len(values)} frames)", fontsize=10)
+        ax.set_xlabel("ms")
+    axes[0].set_ylabel("frames")
+    w, h = run.get("size") or (None, None)
+    fig.suptitle(f"Latency per frame, {Path(run['video']).name} {w}x{h}, {run['fps']:.0f} fps (edge bench)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", type=Path, default=HERE / "results.json")
     p.add_argument("--fleet", type=Path, default=HERE / "fleet-results.json")
     p.add_argument("--out", type=Path, default=HERE / "plots")
+    p.add_argument("--samples", type=Path, help="an `edge bench --json --samples` result: latency histograms")
     args = p.parse_args()
     plt = _pyplot()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -97,6 +116,8 @@ def main() -> int:
     stages(plt, results, args.out / "stages.png")
     if args.fleet.is_file():
         fleet(plt, json.loads(args.fleet.read_text())["runs"], args.out / "fleet.png")
+    if args.samples is not None:
+        histograms(plt, json.loads(args.samples.read_text()), args.out / "latency_hist.png")
     print(f"wrote {', '.join(sorted(p.name for p in args.out.glob('*.png')))} in {args.out}")
     return 0
 
