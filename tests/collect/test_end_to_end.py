@@ -94,19 +94,23 @@ def test_edge_run_to_mosquitto_to_edge_collect_through_broker_and_collector_kill
         with open(run_log, "w") as err:
             device = subprocess.Popen(edge("run", "--config", str(tmp_path / "edge.toml")), cwd=REPO,
                                       stderr=err, stdout=subprocess.DEVNULL)
+        # each step waits for 3 more events stored after it, so traffic flows through every failure
         assert wait_until(lambda: count(db) >= 2, 60), run_log.read_text()
         broker.kill()  # a crash: no clean shutdown, no goodbye to either client
         time.sleep(1.5)  # the device goes on reading; its events wait in its outbox
         broker.start()
-        assert wait_until(lambda: count(db) >= 6, 60), collector.log.read_text()
+        n = count(db)
+        assert wait_until(lambda: count(db) >= n + 3, 60), collector.log.read_text()
         collector.kill()
         time.sleep(1.0)  # the broker queues the device's events in the collector's session
         collector.start()
-        assert wait_until(lambda: count(db) >= 10, 60), collector.log.read_text()
+        n = count(db)
+        assert wait_until(lambda: count(db) >= n + 3, 60), collector.log.read_text()
         broker.kill()
         time.sleep(1.0)
         broker.start()
-        assert wait_until(lambda: count(db) >= 13, 60), collector.log.read_text()
+        n = count(db)
+        assert wait_until(lambda: count(db) >= n + 3, 60), collector.log.read_text()
         device.send_signal(signal.SIGTERM)  # closes open tracks, delivers what is pending
         assert device.wait(30) == 0, run_log.read_text()
         stats = json.loads(subprocess.run(edge("outbox", "stats", "--json", "--db", str(outbox)), cwd=REPO,
@@ -123,7 +127,7 @@ def test_edge_run_to_mosquitto_to_edge_collect_through_broker_and_collector_kill
         broker.stop()
     sent = dict(sqlite3.connect(outbox).execute("SELECT id, seq FROM events"))
     stored = sqlite3.connect(db).execute("SELECT id, seq, device FROM edge_reads").fetchall()
-    assert len(stored) == len(sent) == last_seq >= 13
+    assert len(stored) == len(sent) == last_seq >= 11
     assert {i: s for i, s, _ in stored} == sent and {d for _, _, d in stored} == {"e2e-box"}
     log = collector.log.read_text()
     if persistent:  # resumed after each broker restart and after the collector's own
