@@ -419,6 +419,9 @@ class Application:
                                     keep_crops=cfg.privacy.image),
             on_stored=self._print_event if self.print_events else None,
             on_frame=self._start_preview())
+        from edge.integrations import start_integrations
+
+        self._closers.extend(start_integrations(self))  # [metrics], [homeassistant]; off by default
         if self._stop_requested:
             self.pipeline.stop()
 

@@ -10,7 +10,8 @@ import sys
 from edge import __version__
 
 # Each module exposes add_parser(subparsers) and run(args) -> int.
-SUBCOMMANDS = ("read", "run", "bench", "gps", "outbox", "doctor", "calibrate", "preview", "privacy")
+SUBCOMMANDS = ("read", "run", "bench", "gps", "outbox", "doctor", "calibrate", "preview", "privacy",
+               "collect", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:

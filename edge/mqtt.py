@@ -55,6 +55,8 @@ from edge.payload_check import payload_problem
 log = logging.getLogger(__name__)
 
 CREDENTIAL_NAME = "mqtt-password"
+NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 PUBACK reason: accepted, but nobody will receive it
+NO_SUBSCRIBER_RETRY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,10 @@ class MqttConfig:
     reconnect_max_s: float = 60.0
     health_interval_s: float = 60.0  # 0 = no periodic health
     connect_timeout_s: float = 10.0
+    # MQTT 5: a PUBACK saying "no matching subscribers" leaves the event in the outbox, sent again
+    # every 2 s, so a broker restarted without its sessions cannot swallow the reads that arrive
+    # before the collector has subscribed again. False: such a PUBACK counts as delivered.
+    require_subscriber: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -247,6 +253,7 @@ class MqttPublisher:
         self._held: dict[int, float] = {}  # seq -> retry time, rows the broker rejected (MQTT 5)
         self._unmarked: list[int] = []  # acked seqs whose mark_sent failed; retried
         self._marks_retry_at = 0.0
+        self._unheard_until = 0.0  # no subscriber: publish nothing new before this (monotonic)
         self._connections = 0  # bumped by paho's thread on each successful CONNACK
         self._seen_connections = 0
         self._diagnose = False
@@ -497,7 +504,8 @@ class MqttPublisher:
     def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, reason: Any, _props: Any) -> None:
         # Called with paho's internal lock held: only hand the ack over, never block here.
         failed = bool(getattr(reason, "is_failure", False))
-        self._acks.append((mid, failed, str(reason)))
+        unheard = self.config.require_subscriber and getattr(reason, "value", 0) == NO_MATCHING_SUBSCRIBERS
+        self._acks.append((mid, failed or unheard, "no subscriber" if unheard else str(reason)))
         self._wake.set()
 
     # ---------------------------------------------------------------- publisher thread
@@ -591,7 +599,9 @@ class MqttPublisher:
             if seq is None:
                 continue  # status/health message, or a publish from before a reconnect
             self._inflight.pop(seq, None)
-            if failed:
+            if failed and reason == "no subscriber":
+                self._hold_unheard(seq, now)
+            elif failed:
                 self._counts["rejected"] += 1
                 self._held[seq] = now + self.config.reconnect_max_s
                 msg = (f"broker rejected the publish of event seq {seq}: {reason} "
@@ -603,6 +613,16 @@ class MqttPublisher:
             else:
                 self._counts["acked"] += 1
                 self._unmarked.append(seq)
+
+    def _hold_unheard(self, seq: int, now: float) -> None:
+        """The broker took the event but nobody subscribes to it: keep it and offer it again soon."""
+        self._held[seq] = now + NO_SUBSCRIBER_RETRY_S
+        self._unheard_until = now + NO_SUBSCRIBER_RETRY_S  # one window every 2 s, not the whole backlog
+        msg = (f"broker has no subscriber for {self.device_id}'s reads: events stay in the outbox "
+               f"and are offered again every {NO_SUBSCRIBER_RETRY_S:g} s (mqtt.require_subscriber)")
+        if self._last_error != msg:
+            log.warning("mqtt: %s", msg)
+        self._last_error = msg
 
     def _flush_marks(self, force: bool = False) -> None:
         # After a failure (disk full) retry once a second, not on every PUBACK.
@@ -628,7 +648,7 @@ class MqttPublisher:
         for seq in [s for s, t in self._inflight.items() if t < stale]:
             del self._inflight[seq]
         room = self.config.max_inflight - len(self._inflight)
-        if room <= 0:
+        if room <= 0 or now < self._unheard_until:
             return
         for seq, when in list(self._held.items()):
             if when <= now:

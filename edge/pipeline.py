@@ -202,6 +202,11 @@ class LatencyStats:
                               "mean": round(float(arr.mean()), 3)}
             return out
 
+    def values(self, stage: str) -> list[float]:
+        """The kept latencies of one stage in ms, oldest first (for histograms)."""
+        with self._lock:
+            return list(self._data.get(stage, ()))
+
 
 @dataclass(frozen=True)
 class PipelineOptions:

@@ -7,7 +7,7 @@ fresh machine with no camera, no broker and no config file.
 
 Sections (see examples/edge.toml for every key):
   device, source, detector, reader, tracking, formats, motion, gps, clock, outbox, mqtt,
-  health, preview, calibration, privacy, and the [[watchlist]] array of tables
+  health, preview, calibration, privacy, metrics, homeassistant, and the [[watchlist]] array of tables
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ OutboxConfig = _section("edge.outbox", "OutboxConfig")
 MqttConfig = _section("edge.mqtt", "MqttConfig")
 PreviewConfig = _section("edge.preview", "PreviewConfig")
 CalibrationConfig = _section("edge.calibration", "CalibrationConfig")
+MetricsConfig = _section("edge.metrics", "MetricsConfig")
+HomeAssistantConfig = _section("edge.homeassistant", "HomeAssistantConfig")
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,8 @@ class AppConfig:
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)  # type: ignore[valid-type]
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     watchlist: tuple[WatchlistConfig, ...] = ()  # [[watchlist]] tables
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)  # type: ignore[valid-type]
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)  # type: ignore[valid-type]
     # Where the config came from (None = the embedded default); relative paths in it
     # (calibration file, models) are resolved against this file's folder.
     origin: Path | None = field(default=None, compare=False)

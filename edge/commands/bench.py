@@ -24,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="disable the motion gate: run the detector on every frame")
     p.add_argument("--loop", action="store_true", help="loop the video until --frames are read")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--samples", action="store_true",
+                   help="with --json: also every frame's per-stage latency (ms), for histograms")
 
 
 def peak_rss_mb() -> float:
@@ -32,7 +34,7 @@ def peak_rss_mb() -> float:
 
 
 def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False,
-          loop: bool = False) -> dict:
+          loop: bool = False, samples: bool = False) -> dict:
     from edge.app import MemorySink, load_readers, make_tracker, make_transform, warm_up
     from edge.event_json import EventEncoder
     from edge.pipeline import Pipeline, PipelineOptions
@@ -56,8 +58,11 @@ def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False
     pipeline = Pipeline(source, models.detector, models.reader, tracker, sink, rules=models.rules,
                         motion=motion, transform=make_transform(config),
                         options=PipelineOptions(queue_size=config.source.queue_size, max_frames=frames))
-    summary = pipeline.run()
-    return {
+    from edge.progress import CounterBar
+
+    with CounterBar(lambda: pipeline.counts["processed"], desc="bench", total=frames or None, unit="frame"):
+        summary = pipeline.run()
+    result = {
         "video": str(video),
         "size": [getattr(source, "width", None), getattr(source, "height", None)],
         "detect_every_frame": not motion.enabled,
@@ -71,6 +76,10 @@ def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False
         "warm_up_ms": round(warm_ms, 1),
         "peak_rss_mb": peak_rss_mb(),
     }
+    if samples:  # every frame's latency per stage, for histograms (benchmarks/plots.py)
+        result["latency_samples_ms"] = {stage: [round(v, 3) for v in pipeline.latency.values(stage)]
+                                        for stage in summary["latency_ms"]}
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config)
-        result = bench(args.video, config, args.frames, args.detect_every_frame, args.loop)
+        result = bench(args.video, config, args.frames, args.detect_every_frame, args.loop,
+                       samples=args.samples and args.json)
     except ConfigError as exc:
         print(f"edge bench: {exc}", file=sys.stderr)
         return 2

@@ -108,11 +108,15 @@ def run(args) -> int:
 
 def _intrinsics(args) -> int:
     from edge.calibration import load_or_new, save_calibration
-    from edge.calibration.intrinsics import Board, intrinsics_from_inputs
+    from edge.calibration.intrinsics import Board, calibrate, collect_views, iter_images
+    from edge.progress import progress
 
     board = Board.parse(args.board, args.square_mm)
-    result = intrinsics_from_inputs(args.inputs, board, every=args.every, k3=args.k3,
-                                    max_views=args.max_views, alpha=args.alpha)
+    # as intrinsics_from_inputs, with a bar over the images read
+    images = progress(iter_images(args.inputs, every=args.every), desc="views", unit="image")
+    views, size, seen = collect_views(images, board)
+    result = calibrate(views, board, size, k3=args.k3, max_views=args.max_views, alpha=args.alpha,
+                       frames_seen=seen)
     cal = load_or_new(args.out)
     kept = cal.image_size == result.image_size
     if (cal.roi or cal.prewarp) and not kept:

@@ -99,9 +99,13 @@ def _outcome(summary: dict) -> int:
 
 def _check_extra(config) -> None:
     """--check-config also checks the files and settings the config points to (calibration,
-    plate key, watchlists)."""
+    plate key, watchlists), and that an enabled metrics endpoint has its package."""
     from edge.preflight import check_config_files
     from edge.privacy_stage import open_privacy
 
     check_config_files(config)
     open_privacy(config.privacy, config.watchlist, watch=False).close()
+    if getattr(getattr(config, "metrics", None), "enabled", False):
+        from edge.metrics import require_prometheus_client
+
+        require_prometheus_client()  # ConfigError naming the extra to install
