@@ -1,6 +1,6 @@
 """The capture loop: source -> motion gate -> detector -> crops -> reader -> formats -> tracker -> sink.
 
-Threads (see DESIGN.md):
+Threads (see docs/design.md):
 
 - a capture thread pulls frames from the source into a small bounded queue (1-2 slots);
 - one inference thread takes frames from it and runs every stage after capture, so the
