@@ -1,4 +1,4 @@
-"""`edge read`: the CLI contract of docs/design.md and README on committed fixtures, and its error paths."""
+"""`edge read`: its command-line contract (README, Commands) on committed fixtures, and its error paths."""
 
 from __future__ import annotations
 
