@@ -17,7 +17,7 @@ from training.ocr import evaluate, quantize
 from training.ocr.common import IMG_H, IMG_W, PAD_INDEX, SLOTS, VOCAB
 from training.ocr.model import PlateNetCTC
 
-VERSION = "2.0.1"
+VERSION = "3.0.0"
 
 
 def sidecar(precision: str, head: str = "ctc") -> dict:

@@ -61,6 +61,20 @@ def load_sets(pack: str | None) -> dict[str, list[dict]]:
     return {n: load(f"{n}.pkl") for n in names}
 
 
+def in_context(plate: np.ndarray, scene: np.ndarray, rng: np.random.Generator):
+    """(canvas, plate box): the synthetic plate pasted on a real train cut stretched around it,
+    so a synthetic crop has a car's paint, shadow and frame around it as a real one does."""
+    h, w = plate.shape[:2]
+    px, py = rng.uniform(0.1, 0.4), rng.uniform(0.15, 0.6)
+    W, H = int(w * (1 + 2 * px)), int(h * (1 + 2 * py))
+    canvas = cv2.resize(scene, (W, H), interpolation=cv2.INTER_LINEAR)
+    canvas = cv2.GaussianBlur(canvas, (0, 0), rng.uniform(0.5, 3.0))
+    x0 = int(np.clip(W / 2 - w / 2 + rng.normal(0, 0.03) * w, 0, W - w))
+    y0 = int(np.clip(H / 2 - h / 2 + rng.normal(0, 0.05) * h, 0, H - h))
+    canvas[y0:y0 + h, x0:x0 + w] = plate
+    return canvas, (float(x0), float(y0), float(w), float(h))
+
+
 def label_weight(r: dict) -> dict:
     """A teacher label counts by how many of its views read it (1 for strict or exact labels)."""
     agree = r.get("tta_agree")
@@ -153,9 +167,10 @@ class BatchMaker:
 
     POOL = 4000
 
-    def __init__(self, hard, soft, cn, mix, seed, synth_seed, log=None, edge_cut: float = 0.0):
+    def __init__(self, hard, soft, cn, mix, seed, synth_seed, log=None, edge_cut: float = 0.0,
+                 context: float = 0.0):
         self.hard, self.soft, self.cn, self.mix = hard, soft, cn, mix
-        self.edge_cut = edge_cut
+        self.edge_cut, self.context = edge_cut, context
         self.rng = np.random.default_rng(seed)
         self.synth = SynthSource(synth_seed)
         self.pool: list = []
@@ -191,7 +206,12 @@ class BatchMaker:
         for k in rng.integers(0, len(pool), mix["synth"]):
             img, text = pool[k]
             h, w = img.shape[:2]
-            xs.append(photometric(warp_crop(img, (0, 0, w, h), rng, tight=True, edge_cut=self.edge_cut), rng))
+            if self.context and rng.random() < self.context:  # the plate on a car, cut as a box
+                canvas, box = in_context(img, self.hard[int(rng.integers(len(self.hard)))]["cut"], rng)
+                view = warp_crop(canvas, box, rng, edge_cut=self.edge_cut)
+            else:
+                view = warp_crop(img, (0, 0, w, h), rng, tight=True, edge_cut=self.edge_cut)
+            xs.append(photometric(view, rng))
             ys.append(encode(text)); soft_mask.append(0.0); soft_t.append(zero); wts.append(1.0)
         x = torch.from_numpy(np.stack([cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in xs])).permute(0, 3, 1, 2)
         y = torch.from_numpy(np.stack(ys))
@@ -205,10 +225,10 @@ class BatchStream(IterableDataset):
     """Endless stream of ready batches; each DataLoader worker has its own BatchMaker seeded
     with (seed, worker id)."""
 
-    def __init__(self, hard, soft, cn, mix, seed, edge_cut: float = 0.0):
+    def __init__(self, hard, soft, cn, mix, seed, edge_cut: float = 0.0, context: float = 0.0):
         super().__init__()
         self.hard, self.soft, self.cn, self.mix, self.seed = hard, soft, cn, mix, seed
-        self.edge_cut = edge_cut
+        self.edge_cut, self.context = edge_cut, context
 
     def __iter__(self):
         info = get_worker_info()
@@ -216,6 +236,7 @@ class BatchStream(IterableDataset):
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
         maker = BatchMaker(self.hard, self.soft, self.cn, self.mix, seed=[self.seed, wid], edge_cut=self.edge_cut,
+                           context=self.context,
                            synth_seed=[self.seed, wid, 1],
                            log=(lambda m: print(f"[worker {wid}] {m}", flush=True)) if wid == 0 else None)
         while True:
@@ -251,6 +272,8 @@ def main(argv=None):
     ap.add_argument("--width", default=",".join(map(str, DEFAULT_WIDTH)),
                     help="trunk widths c1..c5, e.g. 24,48,96,128,160")
     ap.add_argument("--no-bar", action="store_true", help="no tqdm bar (plain log lines only)")
+    ap.add_argument("--context", type=float, default=0.0, help="share of synthetic plates pasted on "
+                    "the surroundings of a real train crop and cut with the real crops' margins")
     ap.add_argument("--edge-cut", type=float, default=0.0, help="share of real and synthetic crops cut "
                     "into the plate on one side (up to 4%% of its width)")
     ap.add_argument("--extra-min-p", type=float, default=0.0,
@@ -295,7 +318,7 @@ def main(argv=None):
 
     # start the batch workers before any CUDA / torch compute in this process (fork-safe)
     if args.workers > 0:
-        loader = DataLoader(BatchStream(hard, soft, cn, mix, args.seed, args.edge_cut), batch_size=None,
+        loader = DataLoader(BatchStream(hard, soft, cn, mix, args.seed, args.edge_cut, args.context), batch_size=None,
                             num_workers=args.workers, pin_memory=dev.type == "cuda",
                             persistent_workers=True, prefetch_factor=4, timeout=300)
         batches = iter(loader)
@@ -303,7 +326,7 @@ def main(argv=None):
         next_batch = lambda: next(batches)  # noqa: E731
     else:
         maker = BatchMaker(hard, soft, cn, mix, seed=args.seed, synth_seed=args.seed + 1, log=log_line,
-                           edge_cut=args.edge_cut)
+                           edge_cut=args.edge_cut, context=args.context)
         synth_kind = maker.synth.kind
         next_batch = maker.make
     log_line(f"real hard {len(hard)}, real soft {len(soft)}, cn {len(cn)}, val {len(xv)}, synth {synth_kind}, "
