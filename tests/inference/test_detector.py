@@ -182,8 +182,9 @@ def test_the_coarse_pass_finds_plates_that_fill_the_picture():
     detector = load_readers(build_config({})).detector
     assert detector.coarse_side == sidecar["input"].get("coarse_side", 0) > 0
     main_only = load_readers(build_config({"detector": {"coarse_side": 0}})).detector
-    for style, seed in (("us", 0), ("br_mercosur", 1), ("cn_blue", 0), ("uk_rear", 1), ("br_old", 0)):
-        image, truth = _close_up(style, seed)  # main pass alone: IoU 0.65-0.78 (boxes cut short)
+    for style, seed in (("us", 0), ("br_mercosur", 1), ("cn_blue", 0), ("uk_rear", 1), ("eu_ro", 1)):
+        image, truth = _close_up(style, seed)  # main pass alone: IoU 0.59-0.78 (cut short); with
+        # it 0.85-0.95, with TrueType fonts (Pillow) or without (CI), which draw other plates
         dets = detector.predict(image)
         assert max((d.box.iou(truth) for d in dets), default=0.0) >= 0.8, f"{style} {seed}: {dets}"
         assert max((d.box.iou(truth) for d in main_only.predict(image)), default=0.0) < 0.8
