@@ -348,6 +348,7 @@ class Application:
         self.models: Models | None = None
         self.privacy: Any = None  # edge.privacy_stage.PrivacyParts
         self.retention: Any = None  # edge.retention.RetentionSweeper
+        self.preview: Any = None  # edge.preview.PreviewServer, when [preview] is enabled
         self._stop_requested = False
         self.id_warning: str | None = None
         self._closers: list[Callable[[], None]] = []
@@ -411,14 +412,15 @@ class Application:
         from edge.service import watchdog_interval_s
 
         wd = watchdog_interval_s() or 5.0
+        transform = make_transform(cfg)
         self.pipeline = Pipeline(
             self.source, self.models.detector, self.models.reader, tracker, self.sink,
-            rules=self.models.rules, motion=cfg.motion, transform=make_transform(cfg),
+            rules=self.models.rules, motion=cfg.motion, transform=transform,
             notifier=self.notifier,
             options=PipelineOptions(queue_size=cfg.source.queue_size, watchdog_interval_s=min(wd, 5.0),
                                     keep_crops=cfg.privacy.image),
             on_stored=self._print_event if self.print_events else None,
-            on_frame=self._start_preview())
+            on_frame=self._start_preview(transform))
         from edge.integrations import start_integrations
 
         self._closers.extend(start_integrations(self))  # [metrics], [homeassistant]; off by default
@@ -439,20 +441,21 @@ class Application:
         if self.privacy is not None:
             self.privacy.reload()
 
-    def _start_preview(self) -> Callable | None:
-        """The aiming page (off by default): frames and reads go to its hub, encoded on demand."""
+    def _start_preview(self, transform: Any) -> Callable | None:
+        """The aiming page (off by default), served from the frames this run analyses: frames
+        and reads go to its hub, encoded on demand (no second decoder, no second camera user)."""
         pc = self.config.preview
         if not getattr(pc, "enabled", False):
             return None
-        from edge.preview import PreviewHub, start_preview
+        from edge.preview import start_preview
+        from edge.preview.setup import make_view
 
-        hub = PreviewHub(jpeg_quality=pc.jpeg_quality, max_width=pc.max_width,
-                         label=self.privacy.stage.display)
-        server = start_preview(pc, hub)
+        hub, roi = make_view(self.config, transform, self.privacy.stage.display)
+        server = start_preview(pc, hub, roi=roi, camera=self.config.device.camera)
         if server is None:
             return None
+        self.preview = server
         self._closers.append(server.stop)
-        log.info("preview on %s", server.url)
         return hub.publish
 
     def _print_event(self, stored: Any) -> None:

@@ -400,16 +400,15 @@ class Pipeline:
         picamera2's lores stream), only that small frame is transformed (maps built once at
         its size) and plate crops are later cut from the full-resolution frame through
         `crop` — never a whole-frame remap. Boxes are in the full-resolution transformed
-        frame's pixels either way. With a plain callable, or when the live preview needs the
-        whole transformed frame, the whole frame is transformed (as `edge calibrate apply`).
+        frame's pixels either way. With a plain callable the whole frame is transformed (as
+        `edge calibrate apply`). The live preview shows the raw frame (see `_preview_image`).
         """
         image = frame.image
         h, w = image.shape[:2]
         transform = self.transform
         if transform is None:
             return PreparedFrame(image, frame.detect_image, (w, h))
-        if (self.on_frame is None and callable(getattr(transform, "crop", None))
-                and callable(getattr(transform, "output_size", None))):
+        if callable(getattr(transform, "crop", None)) and callable(getattr(transform, "output_size", None)):
             small = frame.detect_image
             if small is not None and not _same_aspect(small, w, h):
                 small = None  # a lores stream of another shape: the calibration does not fit it
@@ -448,7 +447,7 @@ class Pipeline:
             if detections:
                 reads = self._read(prepared, detections, frame.seq, t2)
         if self.on_frame is not None:
-            self.on_frame(image, reads, frame.t_utc)
+            self.on_frame(self._preview_image(frame, prepared), reads, frame.t_utc)
         if reads and frame.photo_scale != (1.0, 1.0):  # a big photo decoded reduced
             reads = [replace(r, box=r.box.scaled(*frame.photo_scale)) for r in reads]
         # Every frame goes to the tracker, with no reads when the gate skipped detection, so
@@ -467,6 +466,13 @@ class Pipeline:
             self.counts["processed"] += 1
             self.counts["detected_frames" if run_detector else "gated_frames"] += 1
             self.counts["reads"] += len(reads)
+
+    def _preview_image(self, frame: Frame, prepared: PreparedFrame) -> np.ndarray:
+        """The picture the preview shows: the raw frame when the transform can map boxes back
+        to it (edge.preview.geometry), else the transformed one the boxes are in."""
+        if self.transform is None or callable(getattr(self.transform, "output_to_input", None)):
+            return frame.image
+        return prepared.image if prepared.image is not None else frame.image
 
     def _tracks_open(self) -> bool:
         n = getattr(self.tracker, "open_tracks", 0)
