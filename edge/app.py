@@ -204,20 +204,51 @@ class FirstFix:
         return rfc3339_ms(self.first.fix_utc)
 
 
-def make_tracker(config: AppConfig, rules: Any, locate: Callable, clock_state: Callable[[], str]):
+def make_travel(config: AppConfig, calibration_path: str | None = None):
+    """Direction for every event; a speed estimate too when the calibration gives the scale."""
+    from edge.calibration.scale import travel_scale
+    from edge.plate_sizes import expected_plates
+    from edge.travel import TravelEstimator
+
+    return TravelEstimator(expected_plates(tuple(getattr(config.formats, "regions", ()))),
+                           travel_scale(load_calibration_file(config, calibration_path)))
+
+
+def make_tracker(config: AppConfig, rules: Any, locate: Callable, clock_state: Callable[[], str],
+                 calibration_path: str | None = None):
     from edge.tracking import PlateTracker
 
-    return PlateTracker(config.tracking, rules, locate, clock_state, photos=config.source.kind == "images")
+    return PlateTracker(config.tracking, rules, locate, clock_state, photos=config.source.kind == "images",
+                        travel=make_travel(config, calibration_path))
 
 
-def make_transform(config: AppConfig):
-    path = getattr(config.calibration, "path", "")
-    if not path:
+def _calibration_path(config: AppConfig, path: str | None) -> Path | None:
+    """A calibration file named in the config: relative to the config's folder first."""
+    value = path if path is not None else getattr(config.calibration, "path", "")
+    if not value:
         return None
-    from edge.calibration import frame_transform
-
+    p = Path(value)
     base = config.origin.parent if config.origin is not None else None
-    return frame_transform(config.calibration, base_dir=base)
+    if not p.is_absolute() and base is not None and (base / p).exists():
+        p = base / p
+    return p
+
+
+def load_calibration_file(config: AppConfig, path: str | None = None):
+    """The calibration the config names (or `path`), or None when it names none."""
+    from edge.calibration import load_calibration
+
+    p = _calibration_path(config, path)
+    return load_calibration(p) if p is not None else None
+
+
+def make_transform(config: AppConfig, calibration_path: str | None = None):
+    p = _calibration_path(config, calibration_path)
+    if p is None:
+        return None
+    from edge.calibration import CalibrationConfig, frame_transform
+
+    return frame_transform(CalibrationConfig(str(p)))
 
 
 def is_file_source(source: Any) -> bool:
