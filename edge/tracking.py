@@ -194,7 +194,7 @@ class _Track:
                     self.vy = 0.5 * self.vy + 0.5 * vy
         self.box, self.cx, self.cy = box, cx, cy
         self.samples = thin(self.samples)
-        self.samples.append(Sample(frame.t_mono_ns / 1e9, cx, cy, box.w, box.h))
+        self.samples.append(Sample(frame.t_mono_ns / 1e9, cx, cy, box.w, box.h, read.text))
         self.last_utc = frame.t_utc
         self.last_mono = frame.t_mono_ns
         self.last_update = update_no
@@ -487,9 +487,10 @@ class PlateTracker:
             context=best.context,  # None unless [vehicle] colour is on
         )
         if self.travel is not None:
-            direction = self.travel.direction(tr.samples, tr.frame_size)
+            samples = _own_samples(tr.samples, cons.raw)
+            direction = self.travel.direction(samples, tr.frame_size)
             event = replace(event, direction=direction,
-                            speed=self.travel.speed(tr.samples, tr.frame_size, cons.region, direction))
+                            speed=self.travel.speed(samples, tr.frame_size, cons.region, direction))
         if early:
             tr.early_text = cons.text
             self.stats["early_events"] += 1
@@ -605,6 +606,13 @@ def _similarity(a: str, b: str) -> float:
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != b[j - 1]))
         prev = cur
     return 1.0 - prev[lb] / max(la, lb)
+
+
+def _own_samples(samples: list[Sample], text: str) -> list[Sample]:
+    """The samples of reads like the event's text: where two passes crossed, a track can hold a
+    few reads of the other plate, which moved another way (all of them if too few are left)."""
+    own = [s for s in samples if _similarity(s.text, text) >= 0.5]
+    return own if len(own) >= 3 else samples
 
 
 def _same_text(a: str, b: str) -> bool:

@@ -53,6 +53,7 @@ class Sample:
     cy: float
     w: float
     h: float
+    text: str = ""  # what was read there (a track may have picked up another plate's reads)
 
 
 @dataclass(frozen=True, slots=True)

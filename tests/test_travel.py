@@ -146,3 +146,18 @@ def test_estimator_needs_a_scale_a_known_plate_and_motion():
     still = [Sample(i / 25, 480 + 0.1 * (i % 2), 300, 150, 32) for i in range(30)]
     assert plain.direction(still, (960, 540)) is None
     assert plain.direction(pass_[:2], (960, 540)) is None
+
+
+@pytest.mark.parametrize("name", ["passes", "passes_1080p"])
+def test_direction_of_every_pass_of_the_committed_fixture_videos(name):
+    """The fixtures' passes (tests/fixtures/video/*.json: towards, away, across) with the shipped
+    models: every event names the way its vehicle went, including where two passes overlap."""
+    from edge.app import read_video_events
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "video" / f"{name}.mp4"
+    truth = json.loads(fixture.with_suffix(".json").read_text())
+    expected = {v["text"]: {"towards": "approaching", "away": "receding"}.get(
+        v["motion"], "right" if v["lane"] <= 0.5 else "left") for v in truth["vehicles"]}
+    events = list(read_video_events(fixture, build_config({})))
+    got = {e["plate"]["text"]: e["direction"]["label"] for e in events}
+    assert got == expected
