@@ -348,9 +348,15 @@ def read_video_events(path: Path, config: AppConfig) -> Iterator[dict]:
         encoder = EventEncoder(config.device.resolved_id, config.device.camera, models.names,
                                getattr(config.mqtt, "topic_prefix", "alpr"))
         sink = MemorySink(encoder)
-        pipeline = Pipeline(source, models.detector, models.reader, tracker, sink, rules=models.rules,
+        outer: Any = sink
+        if config.vehicle.colour:
+            from edge.vehicle_colour import VehicleColourSink
+
+            outer = VehicleColourSink(sink, config.vehicle)
+        pipeline = Pipeline(source, models.detector, models.reader, tracker, outer, rules=models.rules,
                             motion=config.motion, transform=make_transform(config),
-                            options=PipelineOptions(queue_size=config.source.queue_size))
+                            options=PipelineOptions(queue_size=config.source.queue_size,
+                                                    keep_context=config.vehicle.colour))
         pipeline.run()
     finally:
         gps.close()

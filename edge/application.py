@@ -165,6 +165,10 @@ class Application:
             sink = ReplaySink(sink, file_identity(cfg, source, camera.name))
         # outermost: the replay ids, the outbox and every output see only what the mode allows
         sink = PrivacySink(sink, self.privacy.stage)
+        if cfg.vehicle.colour:
+            from edge.vehicle_colour import VehicleColourSink
+
+            sink = VehicleColourSink(sink, cfg.vehicle)  # once per event, before privacy and the outbox
         if lock is not None:
             sink = CameraSink(sink, camera.name, lock)
         transform = make_transform(cfg, camera.calibration)
@@ -174,7 +178,7 @@ class Application:
             rules=self.models.rules, motion=camera.motion, transform=transform, notifier=notifier,
             options=PipelineOptions(queue_size=src_cfg.queue_size,
                                     watchdog_interval_s=min(watchdog_interval_s() or 5.0, 5.0),
-                                    keep_crops=cfg.privacy.image),
+                                    keep_crops=cfg.privacy.image, keep_context=cfg.vehicle.colour),
             on_stored=self._print_event if self.print_events else None,
             on_frame=self._preview_hook(camera, transform))
         return CameraRun(camera, source, pipeline)

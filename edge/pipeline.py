@@ -107,6 +107,23 @@ def _plate_pixels(prepared: PreparedFrame, box: BoundingBox) -> np.ndarray | Non
     return None
 
 
+def _plate_context(prepared: PreparedFrame, box: BoundingBox) -> Any:
+    """A small copy of the plate's surroundings (edge.vehicle_colour), from the whole frame or
+    through `crop` with a margin as wide as that region."""
+    from edge.vehicle_colour import LEFT, UP, cut_context
+
+    if prepared.image is not None:
+        return cut_context(prepared.image, box)
+    if prepared.crop is None:
+        return None
+    margin = CropMargin(LEFT, UP)
+    x1, y1, _, _ = crop_bounds(box, prepared.size[0], prepared.size[1], margin)
+    region = prepared.crop(box, margin)
+    if region.size == 0:
+        return None
+    return cut_context(region, BoundingBox(box.x - x1, box.y - y1, box.w, box.h))
+
+
 class Tracker(Protocol):
     def update(self, frame: Frame, reads: Sequence[PlateRead]) -> list[PlateEvent]: ...
 
@@ -217,6 +234,7 @@ class PipelineOptions:
     detect_side: int | None = None  # shrink frames to this longest side before detection
     # (None = the detector's `input_side` attribute if it has one; 0 = never)
     keep_crops: bool = False  # reads carry their plate's pixels (`[privacy] image`)
+    keep_context: bool = False  # reads carry a small copy of the plate's surroundings (`[vehicle] colour`)
 
 
 class Pipeline:
@@ -507,6 +525,8 @@ class Pipeline:
         reads = [r for r in reads if r.text]
         if self.options.keep_crops:
             reads = [replace(r, crop=_plate_pixels(prepared, r.box)) for r in reads]
+        if self.options.keep_context:
+            reads = [replace(r, context=_plate_context(prepared, r.box)) for r in reads]
         return reads
 
     def _submit(self, events: Sequence[PlateEvent], final: bool = False) -> None:

@@ -118,9 +118,9 @@ class PlateRead:
     crop: np.ndarray | None = field(default=None, repr=False, compare=False)
     sharpness: float = 0.0  # edge.sighting.sharpness of the crop (0 = not measured)
     clipped: bool = False  # the box reaches the picture's edge: part of the plate may be cut off
-    # The region around the plate (a copy, edge.vehicle_colour.context_bounds), kept only when
-    # `[vehicle] colour` is on; None otherwise.
-    context: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # The region around the plate (a small copy, edge.vehicle_colour.cut_context), kept only
+    # when `[vehicle] colour` is on; None otherwise.
+    context: PlateContext | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +172,14 @@ class SpeedEstimate:
 
 
 @dataclass(frozen=True, slots=True)
+class PlateContext:
+    """A small copy of the region around a plate (edge.vehicle_colour), and where the plate is in it."""
+
+    image: np.ndarray = field(repr=False, compare=False)
+    plate: BoundingBox = field(default_factory=lambda: BoundingBox(0, 0, 0, 0))
+
+
+@dataclass(frozen=True, slots=True)
 class VehicleColour:
     """The body colour seen around the plate (edge.vehicle_colour), one of a few names."""
 
@@ -210,4 +218,4 @@ class PlateEvent:
     camera: str | None = None  # the camera that saw it, on a box with several ([[camera]])
     colour: VehicleColour | None = None  # only with [vehicle] colour = true
     # The best read's surroundings (PlateRead.context), for the colour stage; never published.
-    context: np.ndarray | None = field(default=None, repr=False, compare=False)
+    context: PlateContext | None = field(default=None, repr=False, compare=False)

@@ -25,6 +25,7 @@ from edge.config import ConfigError, from_mapping, load_toml
 from edge.motion import MotionConfig
 from edge.privacy import PrivacyConfig
 from edge.sources import SourceConfig
+from edge.vehicle_colour import VehicleConfig
 from edge.watchlist import WatchlistConfig
 
 
@@ -185,6 +186,7 @@ class AppConfig:
     camera: tuple[CameraConfig, ...] = ()  # [[camera]] tables: several cameras on one box
     metrics: MetricsConfig = field(default_factory=MetricsConfig)  # type: ignore[valid-type]
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)  # type: ignore[valid-type]
+    vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     # Where the config came from (None = the embedded default); relative paths in it
     # (calibration file, models) are resolved against this file's folder.
     origin: Path | None = field(default=None, compare=False)
