@@ -296,7 +296,8 @@ APP_JS = r"""'use strict';
   function describeRoi(s) {
     if (s.error && !s.path) return s.error;
     let text = s.saved ? 'ROI: ' + s.saved.length + ' corners' : 'No ROI: the whole picture is read';
-    if (s.pending) text += ' (saved; the reader still uses the dashed one until its next start)';
+    if (s.pending) text += s.active ? ' (saved; the reader still uses the dashed one until its next start)'
+      : ' (saved; the reader still reads the whole picture until its next start)';
     text += s.path ? '. File: ' + s.path + (s.writable ? '' : ' (not writable here)') : '';
     return s.error ? text + '. ' + s.error : text;
   }

@@ -112,7 +112,7 @@ def test_aiming_page_layout_figures_and_roi_editing(tmp_path):
         assert abs(x0 - 0.3 * 960) < 6 and abs(y0 - 0.4 * 540) < 6, cal.roi.polygon
         state = browser.wait_for("fetch('roi.json').then(r => r.json())")
         assert state["pending"] is True and state["active"] is None and len(state["saved"]) == 5
-        browser.wait_for("document.getElementById('roi-state').textContent.includes('still uses')")
+        browser.wait_for("document.getElementById('roi-state').textContent.includes('whole picture until its next start')")
         keep(browser.screenshot(tmp_path / "aiming_saved_1280x800.png"))
     finally:
         browser.close()

@@ -85,6 +85,10 @@ def test_page_open_while_edge_run_publishes_and_the_roi_applies_next_start(tmp_p
         assert wait_until(lambda: collector.events(), 60, 0.2), "no event published"
         assert proc.poll() is None, "edge run should still be running (the video plays in real time)"
         assert browser.js("document.getElementById('status').textContent") == "live"
+        shot = os.environ.get("EDGE_TEST_SCREENSHOTS")
+        if shot:  # what an installer sees while the reader runs
+            Path(shot).mkdir(parents=True, exist_ok=True)
+            browser.screenshot(Path(shot) / "edge_run_preview_1280x800.png")
         d = get_json(base + "detections.json")
         assert d["camera"] == "gate" and d["frame"] == {"width": 960, "height": 540}
         # save an ROI through the running page (the browser editing is tests/preview/test_aiming_page.py)
