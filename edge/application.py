@@ -153,6 +153,8 @@ class Application:
         src_cfg = camera.source
         if src_cfg.kind in ("video", "images") and src_cfg.start_time.strip().lower() == "gps":
             src_cfg = dataclasses.replace(src_cfg, start_time=first_fix.wait_start_time(cfg))
+            if not cfg.camera:  # the one camera's [source]: the config says what it ran with
+                self.config = dataclasses.replace(cfg, source=src_cfg)
         source = open_source(src_cfg, self.clock)
         self._closers.append(source.close)
         file_source = is_file_source(source)

@@ -147,3 +147,25 @@ def test_motion_blur_against_the_shutter():
     for i in range(5):
         auto.add(i / 25, [BoundingBox(100 + i, 300, 100, 25)])
     assert auto.figure().blur_px is None and auto.figure().ok is None
+
+
+def test_one_server_a_view_per_camera(tmp_path):
+    north, south = PreviewHub(), PreviewHub()
+    north.publish(np.zeros((360, 640, 3), np.uint8))
+    south.publish(np.zeros((540, 960, 3), np.uint8))
+    server = PreviewServer(north, PreviewConfig(enabled=True, bind="127.0.0.1:0"), camera="north").start()
+    server.add_view("south", south, RoiStore(tmp_path / "south.json"))
+    try:
+        def get(path: str) -> dict:
+            return json.loads(urllib.request.urlopen(server.url + path, timeout=5).read())
+
+        assert get("cameras.json") == {"cameras": ["north", "south"]}
+        assert get("detections.json")["camera"] == "north"  # the first by default
+        d = get("detections.json?camera=south")
+        assert d["camera"] == "south" and d["frame"] == {"width": 960, "height": 540}
+        assert get("roi.json?camera=south")["path"] == str(tmp_path / "south.json")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get("detections.json?camera=east")
+        assert err.value.code == 404
+    finally:
+        server.stop()
