@@ -2,15 +2,15 @@
 
 config -> clock, gps, source, detector/reader (+ warm-up), format rules, tracker,
 outbox + encoder + durable sink, MQTT publisher, systemd notifier -> Pipeline.
+`edge run`'s Application (one camera or several) is in edge.application, built from these.
 
-Used by `edge run` (run_service), `edge read` on videos (read_video_events),
+Used by `edge run`, `edge read` on videos (read_video_events),
 `edge read` on images (load_readers), `edge bench` and `edge doctor`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import sys
 import threading
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
@@ -204,20 +204,51 @@ class FirstFix:
         return rfc3339_ms(self.first.fix_utc)
 
 
-def make_tracker(config: AppConfig, rules: Any, locate: Callable, clock_state: Callable[[], str]):
+def make_travel(config: AppConfig, calibration_path: str | None = None):
+    """Direction for every event; a speed estimate too when the calibration gives the scale."""
+    from edge.calibration.scale import travel_scale
+    from edge.plate_sizes import expected_plates
+    from edge.travel import TravelEstimator
+
+    return TravelEstimator(expected_plates(tuple(getattr(config.formats, "regions", ()))),
+                           travel_scale(load_calibration_file(config, calibration_path)))
+
+
+def make_tracker(config: AppConfig, rules: Any, locate: Callable, clock_state: Callable[[], str],
+                 calibration_path: str | None = None):
     from edge.tracking import PlateTracker
 
-    return PlateTracker(config.tracking, rules, locate, clock_state, photos=config.source.kind == "images")
+    return PlateTracker(config.tracking, rules, locate, clock_state, photos=config.source.kind == "images",
+                        travel=make_travel(config, calibration_path))
 
 
-def make_transform(config: AppConfig):
-    path = getattr(config.calibration, "path", "")
-    if not path:
+def _calibration_path(config: AppConfig, path: str | None) -> Path | None:
+    """A calibration file named in the config: relative to the config's folder first."""
+    value = path if path is not None else getattr(config.calibration, "path", "")
+    if not value:
         return None
-    from edge.calibration import frame_transform
-
+    p = Path(value)
     base = config.origin.parent if config.origin is not None else None
-    return frame_transform(config.calibration, base_dir=base)
+    if not p.is_absolute() and base is not None and (base / p).exists():
+        p = base / p
+    return p
+
+
+def load_calibration_file(config: AppConfig, path: str | None = None):
+    """The calibration the config names (or `path`), or None when it names none."""
+    from edge.calibration import load_calibration
+
+    p = _calibration_path(config, path)
+    return load_calibration(p) if p is not None else None
+
+
+def make_transform(config: AppConfig, calibration_path: str | None = None):
+    p = _calibration_path(config, calibration_path)
+    if p is None:
+        return None
+    from edge.calibration import CalibrationConfig, frame_transform
+
+    return frame_transform(CalibrationConfig(str(p)))
 
 
 def is_file_source(source: Any) -> bool:
@@ -281,12 +312,13 @@ class ReplaySink:
         return self.inner.close()
 
 
-def file_identity(config: AppConfig, source: Any) -> str:
-    """Which replay this is: the file (name, size) + its timeline start + the device."""
+def file_identity(config: AppConfig, source: Any, camera: str | None = None) -> str:
+    """Which replay this is: the file (name, size) + its timeline start + the device and camera."""
     path = getattr(source, "path", None)
     size = path.stat().st_size if path is not None and path.is_file() else 0
     start = getattr(source, "start", "")
-    return f"{config.device.resolved_id}|{config.device.camera}|{getattr(path, 'name', source.name)}|{size}|{start}"
+    camera = camera if camera is not None else config.device.camera
+    return f"{config.device.resolved_id}|{camera}|{getattr(path, 'name', source.name)}|{size}|{start}"
 
 
 def device_temperature(path: str) -> float | None:
@@ -316,9 +348,15 @@ def read_video_events(path: Path, config: AppConfig) -> Iterator[dict]:
         encoder = EventEncoder(config.device.resolved_id, config.device.camera, models.names,
                                getattr(config.mqtt, "topic_prefix", "alpr"))
         sink = MemorySink(encoder)
-        pipeline = Pipeline(source, models.detector, models.reader, tracker, sink, rules=models.rules,
+        outer: Any = sink
+        if config.vehicle.colour:
+            from edge.vehicle_colour import VehicleColourSink
+
+            outer = VehicleColourSink(sink, config.vehicle)
+        pipeline = Pipeline(source, models.detector, models.reader, tracker, outer, rules=models.rules,
                             motion=config.motion, transform=make_transform(config),
-                            options=PipelineOptions(queue_size=config.source.queue_size))
+                            options=PipelineOptions(queue_size=config.source.queue_size,
+                                                    keep_context=config.vehicle.colour))
         pipeline.run()
     finally:
         gps.close()
@@ -328,231 +366,13 @@ def read_video_events(path: Path, config: AppConfig) -> Iterator[dict]:
 # ---------------------------------------------------------------------------- edge run
 
 
-class Application:
-    """Everything `edge run` holds; built by `open()`, run by `run()`, released by `close()`."""
+def __getattr__(name: str) -> Any:
+    """`Application` lives in edge.application (one camera or several); importable from here."""
+    if name == "Application":
+        from edge.application import Application
 
-    def __init__(self, config: AppConfig, *, print_events: bool = False, out: TextIO | None = None,
-                 notifier: Any = None) -> None:
-        from edge.service import NullNotifier
-
-        self.config = config
-        self.print_events = print_events
-        self.out = out or sys.stdout
-        self.notifier = notifier or NullNotifier()
-        self.pipeline: Pipeline | None = None
-        self.publisher: Any = None
-        self.outbox: Any = None
-        self.sink: Any = None
-        self.gps: Any = None
-        self.source: Any = None
-        self.models: Models | None = None
-        self.privacy: Any = None  # edge.privacy_stage.PrivacyParts
-        self.retention: Any = None  # edge.retention.RetentionSweeper
-        self._stop_requested = False
-        self.id_warning: str | None = None
-        self._closers: list[Callable[[], None]] = []
-
-    def stop(self) -> None:
-        """Graceful stop (signal handler): the pipeline flushes open tracks and returns."""
-        self._stop_requested = True
-        if self.pipeline is not None:
-            self.pipeline.stop()
-
-    def open(self) -> None:
-        from edge.event_json import EventEncoder
-        from edge.gps import open_gps
-        from edge.durable import DurableSink
-        from edge.mqtt import MqttPublisher
-        from edge.outbox import Outbox
-        from edge.spill import import_spill
-
-        cfg = self.config
-        self.id_warning = cfg.device.id_warning()
-        if self.id_warning:
-            log.warning("WARNING: %s", self.id_warning)
-        self._open_privacy()
-        self.notifier.status("loading models")
-        # a folder of photos is stills, not a video: big ones get the detector's fine pass
-        self.models = load_readers(cfg, stills=cfg.source.kind == "images")
-        warm_ms = warm_up(self.models)
-        log.info("models %s warmed up in %.0f ms", self.models.names, warm_ms)
-
-        self.notifier.status("opening outbox")
-        self.outbox = Outbox(cfg.outbox, keep_sent_s=cfg.privacy.keep_sent_s)
-        self._closers.append(self.outbox.close)
-        import_spill(cfg.outbox.spill_path, self.outbox)  # events the last run could not store
-        encoder = EventEncoder(cfg.device.resolved_id, cfg.device.camera, self.models.names,
-                               getattr(cfg.mqtt, "topic_prefix", "alpr"))
-
-        clock = make_clock(cfg)
-        self.clock = clock
-        first_fix = FirstFix(gps_clock_hook(cfg, clock))
-        self.gps = open_gps(cfg.gps, on_fix=first_fix)
-        self._closers.append(self.gps.close)
-        if cfg.source.kind in ("video", "images") and cfg.source.start_time.strip().lower() == "gps":
-            cfg = self.config = dataclasses.replace(
-                cfg, source=dataclasses.replace(cfg.source, start_time=first_fix.wait_start_time(cfg)))
-
-        self.notifier.status("opening camera")
-        self.source = open_source(cfg.source, clock)
-        self._closers.append(self.source.close)
-        file_source = is_file_source(self.source)
-        clock_state = (lambda: "video") if file_source else clock.state
-        tracker = make_tracker(cfg, self.models.rules, self.gps.position_at, clock_state)
-
-        self.publisher = MqttPublisher(cfg.mqtt, self.outbox, cfg.device.resolved_id, health=self.health)
-        self.sink = DurableSink(self.outbox, encoder, notify_publisher=self.publisher.notify)
-        if file_source:
-            self.sink = ReplaySink(self.sink, file_identity(cfg, self.source))
-        from edge.privacy_stage import PrivacySink
-
-        # outermost: the replay ids, the outbox and every output see only what the mode allows
-        self.sink = PrivacySink(self.sink, self.privacy.stage)
-        from edge.service import watchdog_interval_s
-
-        wd = watchdog_interval_s() or 5.0
-        self.pipeline = Pipeline(
-            self.source, self.models.detector, self.models.reader, tracker, self.sink,
-            rules=self.models.rules, motion=cfg.motion, transform=make_transform(cfg),
-            notifier=self.notifier,
-            options=PipelineOptions(queue_size=cfg.source.queue_size, watchdog_interval_s=min(wd, 5.0),
-                                    keep_crops=cfg.privacy.image),
-            on_stored=self._print_event if self.print_events else None,
-            on_frame=self._start_preview())
-        from edge.integrations import start_integrations
-
-        self._closers.extend(start_integrations(self))  # [metrics], [homeassistant]; off by default
-        if self._stop_requested:
-            self.pipeline.stop()
-
-    def _open_privacy(self) -> None:
-        """Audit the config, then the key and watchlists (a ConfigError before any model loads)."""
-        from edge.config_audit import audit_startup
-        from edge.privacy_stage import open_privacy
-
-        audit_startup(self.config, self.config.outbox.resolved_path().parent)
-        self.privacy = open_privacy(self.config.privacy, self.config.watchlist)
-        self._closers.append(self.privacy.close)
-
-    def reload(self) -> None:
-        """SIGHUP: reload the watchlists (signal-safe: the watcher thread does the work)."""
-        if self.privacy is not None:
-            self.privacy.reload()
-
-    def _start_preview(self) -> Callable | None:
-        """The aiming page (off by default): frames and reads go to its hub, encoded on demand."""
-        pc = self.config.preview
-        if not getattr(pc, "enabled", False):
-            return None
-        from edge.preview import PreviewHub, start_preview
-
-        hub = PreviewHub(jpeg_quality=pc.jpeg_quality, max_width=pc.max_width,
-                         label=self.privacy.stage.display)
-        server = start_preview(pc, hub)
-        if server is None:
-            return None
-        self._closers.append(server.stop)
-        log.info("preview on %s", server.url)
-        return hub.publish
-
-    def _print_event(self, stored: Any) -> None:
-        if stored is None or not self.print_events:
-            return
-        payload = stored.payload.decode("utf-8") if isinstance(stored.payload, bytes) else json.dumps(stored)
-        try:
-            self.out.write(payload + "\n")
-            self.out.flush()
-        except BrokenPipeError:
-            # `edge run | head -1`: the reader is gone; stop as on SIGTERM (events stay stored).
-            self.print_events = False
-            silence_stdout()
-            log.info("stdout was closed by its reader: stopping (as on SIGTERM)")
-            self.stop()
-
-    def health(self) -> dict:
-        out: dict[str, Any] = {}
-        if self.pipeline is not None:
-            out.update(self.pipeline.health())
-        out["temperature_c"] = device_temperature(self.config.health.temperature_path)
-        if self.id_warning:
-            out["warnings"] = [*out.get("warnings", []), self.id_warning]
-        if self.source is not None and is_file_source(self.source):
-            out["clock"] = "video"
-        elif getattr(self, "clock", None) is not None:
-            out["clock"] = self.clock.state()
-        if self.privacy is not None:
-            out["privacy"] = self.privacy.stage.health()
-        return out
-
-    def run(self) -> dict:
-        """Start delivery, say READY, run the pipeline to its end (or stop), flush, stop delivery.
-
-        The summary's `lost` counts events created in this run that could be neither stored nor
-        spilled (the disk full at the stop): `edge run` turns it into its exit status."""
-        assert self.pipeline is not None and self.publisher is not None
-        from edge.retention import RetentionSweeper
-
-        self.retention = RetentionSweeper(self.outbox, self.config.privacy.keep_sent_s).start()
-        self.publisher.start()  # never waits for the broker
-        self.notifier.ready()
-        self.notifier.status(f"running: {self.source.name}")
-        done = threading.Event()
-        interval = self.config.health.print_interval_s
-        if interval > 0:
-            threading.Thread(target=self._log_health, args=(done, interval), name="health-log",
-                             daemon=True).start()
-        if getattr(self.notifier, "enabled", False):
-            threading.Thread(target=self._systemd_status, args=(done,), name="sd-status",
-                             daemon=True).start()
-        lost = 0
-        try:
-            summary = self.pipeline.run()
-        finally:
-            done.set()
-            self.notifier.stopping()
-            self.notifier.status("stopping: delivering pending events")
-            try:
-                lost = int(self.sink.close() or 0)
-            finally:
-                self.publisher.stop(timeout=5.0)
-                self.retention.stop()  # events delivered during the shutdown, too
-        summary["lost"] = lost
-        durable = self.sink
-        while not hasattr(durable, "spilled") and hasattr(durable, "inner"):  # through the wrappers
-            durable = durable.inner
-        summary["spilled"] = int(getattr(durable, "spilled", 0))
-        return summary
-
-    def _systemd_status(self, done: threading.Event, interval: float = 10.0) -> None:
-        """`systemctl status edge` shows what the service is doing, refreshed every 10 s."""
-        while not done.wait(interval):
-            p = self.pipeline
-            if p is None:
-                continue
-            depth = ""
-            try:
-                depth = f", outbox depth {self.outbox.stats()['depth']}"
-            except Exception:  # noqa: BLE001 - status text only
-                pass
-            self.notifier.status(f"running: {self.source.name}, {p.current_fps():.1f} fps, "
-                                 f"{p.counts['events']} events, {p.queue.dropped} frames dropped{depth}")
-
-    def _log_health(self, done: threading.Event, interval: float) -> None:
-        while not done.wait(interval):
-            h = self.health()
-            lat = h.get("latency_ms", {})
-            log.info("health: %.1f fps, total %.1f ms p50 / %.1f ms p95, drops %s, clock %s%s",
-                     h.get("fps", 0.0), lat.get("total", 0.0), lat.get("total_p95", 0.0),
-                     h.get("drops"), h.get("clock"),
-                     "".join(f"; {w}" for w in h.get("warnings", [])))
-
-    def close(self) -> None:
-        while self._closers:
-            closer = self._closers.pop()
-            try:
-                closer()
-            except Exception:  # closing must not hide the real outcome
-                log.debug("close failed", exc_info=True)
+        return Application
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def silence_stdout() -> None:
@@ -572,6 +392,10 @@ def apply_overrides(config: AppConfig, *, source: str | None = None, no_mqtt: bo
     from edge.sources import source_from_uri
 
     if source:
+        if config.camera:
+            from edge.config import ConfigError
+
+            raise ConfigError("--source: the config has [[camera]] tables; set each camera's source there")
         config = dataclasses.replace(config, source=source_from_uri(source, config.source))
     if no_mqtt and hasattr(config.mqtt, "enabled"):
         config = dataclasses.replace(config, mqtt=dataclasses.replace(config.mqtt, enabled=False))

@@ -21,6 +21,7 @@ SCHEMA_ID = "edge.read/1"
 HEALTH_SCHEMA_ID = "edge.health/1"
 CLOCK_STATES = ("ntp", "gps", "unsynced", "video")
 LOCATION_SOURCES = ("gpsd", "nmea", "static")
+DIRECTIONS = ("approaching", "receding", "left", "right")
 
 
 def rfc3339_ms(t: datetime) -> str:
@@ -75,6 +76,24 @@ def encode_location(fix: GeoFix | None) -> dict[str, Any]:
     return out
 
 
+def encode_pass(event: PlateEvent) -> dict[str, Any]:
+    """The optional pass attributes: `direction`, `speed` (always labelled an estimate), `vehicle`."""
+    out: dict[str, Any] = {}
+    d = event.direction
+    angle = _finite(d.angle_deg, 1) if d is not None else None
+    if d is not None and d.label in DIRECTIONS and angle is not None:
+        out["direction"] = {"label": d.label, "angle_deg": angle if angle > -180 else 180.0}
+    s = event.speed
+    kmh = _finite(s.kmh, 1) if s is not None else None
+    err = _finite(s.uncertainty_kmh, 1) if s is not None else None
+    if kmh is not None and err is not None and kmh >= 0 and err >= 0:
+        out["speed"] = {"kmh": kmh, "uncertainty_kmh": err, "estimate": True}
+    c = event.colour
+    if c is not None and c.name:
+        out["vehicle"] = {"colour": c.name, "colour_confidence": _unit(c.confidence)}
+    return out
+
+
 class EventEncoder:
     """Turns a PlateEvent and its outbox seq into the MQTT topic and payload."""
 
@@ -110,7 +129,7 @@ class EventEncoder:
             "schema": SCHEMA_ID,
             "id": event.id,
             "seq": int(seq),
-            "device": {"id": self.device_id, "camera": self.camera},
+            "device": {"id": self.device_id, "camera": event.camera or self.camera},
             "plate": plate,
             "time": {
                 "first_seen": rfc3339_ms(event.first_seen),
@@ -123,6 +142,7 @@ class EventEncoder:
             "box": [max(0, v) for v in event.box.as_list()],
             "models": dict(self.models),
         }
+        payload.update(encode_pass(event))
         if event.match is not None:
             payload["match"] = {"list": event.match.list, "entry": event.match.entry,
                                 "distance": round(max(0.0, float(event.match.distance)), 2)}

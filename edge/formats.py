@@ -129,7 +129,8 @@ class _Region:
     position_partners: tuple[tuple[tuple[int, float], ...], ...]  # the same, with position_fixes
 
 
-_REGION_KEYS = {"name", "aliases", "prior", "max_length", "confusables", "position_fixes", "pattern"}
+_REGION_KEYS = {"name", "aliases", "prior", "max_length", "confusables", "position_fixes", "pattern",
+                "plate"}  # [plate]: the physical size, read by edge.plate_sizes
 _PATTERN_KEYS = {"pattern", "weight", "note"}
 
 

@@ -107,6 +107,23 @@ def _plate_pixels(prepared: PreparedFrame, box: BoundingBox) -> np.ndarray | Non
     return None
 
 
+def _plate_context(prepared: PreparedFrame, box: BoundingBox) -> Any:
+    """A small copy of the plate's surroundings (edge.vehicle_colour), from the whole frame or
+    through `crop` with a margin as wide as that region."""
+    from edge.vehicle_colour import LEFT, UP, cut_context
+
+    if prepared.image is not None:
+        return cut_context(prepared.image, box)
+    if prepared.crop is None:
+        return None
+    margin = CropMargin(LEFT, UP)
+    x1, y1, _, _ = crop_bounds(box, prepared.size[0], prepared.size[1], margin)
+    region = prepared.crop(box, margin)
+    if region.size == 0:
+        return None
+    return cut_context(region, BoundingBox(box.x - x1, box.y - y1, box.w, box.h))
+
+
 class Tracker(Protocol):
     def update(self, frame: Frame, reads: Sequence[PlateRead]) -> list[PlateEvent]: ...
 
@@ -217,6 +234,7 @@ class PipelineOptions:
     detect_side: int | None = None  # shrink frames to this longest side before detection
     # (None = the detector's `input_side` attribute if it has one; 0 = never)
     keep_crops: bool = False  # reads carry their plate's pixels (`[privacy] image`)
+    keep_context: bool = False  # reads carry a small copy of the plate's surroundings (`[vehicle] colour`)
 
 
 class Pipeline:
@@ -400,16 +418,15 @@ class Pipeline:
         picamera2's lores stream), only that small frame is transformed (maps built once at
         its size) and plate crops are later cut from the full-resolution frame through
         `crop` — never a whole-frame remap. Boxes are in the full-resolution transformed
-        frame's pixels either way. With a plain callable, or when the live preview needs the
-        whole transformed frame, the whole frame is transformed (as `edge calibrate apply`).
+        frame's pixels either way. With a plain callable the whole frame is transformed (as
+        `edge calibrate apply`). The live preview shows the raw frame (see `_preview_image`).
         """
         image = frame.image
         h, w = image.shape[:2]
         transform = self.transform
         if transform is None:
             return PreparedFrame(image, frame.detect_image, (w, h))
-        if (self.on_frame is None and callable(getattr(transform, "crop", None))
-                and callable(getattr(transform, "output_size", None))):
+        if callable(getattr(transform, "crop", None)) and callable(getattr(transform, "output_size", None)):
             small = frame.detect_image
             if small is not None and not _same_aspect(small, w, h):
                 small = None  # a lores stream of another shape: the calibration does not fit it
@@ -448,7 +465,7 @@ class Pipeline:
             if detections:
                 reads = self._read(prepared, detections, frame.seq, t2)
         if self.on_frame is not None:
-            self.on_frame(image, reads, frame.t_utc)
+            self.on_frame(self._preview_image(frame, prepared), reads, frame.t_utc)
         if reads and frame.photo_scale != (1.0, 1.0):  # a big photo decoded reduced
             reads = [replace(r, box=r.box.scaled(*frame.photo_scale)) for r in reads]
         # Every frame goes to the tracker, with no reads when the gate skipped detection, so
@@ -467,6 +484,13 @@ class Pipeline:
             self.counts["processed"] += 1
             self.counts["detected_frames" if run_detector else "gated_frames"] += 1
             self.counts["reads"] += len(reads)
+
+    def _preview_image(self, frame: Frame, prepared: PreparedFrame) -> np.ndarray:
+        """The picture the preview shows: the raw frame when the transform can map boxes back
+        to it (edge.preview.geometry), else the transformed one the boxes are in."""
+        if self.transform is None or callable(getattr(self.transform, "output_to_input", None)):
+            return frame.image
+        return prepared.image if prepared.image is not None else frame.image
 
     def _tracks_open(self) -> bool:
         n = getattr(self.tracker, "open_tracks", 0)
@@ -501,6 +525,8 @@ class Pipeline:
         reads = [r for r in reads if r.text]
         if self.options.keep_crops:
             reads = [replace(r, crop=_plate_pixels(prepared, r.box)) for r in reads]
+        if self.options.keep_context:
+            reads = [replace(r, context=_plate_context(prepared, r.box)) for r in reads]
         return reads
 
     def _submit(self, events: Sequence[PlateEvent], final: bool = False) -> None:

@@ -18,7 +18,7 @@ from edge.settings import AppConfig, resolve_path
 
 def check_config_files(config: AppConfig) -> None:
     """Raise ConfigError (one line, naming the key) for the first file or setting that is wrong."""
-    for check in (_source, _mqtt, _preview, _calibration, _gps):
+    for check in (_source, _mqtt, _preview, _calibration, _gps, _cameras):
         check(config)
 
 
@@ -84,6 +84,22 @@ def _calibration(config: AppConfig) -> None:
 
     _guard("calibration.path", lambda: load_calibration(resolve_path(config, cal)),
            (CalibrationError, OSError))
+
+
+def _cameras(config: AppConfig) -> None:
+    """Each [[camera]]'s source and calibration, as the one camera's are checked."""
+    import dataclasses
+
+    from edge.calibration import CalibrationConfig
+
+    for i, cam in enumerate(config.camera):
+        one = dataclasses.replace(config, source=cam.source, calibration=CalibrationConfig(cam.calibration),
+                                  camera=())
+        try:
+            _source(one)
+            _calibration(one)
+        except ConfigError as exc:
+            raise ConfigError(f"camera[{i}].{exc}") from None
 
 
 def _gps(config: AppConfig) -> None:

@@ -118,6 +118,9 @@ class PlateRead:
     crop: np.ndarray | None = field(default=None, repr=False, compare=False)
     sharpness: float = 0.0  # edge.sighting.sharpness of the crop (0 = not measured)
     clipped: bool = False  # the box reaches the picture's edge: part of the plate may be cut off
+    # The region around the plate (a small copy, edge.vehicle_colour.cut_context), kept only
+    # when `[vehicle] colour` is on; None otherwise.
+    context: PlateContext | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,40 @@ class WatchlistMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Direction:
+    """Which way a plate travelled during its pass (edge.travel): `label` approaching | receding |
+    left | right, and `angle_deg` its motion in the image plane (0 = right, 90 = up)."""
+
+    label: str
+    angle_deg: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedEstimate:
+    """An estimate of the vehicle's speed from its plate's size and motion (edge.travel), with
+    the uncertainty of about one standard deviation. Never a measurement fit for enforcement."""
+
+    kmh: float
+    uncertainty_kmh: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlateContext:
+    """A small copy of the region around a plate (edge.vehicle_colour), and where the plate is in it."""
+
+    image: np.ndarray = field(repr=False, compare=False)
+    plate: BoundingBox = field(default_factory=lambda: BoundingBox(0, 0, 0, 0))
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleColour:
+    """The body colour seen around the plate (edge.vehicle_colour), one of a few names."""
+
+    name: str
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
 class PlateEvent:
     """One vehicle pass: the consensus of a track's reads, ready to be stored and published."""
 
@@ -176,3 +213,9 @@ class PlateEvent:
     # The best read's plate pixels (PlateRead.crop), for the privacy stage to encode or drop;
     # never stored or published as such.
     crop: np.ndarray | None = field(default=None, repr=False, compare=False)
+    direction: Direction | None = None  # None: the plate hardly moved (parked) or too few reads
+    speed: SpeedEstimate | None = None  # only with a calibrated scale (edge calibrate scale)
+    camera: str | None = None  # the camera that saw it, on a box with several ([[camera]])
+    colour: VehicleColour | None = None  # only with [vehicle] colour = true
+    # The best read's surroundings (PlateRead.context), for the colour stage; never published.
+    context: PlateContext | None = field(default=None, repr=False, compare=False)

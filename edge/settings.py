@@ -7,7 +7,8 @@ fresh machine with no camera, no broker and no config file.
 
 Sections (see examples/edge.toml for every key):
   device, source, detector, reader, tracking, formats, motion, gps, clock, outbox, mqtt,
-  health, preview, calibration, privacy, metrics, homeassistant, and the [[watchlist]] array of tables
+  health, preview, calibration, privacy, metrics, homeassistant, vehicle, and the [[watchlist]]
+  and [[camera]] arrays of tables
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.cameras import CameraConfig, check_cameras
 from edge.config import ConfigError, from_mapping, load_toml
 from edge.motion import MotionConfig
 from edge.privacy import PrivacyConfig
 from edge.sources import SourceConfig
+from edge.vehicle_colour import VehicleConfig
 from edge.watchlist import WatchlistConfig
 
 
@@ -180,8 +183,10 @@ class AppConfig:
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)  # type: ignore[valid-type]
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     watchlist: tuple[WatchlistConfig, ...] = ()  # [[watchlist]] tables
+    camera: tuple[CameraConfig, ...] = ()  # [[camera]] tables: several cameras on one box
     metrics: MetricsConfig = field(default_factory=MetricsConfig)  # type: ignore[valid-type]
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)  # type: ignore[valid-type]
+    vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     # Where the config came from (None = the embedded default); relative paths in it
     # (calibration file, models) are resolved against this file's folder.
     origin: Path | None = field(default=None, compare=False)
@@ -222,8 +227,11 @@ def build_config(data: dict[str, Any] | None, origin: Path | None = None) -> App
         raise ConfigError("origin: unknown key")
     if isinstance(data.get("watchlist"), dict):
         raise ConfigError("watchlist: write each list as a [[watchlist]] table (double brackets)")
+    if isinstance(data.get("camera"), dict):
+        raise ConfigError("camera: write each camera as a [[camera]] table (double brackets)")
     config = from_mapping(AppConfig, data)
     _check_privacy(config)
+    check_cameras(data, config.camera)
     return dataclasses.replace(config, origin=origin)
 
 
@@ -268,7 +276,20 @@ def _anchor_paths(config: AppConfig) -> AppConfig:
         from edge.watchlist import anchored
 
         changes["watchlist"] = anchored(config.watchlist, base)
+    if config.camera:
+        changes["camera"] = tuple(_anchor_camera(c, base) for c in config.camera)
     return dataclasses.replace(config, **changes) if changes else config
+
+
+def _anchor_camera(camera: CameraConfig, base: Path) -> CameraConfig:
+    """A camera's source file and calibration file, relative to the config file's folder."""
+    def anchored(value: str) -> str:
+        if not value or value.startswith("/dev/") or Path(value).expanduser().is_absolute():
+            return value
+        return str(base / Path(value).expanduser())
+
+    source = dataclasses.replace(camera.source, path=anchored(camera.source.path))
+    return dataclasses.replace(camera, source=source, calibration=anchored(camera.calibration))
 
 
 def load_config(path: str | Path | None = None) -> AppConfig:

@@ -66,13 +66,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from edge.formats import FormatRules
 from edge.ids import uuid7
 from edge.records import BoundingBox, Candidate, CharConfidence, Frame, GeoFix, PlateEvent, PlateRead
 from edge.sighting import view_score
+from edge.travel import Sample, TravelEstimator, thin
 
 __all__ = ["PlateTracker", "TrackerConfig"]
 
@@ -150,6 +151,7 @@ class _Track:
         "first_utc", "first_mono", "last_utc", "last_mono", "last_update", "box", "cx", "cy",
         "vx", "vy", "reads", "groups", "variants", "key_text", "key_weight", "best_read",
         "best_utc", "best_score", "total_weight", "early_text", "suppressed", "serial", "next_check",
+        "samples", "frame_size",
     )
 
     def __init__(self, frame: Frame, read: PlateRead, update_no: int, serial: int) -> None:
@@ -175,6 +177,8 @@ class _Track:
         self.early_text: str | None = None
         self.suppressed = False
         self.next_check = 0  # monotonic ns before which no early event is attempted
+        self.samples: list[Sample] = []  # box over time, for the direction of travel (edge.travel)
+        self.frame_size = (frame.image.shape[1], frame.image.shape[0])
 
     def add(self, frame: Frame, read: PlateRead, update_no: int, max_variants: int) -> None:
         box = read.box
@@ -189,6 +193,8 @@ class _Track:
                     self.vx = 0.5 * self.vx + 0.5 * vx
                     self.vy = 0.5 * self.vy + 0.5 * vy
         self.box, self.cx, self.cy = box, cx, cy
+        self.samples = thin(self.samples)
+        self.samples.append(Sample(frame.t_mono_ns / 1e9, cx, cy, box.w, box.h, read.text))
         self.last_utc = frame.t_utc
         self.last_mono = frame.t_mono_ns
         self.last_update = update_no
@@ -266,10 +272,13 @@ class PlateTracker:
         *,
         new_id: Callable[[], str] = uuid7,
         photos: bool = False,
+        travel: TravelEstimator | None = None,
     ) -> None:
-        """`photos`: the frames are a folder of photos, not video (see TrackerConfig.min_reads)."""
+        """`photos`: the frames are a folder of photos, not video (see TrackerConfig.min_reads).
+        `travel`: gives each event its direction (and speed, when calibrated); not for photos."""
         self.config = config
         self.photos = photos
+        self.travel = None if photos else travel
         self.min_reads = config.min_reads if config.min_reads is not None else 1 if photos else 2
         self.rules = rules
         self._locate = locate
@@ -475,7 +484,13 @@ class PlateTracker:
             best_frame_seq=best.frame_seq,
             box=best.box,
             crop=best.crop,  # None unless the pipeline keeps crops ([privacy] image)
+            context=best.context,  # None unless [vehicle] colour is on
         )
+        if self.travel is not None:
+            samples = _own_samples(tr.samples, cons.raw)
+            direction = self.travel.direction(samples, tr.frame_size)
+            event = replace(event, direction=direction,
+                            speed=self.travel.speed(samples, tr.frame_size, cons.region, direction))
         if early:
             tr.early_text = cons.text
             self.stats["early_events"] += 1
@@ -591,6 +606,13 @@ def _similarity(a: str, b: str) -> float:
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != b[j - 1]))
         prev = cur
     return 1.0 - prev[lb] / max(la, lb)
+
+
+def _own_samples(samples: list[Sample], text: str) -> list[Sample]:
+    """The samples of reads like the event's text: where two passes crossed, a track can hold a
+    few reads of the other plate, which moved another way (all of them if too few are left)."""
+    own = [s for s in samples if _similarity(s.text, text) >= 0.5]
+    return own if len(own) >= 3 else samples
 
 
 def _same_text(a: str, b: str) -> bool:

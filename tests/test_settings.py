@@ -8,6 +8,7 @@ import pytest
 
 from edge.config import ConfigError
 from edge.settings import AppConfig, build_config, load_config
+from edge.cameras import CameraConfig
 from edge.watchlist import WatchlistConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,6 +25,9 @@ def test_example_config_loads_and_documents_every_key():
         if section.name == "watchlist":  # an array of tables, shown commented out (its file must exist)
             header = r"^# \[\[watchlist\]\]$"
             cls = WatchlistConfig
+        elif section.name == "camera":  # an array of tables, commented out (it replaces [source])
+            header = r"^# \[\[camera\]\]$"
+            cls = CameraConfig
         else:
             header = rf"^\[{section.name}\]$"
             cls = type(getattr(config, section.name))

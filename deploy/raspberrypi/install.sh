@@ -148,6 +148,13 @@ ensure_user() {
     install -d -m 0755 -o root -g root "$PREFIX" "$PREFIX/models" "$PREFIX/share" "$PREFIX/share/doc"
     install -d -m 0750 -o root -g "$USER_NAME" "$ETC"
     install -d -m 0700 -o root -g root "$ETC/credentials"
+    # the calibration folder: the aiming page's ROI editor (running as edge) saves into it
+    install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$ETC/calibration"
+    if [ ! -e "$ETC/calibration/camera.json" ]; then
+        printf '{"schema": "edge.calibration/1"}\n' >"$ETC/calibration/camera.json"
+        chown "$USER_NAME:$USER_NAME" "$ETC/calibration/camera.json"
+        chmod 0640 "$ETC/calibration/camera.json"
+    fi
     install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$STATE"
 }
 

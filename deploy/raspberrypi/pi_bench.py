@@ -171,7 +171,7 @@ def main() -> int:
     from edge.preview import annotate, encode_jpeg
 
     img = cv2.resize(frame, (1280, 720))
-    ms, cpu = median_ms(lambda: encode_jpeg(annotate(img, ()), 75, 1280), args.runs)
+    ms, cpu = median_ms(lambda: encode_jpeg(annotate(img, (), (), 90.0), 75, 1280), args.runs)
     results["preview"].append({"what": "annotate+jpeg q75", "size": "1280x720", "ms": round(ms, 2), "cpu_ms": round(cpu, 2)})
 
     if args.json:

@@ -8,6 +8,8 @@ holds up to three optional parts, each written by one ``edge calibrate`` tool:
 - ``roi`` — a polygon; everything outside it is blacked out before detection.
 - ``prewarp`` — a perspective correction from four points that outline a real rectangle,
   so plates seen at an angle become closer to fronto-parallel.
+- ``scale`` — the lens's focal length in pixels (from its figures, or a plate measured at a
+  known distance), for speed estimates; lens intrinsics give it too. Not applied to frames.
 
 Coordinates: the ROI polygon and the four prewarp points are in *undistorted* image pixels
 (the raw image when there are no intrinsics) at the calibration's ``image_size``. The
@@ -94,12 +96,23 @@ class Prewarp:
 
 
 @dataclass(frozen=True)
+class Scale:
+    """Focal length in pixels at the calibration's image_size, its relative uncertainty, and how
+    it was found (`edge calibrate scale`)."""
+
+    focal_px: float
+    uncertainty: float = 0.03
+    method: str = ""
+
+
+@dataclass(frozen=True)
 class Calibration:
     image_size: tuple[int, int] | None = None  # (width, height) of the frames it was made for
     intrinsics: Intrinsics | None = None
     roi: Roi | None = None
     prewarp: Prewarp | None = None
     notes: str = ""
+    scale: Scale | None = None
 
     @property
     def empty(self) -> bool:
@@ -131,6 +144,9 @@ class Calibration:
                 "homography": _lists(p.homography),
                 "output_size": list(p.output_size),
             }
+        if self.scale:
+            out["scale"] = {"focal_px": self.scale.focal_px, "uncertainty": self.scale.uncertainty,
+                            "method": self.scale.method}
         if self.notes:
             out["notes"] = self.notes
         return out
@@ -141,7 +157,7 @@ class Calibration:
             raise CalibrationError(f"{where}: expected a JSON object")
         if data.get("schema") != SCHEMA:
             raise CalibrationError(f"{where}: schema is {data.get('schema')!r}, expected {SCHEMA!r}")
-        known = {"schema", "image_size", "intrinsics", "roi", "prewarp", "notes"}
+        known = {"schema", "image_size", "intrinsics", "roi", "prewarp", "notes", "scale"}
         for key in data:
             if key not in known:
                 raise CalibrationError(f"{where}.{key}: unknown key")
@@ -172,9 +188,24 @@ class Calibration:
             pts = _points(d.get("points"), f"{where}.prewarp.points", minimum=4, maximum=4)
             H = _matrix(d.get("homography"), f"{where}.prewarp.homography")
             warp = Prewarp(pts, H, _size(d.get("output_size"), f"{where}.prewarp.output_size"))
-        if (roi or warp) and size is None:
-            raise CalibrationError(f"{where}.image_size: required with roi or prewarp")
-        return cls(size, intr, roi, warp, str(data.get("notes", "")))
+        scale = _scale(data["scale"], f"{where}.scale") if data.get("scale") is not None else None
+        if (roi or warp or scale) and size is None:
+            raise CalibrationError(f"{where}.image_size: required with roi, prewarp or scale")
+        return cls(size, intr, roi, warp, str(data.get("notes", "")), scale)
+
+
+def _scale(d: Any, where: str) -> Scale:
+    if not isinstance(d, dict):
+        raise CalibrationError(f"{where}: expected an object")
+    for key in d:
+        if key not in ("focal_px", "uncertainty", "method"):
+            raise CalibrationError(f"{where}.{key}: unknown key")
+    f, u = d.get("focal_px"), d.get("uncertainty", 0.03)
+    if not isinstance(f, (int, float)) or isinstance(f, bool) or not (math.isfinite(f) and f > 0):
+        raise CalibrationError(f"{where}.focal_px: expected a positive number of pixels")
+    if not isinstance(u, (int, float)) or isinstance(u, bool) or not 0 <= u < 1:
+        raise CalibrationError(f"{where}.uncertainty: expected a fraction from 0 to 1 (e.g. 0.03)")
+    return Scale(float(f), float(u), str(d.get("method", "")))
 
 
 def _lists(rows: Sequence[Sequence[float]]) -> list[list[float]]:

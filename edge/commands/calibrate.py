@@ -1,4 +1,4 @@
-"""`edge calibrate {intrinsics,roi,prewarp,advice,checkerboard,apply}`: make the calibration file
+"""`edge calibrate {intrinsics,roi,prewarp,scale,advice,checkerboard,apply}`: make the calibration file
 that `edge run` applies (``[calibration] path = ...``), and geometry advice for aiming."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -64,6 +65,21 @@ def add_parser(subparsers) -> None:
     s.add_argument("--height-m", type=float, help="mounting height above the plate, for the tilt angle")
     s.add_argument("--json", action="store_true", help="print one JSON object")
 
+    s = sub.add_parser("scale", help="focal length in pixels, for speed estimates (lens figures or a plate "
+                                     "measured at a known distance)")
+    s.add_argument("--focal-px", type=float, help="the focal length in pixels, if known")
+    s.add_argument("--uncertainty", type=float, help="its relative uncertainty with --focal-px (default 0.03)")
+    s.add_argument("--plate-px", type=float, help="width in px of a plate in the picture (with --distance-m)")
+    s.add_argument("--distance-m", type=float, help="line-of-sight distance to that plate, measured")
+    s.add_argument("--plate-width-mm", type=float, default=520.0, help="that plate's width (EU 520, US 305)")
+    s.add_argument("--focal-mm", type=float, help="lens focal length in mm (with --sensor or pitch/width)")
+    s.add_argument("--sensor", choices=sorted(SENSORS), help="Raspberry Pi camera sensor preset")
+    s.add_argument("--pixel-pitch-um", type=float, help="pixel pitch in µm (or --sensor)")
+    s.add_argument("--sensor-width-px", type=int, help="native sensor width in px (or --sensor)")
+    s.add_argument("--image", help="a frame from the camera: sets the frame size")
+    s.add_argument("--size", help="frame size WxH the service runs at (default: --image, else the file's image_size)")
+    _out_args(s)
+
     s = sub.add_parser("checkerboard", help="write a printable checkerboard (PDF, SVG or PNG by suffix)")
     s.add_argument("--out", default="calibration/checkerboard_9x6_25mm.pdf")
     s.add_argument("--board", default="9x6", help="inner corners COLSxROWS")
@@ -96,10 +112,11 @@ def run(args) -> int:
 
     tool = getattr(args, "calibrate_command", None)
     if not tool:
-        print("edge calibrate: choose a tool: intrinsics, roi, prewarp, advice, checkerboard, apply", file=sys.stderr)
+        print("edge calibrate: choose a tool: intrinsics, roi, prewarp, scale, advice, checkerboard, apply",
+              file=sys.stderr)
         return 2
     try:
-        return {"intrinsics": _intrinsics, "roi": _roi, "prewarp": _prewarp, "advice": _advice,
+        return {"intrinsics": _intrinsics, "roi": _roi, "prewarp": _prewarp, "scale": _scale, "advice": _advice,
                 "checkerboard": _checkerboard, "apply": _apply}[tool](args)
     except (CalibrationError, ValueError, OSError) as exc:
         print(f"edge calibrate {tool}: {exc}", file=sys.stderr)
@@ -233,6 +250,45 @@ def _prewarp(args) -> int:
     _report(args, {"homography": [list(r) for r in warp.homography], "output_size": list(warp.output_size),
                    "out": str(args.out)},
             f"prewarp: output {warp.output_size[0]}x{warp.output_size[1]}; wrote {args.out}")
+    return 0
+
+
+def _scale(args) -> int:
+    import dataclasses as dc
+
+    from edge.calibration import Scale, load_or_new, save_calibration
+    from edge.calibration.scale import from_lens, from_plate
+
+    cal = load_or_new(args.out)
+    size = _frame_size(args, cal)
+    cal = _resize_for(cal, size)
+    given = [args.focal_px is not None, args.plate_px is not None or args.distance_m is not None,
+             args.focal_mm is not None]
+    if sum(given) != 1:
+        raise ValueError("give one of: --focal-px, --plate-px with --distance-m, or --focal-mm with --sensor")
+    if args.focal_px is not None:
+        if not args.focal_px > 0:
+            raise ValueError("--focal-px must be positive")
+        scale = Scale(args.focal_px, 0.03 if args.uncertainty is None else args.uncertainty, "given as --focal-px")
+    elif args.focal_mm is not None:
+        width, pitch = SENSORS.get(args.sensor, (None, None))
+        width, pitch = args.sensor_width_px or width, args.pixel_pitch_um or pitch
+        if not width or not pitch:
+            raise ValueError("--focal-mm needs --sensor, or both --pixel-pitch-um and --sensor-width-px")
+        scale = from_lens(args.focal_mm, pitch, width, size[0])
+    else:
+        if args.plate_px is None or args.distance_m is None:
+            raise ValueError("--plate-px and --distance-m go together")
+        scale = from_plate(args.plate_px, args.distance_m, args.plate_width_mm)
+    if cal.intrinsics is not None:
+        print("note: the file has lens intrinsics; speed estimates use their focal length, not this one",
+              file=sys.stderr)
+    save_calibration(dc.replace(cal, image_size=size, scale=scale), args.out)
+    hfov = 2 * math.degrees(math.atan(size[0] / (2 * scale.focal_px)))
+    _report(args, {"focal_px": scale.focal_px, "uncertainty": scale.uncertainty, "hfov_deg": round(hfov, 1),
+                   "image_size": list(size), "out": str(args.out)},
+            f"scale: focal length {scale.focal_px:.0f} px at {size[0]} px wide (HFOV {hfov:.1f} deg, "
+            f"+/-{scale.uncertainty:.0%}); wrote {args.out}")
     return 0
 
 

@@ -154,8 +154,21 @@ def check_calibration(config) -> tuple[str, str] | None:
 
     p = resolve_path(config, path)
     cal = load_calibration(p)
-    parts = [n for n in ("intrinsics", "roi", "prewarp") if getattr(cal, n, None) is not None]
+    parts = [n for n in ("intrinsics", "roi", "prewarp", "scale") if getattr(cal, n, None) is not None]
     return OK, f"{p}: {', '.join(parts) or 'empty'}"
+
+
+def per_camera(config) -> list[tuple[Callable[[str], str], object]]:
+    """(check name maker, a config with that camera's source and calibration) per camera."""
+    import dataclasses
+
+    from edge.calibration import CalibrationConfig
+
+    if not config.camera:
+        return [(lambda what: what, config)]
+    return [((lambda what, n=c.name: f"{what} {n}"),
+             dataclasses.replace(config, source=c.source, calibration=CalibrationConfig(c.calibration), camera=()))
+            for c in config.camera]
 
 
 def check_privacy(config) -> tuple[str, str]:
@@ -207,14 +220,17 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001 - one FAIL line per broken part
             return FAIL, one_line(exc)
 
-    source_is_file = config.source.kind in ("video", "images")
-    report("source", guarded(lambda: check_source(config, args.timeout)))
+    cameras = per_camera(config)  # one config per camera: [[camera]] tables, or the one camera
+    source_is_file = all(c.source.kind in ("video", "images") for _, c in cameras)
+    for name, cam in cameras:
+        report(name("source"), guarded(lambda: check_source(cam, args.timeout)))
     report("models", guarded(lambda: check_models(config)))
     report("gps", guarded(lambda: check_gps(config, args.timeout)))
     report("broker", guarded(lambda: check_broker(config, args.timeout)))
     report("clock", guarded(lambda: check_clock(config, source_is_file)))
     report("state-dir", guarded(lambda: check_state_dir(config)))
-    report("calibration", guarded(lambda: check_calibration(config)))
+    for name, cam in cameras:
+        report(name("calibration"), guarded(lambda: check_calibration(cam)))
     report("privacy", guarded(lambda: check_privacy(config)))
     failed = [n for level, n, _ in results if level == FAIL]
     if failed:

@@ -1,8 +1,10 @@
 """`edge preview`: a live view with detections for aiming and focusing.
 
-Serves a small web page (MJPEG stream + plate list with pixel widths) from the device.
-Loopback only by default; binding to another address requires a token. The camera can be
-opened by one process only: stop the service first (`sudo systemctl stop edge`).
+Serves a small web page (MJPEG stream, plate widths, focus, motion blur, an ROI editor) from
+the device, for a box that is not reading yet. Once `edge run` is set up, enable its own
+preview instead (`[preview] enabled = true`): it serves the same page from the frames it
+reads, so aiming never stops reading. The camera can be opened by one process only.
+Loopback only by default; binding to another address requires a token.
 """
 
 from __future__ import annotations
@@ -29,13 +31,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token", help="access token (required when bound beyond localhost; "
                                    "prefer preview.token_file: command lines are visible to other users)")
     p.add_argument("--no-detect", action="store_true", help="raw view only, no models (focusing)")
+    p.add_argument("--calibration", metavar="FILE",
+                   help="calibration file the page's ROI editor saves to (default: [calibration] path); "
+                        "created when it does not exist yet")
     p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
 
 
 
 def run(args: argparse.Namespace) -> int:
     from edge.config import ConfigError
-    from edge.preview import PreviewError, PreviewHub, PreviewServer, read_token
+    from edge.preview import PreviewError, PreviewServer, read_token
     from edge.preview.loop import PreviewLoop
     from edge.settings import load_config
 
@@ -59,16 +64,19 @@ def run(args: argparse.Namespace) -> int:
         token = read_token(pcfg, args.token)
         from edge.privacy_stage import preview_label
 
-        hub = PreviewHub(pcfg.jpeg_quality, pcfg.max_width, label=preview_label(config.privacy))
-        server = PreviewServer(hub, pcfg, token)  # refuses a non-loopback bind without a token
         from edge.app import load_readers, make_clock, make_transform
+        from edge.preview.setup import make_view
         from edge.sources import open_source
 
+        transform = make_transform(_with_calibration(config, args.calibration))
+        hub, roi = make_view(dataclasses.replace(config, preview=pcfg), transform,
+                             preview_label(config.privacy), calibration=args.calibration)
+        # refuses a non-loopback bind without a token
+        server = PreviewServer(hub, pcfg, token, roi=roi, camera=config.device.camera)
         detector = reader = rules = None
         if not args.no_detect:
             models = load_readers(config)
             detector, reader, rules = models.detector, models.reader, models.rules
-        transform = make_transform(config)
         source = open_source(src_cfg, make_clock(config))
     except ConfigError as exc:
         print(f"edge preview: {one_line(exc)}", file=sys.stderr)
@@ -104,3 +112,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"edge preview: {one_line(loop.error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _with_calibration(config, path: str | None):
+    """The config with --calibration as its [calibration] path, when that file exists already
+    (a file the editor has yet to create has nothing to apply)."""
+    if not path or not Path(path).exists():
+        return config
+    return dataclasses.replace(config, calibration=dataclasses.replace(config.calibration, path=str(path)))

@@ -83,7 +83,6 @@ class OnnxPlateReader:
             raise ReaderConfigError(f"{side}: unsupported layout/color/decode "
                                     f"({self.layout}/{self.color}/{self.decode_kind})")
         self.channels = 1 if self.color == "GRAY" else 3
-        self._tmp = np.empty((self.height, self.width, 3), np.uint8)  # resize scratch, reused
 
         so = ort.SessionOptions()
         so.intra_op_num_threads = max(0, int(threads))  # 0: onnxruntime's choice (its cores)
@@ -111,33 +110,35 @@ class OnnxPlateReader:
         return self._sess.run([self._output], {self._input.name: x})[0]
 
     # -- pre-processing ------------------------------------------------------------------
-    def _fill(self, buf: np.ndarray, i: int, crop: np.ndarray) -> None:
-        """Resize crop straight into slot i of the uint8 NHWC batch buffer."""
+    def _fill(self, buf: np.ndarray, i: int, crop: np.ndarray, tmp: np.ndarray) -> None:
+        """Resize crop straight into slot i of the uint8 NHWC batch buffer (`tmp`: resize scratch)."""
         size = (self.width, self.height)
         if crop.ndim == 2 or crop.shape[2] == 1:
             g = crop if crop.ndim == 2 else crop[:, :, 0]
             if self.color == "GRAY":
                 cv2.resize(g, size, dst=buf[i, :, :, 0], interpolation=self.interp)
             else:
-                cv2.resize(cv2.cvtColor(g, cv2.COLOR_GRAY2BGR), size, dst=self._tmp,
+                cv2.resize(cv2.cvtColor(g, cv2.COLOR_GRAY2BGR), size, dst=tmp,
                            interpolation=self.interp)
-                buf[i] = self._tmp
+                buf[i] = tmp
             return
         if crop.shape[2] == 4:
             crop = cv2.cvtColor(crop, cv2.COLOR_BGRA2BGR)
         if self.color == "BGR":
             cv2.resize(crop, size, dst=buf[i], interpolation=self.interp)
         elif self.color == "RGB":
-            cv2.resize(crop, size, dst=self._tmp, interpolation=self.interp)
-            cv2.cvtColor(self._tmp, cv2.COLOR_BGR2RGB, dst=buf[i])
+            cv2.resize(crop, size, dst=tmp, interpolation=self.interp)
+            cv2.cvtColor(tmp, cv2.COLOR_BGR2RGB, dst=buf[i])
         else:
-            cv2.resize(crop, size, dst=self._tmp, interpolation=self.interp)
-            cv2.cvtColor(self._tmp, cv2.COLOR_BGR2GRAY, dst=buf[i, :, :, 0])
+            cv2.resize(crop, size, dst=tmp, interpolation=self.interp)
+            cv2.cvtColor(tmp, cv2.COLOR_BGR2GRAY, dst=buf[i, :, :, 0])
 
     def _batch(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         buf = np.empty((len(crops), self.height, self.width, self.channels), np.uint8)
+        # scratch per call, not per reader: two cameras' pipelines share one reader
+        tmp = np.empty((self.height, self.width, 3), np.uint8)
         for i, c in enumerate(crops):
-            self._fill(buf, i, c)
+            self._fill(buf, i, c, tmp)
         x = buf
         if self.dtype != np.uint8:
             x = (buf.astype(np.float32) * self.scale - self.mean) / self.std

@@ -1,4 +1,4 @@
-"""The producer side of `edge preview`: frames -> (calibration) -> detect/read -> hub."""
+"""The producer side of the stand-alone `edge preview`: frames -> (calibration) -> detect/read -> hub."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ class PreviewLoop:
                 reads: tuple = ()
                 if self.detector is not None and self.reader is not None:
                     reads = read_image(image, self.detector, self.reader, self.rules, frame.seq).reads
-                self.hub.publish(image, reads, frame.t_utc)
+                # the raw picture when the hub maps the boxes back to it (edge.preview.geometry)
+                shown = frame.image if self.hub.geometry.maps_back else image
+                self.hub.publish(shown, reads, frame.t_utc)
                 self.frames += 1
         except BaseException as exc:  # noqa: BLE001 - reported by the caller
             self.error = exc

@@ -1,4 +1,10 @@
-"""The preview page and its script, kept in Python so an installed wheel always has them."""
+"""The preview page (HTML and CSS), kept in Python so an installed wheel always has it.
+
+Layout: the live view on the left, scaled to fit the window's height; the side panel (aiming
+figures, ROI editor, plates, hint) on the right in its own scrolling column, so at 1280x800
+nothing drops below the picture; on a narrow screen (a phone) the panel goes below it.
+The script is edge.preview.script (a separate file, so the CSP can forbid inline code).
+"""
 
 INDEX_HTML = """<!doctype html>
 <html lang="en">
@@ -7,26 +13,58 @@ INDEX_HTML = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>edge preview</title>
 <style>
-  body { font-family: system-ui, sans-serif; margin: 0; background: #111; color: #eee; }
-  header { padding: 6px 12px; background: #222; display: flex; gap: 18px; align-items: baseline; flex-wrap: wrap; }
+  :root { --header-h: 44px; }
+  html, body { height: 100%; }
+  body { font-family: system-ui, sans-serif; margin: 0; background: #111; color: #eee;
+         display: flex; flex-direction: column; }
+  header { flex: none; padding: 6px 12px; background: #222; display: flex; gap: 18px;
+           align-items: baseline; flex-wrap: wrap; }
   header h1 { font-size: 16px; margin: 0; }
+  main { flex: 1; min-height: 0; display: grid; grid-template-columns: minmax(0, 1fr) minmax(280px, 340px);
+         gap: 12px; padding: 12px; box-sizing: border-box; align-items: start; }
+  #stage { min-width: 0; }
   #view { position: relative; display: inline-block; max-width: 100%; line-height: 0; }
-  #live { max-width: 100%; height: auto; display: block; background: #000; min-width: 320px; min-height: 180px; }
+  #live { display: block; max-width: 100%; max-height: calc(100vh - var(--header-h) - 24px);
+          width: auto; height: auto; background: #000; min-width: 320px; min-height: 180px; }
   /* Boxes are drawn into the stream itself (in step with each frame); the overlay draws the
      polled JSON boxes as well, dashed, when "outline from JSON" is ticked. */
-  #overlay { display: none; }
+  #overlay { display: none; position: absolute; inset: 0; }
   body.outline #overlay { display: block; }
   .box { position: absolute; border: 1px dashed #0ff; box-sizing: border-box; pointer-events: none; }
-  main { display: flex; gap: 12px; padding: 12px; flex-wrap: wrap; align-items: flex-start; }
-  table { border-collapse: collapse; font: 13px monospace; }
-  td, th { padding: 2px 8px; border-bottom: 1px solid #333; text-align: left; }
-  .bad { color: #fa0; } .good { color: #0f0; }
-  #hint { color: #aaa; font-size: 12px; max-width: 420px; }
+  #roi { position: absolute; inset: 0; width: 100%; height: 100%; pointer-events: none; overflow: visible; }
+  #roi.editing { pointer-events: auto; touch-action: none; cursor: crosshair; }
+  #roi .shade { fill: #000; fill-opacity: 0.45; fill-rule: evenodd; }
+  #roi .shape { fill: none; stroke: #ff0; stroke-width: 2; vector-effect: non-scaling-stroke; }
+  #roi .inuse { fill: none; stroke: #0ff; stroke-width: 2; stroke-dasharray: 6 4; vector-effect: non-scaling-stroke; }
+  #roi .handle { fill: #ff0; stroke: #000; stroke-width: 1; vector-effect: non-scaling-stroke; cursor: grab; }
+  #roi .add { fill: #111; stroke: #ff0; stroke-width: 1; vector-effect: non-scaling-stroke; cursor: copy; }
+  #panel { min-width: 0; max-height: calc(100vh - var(--header-h) - 24px); overflow-y: auto; font-size: 13px;
+           overflow-wrap: anywhere; }
+  #panel h2 { font-size: 14px; margin: 10px 0 4px; }
+  #panel section:first-child h2 { margin-top: 0; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 8px; margin: 0; }
+  dt { color: #aaa; } dd { margin: 0; }
+  table { border-collapse: collapse; font: 12px monospace; width: 100%; }
+  td, th { padding: 2px 6px; border-bottom: 1px solid #333; text-align: left; }
+  .bad { color: #fa0; } .good { color: #0f0; } .muted { color: #999; }
+  button { font: inherit; padding: 4px 8px; margin: 2px 4px 2px 0; background: #333; color: #eee;
+           border: 1px solid #666; border-radius: 4px; cursor: pointer; }
+  button.on { background: #665f00; border-color: #ff0; }
+  button:disabled { opacity: 0.5; cursor: default; }
+  #roi-confirm { border: 1px solid #ff0; padding: 6px; margin: 6px 0; }
+  #hint { color: #aaa; font-size: 12px; }
+  ol { margin: 0; padding-left: 22px; }
+  @media (max-width: 860px) {
+    main { grid-template-columns: minmax(0, 1fr); }
+    #live { max-height: none; }
+    #panel { max-height: none; overflow: visible; }
+  }
 </style>
 </head>
 <body>
 <header>
   <h1>edge preview</h1>
+  <select id="camera" hidden aria-label="camera"></select>
   <span>frame <b id="seq">-</b></span>
   <span><b id="fps">-</b> fps</span>
   <span>size <b id="size">-</b></span>
@@ -34,102 +72,57 @@ INDEX_HTML = """<!doctype html>
   <label><input type="checkbox" id="outline"> outline from JSON</label>
 </header>
 <main>
-  <div id="view">
-    <img id="live" src="stream.mjpg" alt="live view">
-    <div id="overlay"></div>
+  <div id="stage">
+    <div id="view">
+      <img id="live" src="stream.mjpg" alt="live view">
+      <div id="overlay"></div>
+      <svg id="roi" xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="none" viewBox="0 0 16 9"></svg>
+    </div>
   </div>
-  <section>
-    <h2 style="font-size:14px">Plates <small id="plates-when"></small></h2>
-    <table><thead><tr><th>text</th><th>conf</th><th>width px</th><th>box x,y,w,h</th></tr></thead>
-      <tbody id="detections"></tbody></table>
-    <h2 style="font-size:14px">Recent reads</h2>
-    <ol id="recent"></ol>
+  <aside id="panel">
+    <section>
+      <h2>Aiming</h2>
+      <dl>
+        <dt>Plate width</dt><dd id="aim-width" class="muted">no plate yet</dd>
+        <dt>Focus</dt><dd id="aim-focus" class="muted">needs a plate in view</dd>
+        <dt>Motion</dt><dd id="aim-motion" class="muted">needs a passing plate</dd>
+      </dl>
+    </section>
+    <section>
+      <h2>Region of interest</h2>
+      <p id="roi-state" class="muted">loading...</p>
+      <div>
+        <button id="roi-edit" type="button">Edit ROI</button>
+        <button id="roi-full" type="button" disabled>Whole frame</button>
+        <button id="roi-undo" type="button" disabled>Undo changes</button>
+        <button id="roi-save" type="button" disabled>Save&hellip;</button>
+      </div>
+      <div id="roi-confirm" hidden>
+        <p id="roi-question"></p>
+        <button id="roi-yes" type="button">Yes, save it</button>
+        <button id="roi-no" type="button">Cancel</button>
+      </div>
+      <p id="roi-msg"></p>
+      <p class="muted">Drag a corner to move it, drag a small circle on an edge to add a corner,
+        double-click or long-press a corner to remove it. Plates outside are ignored.</p>
+    </section>
+    <section>
+      <h2>Plates <small id="plates-when"></small></h2>
+      <table><thead><tr><th>text</th><th>conf</th><th>width px</th><th>focus</th><th>box x,y,w,h</th></tr></thead>
+        <tbody id="detections"></tbody></table>
+    </section>
+    <section>
+      <h2>Recent reads</h2>
+      <ol id="recent"></ol>
+    </section>
     <p id="hint">Aim so plates pass near the centre; widths in <span class="good">green</span> are
-      wide enough to read (&ge; 90 px for a 520 mm plate), <span class="bad">orange</span> too small:
-      zoom in, move closer or raise the resolution. Focus until the characters look sharp.</p>
-  </section>
+      wide enough to read (&ge; <span id="hint-min">90</span> px for a <span id="hint-mm">520</span> mm
+      plate), <span class="bad">orange</span> too small: zoom in, move closer or raise the
+      resolution. Focus on a plate that stands still: turn the ring while the focus figure says
+      "sharper", back off when it says "softer".</p>
+  </aside>
 </main>
 <script src="app.js"></script>
 </body>
 </html>
-"""
-
-APP_JS = """'use strict';
-(function () {
-  const $ = (id) => document.getElementById(id);
-  const recent = [];
-  let lastSeq = -1;
-  let failures = 0;
-
-  function render(d) {
-    $('seq').textContent = d.seq;
-    $('fps').textContent = d.fps.toFixed(1);
-    if (d.frame) $('size').textContent = d.frame.width + 'x' + d.frame.height;
-    $('status').textContent = d.seq > 0 ? 'live' : 'waiting for frames';
-    document.body.dataset.seq = String(d.seq);
-    document.body.dataset.streamed = String(d.streamed);
-    const tbody = $('detections');
-    const overlay = $('overlay');
-    tbody.textContent = '';
-    overlay.textContent = '';
-    // The table keeps the last plates seen (a car is in view for a second or so); the
-    // overlay only boxes the current frame's.
-    const shown = d.plates.length ? d.plates : (d.last_plates ? d.last_plates.plates : []);
-    $('plates-when').textContent = d.plates.length ? '(this frame)' :
-      (d.last_plates ? '(last seen ' + (d.seq - d.last_plates.seq) + ' frames ago)' : '(none yet)');
-    for (const p of shown) {
-      const tr = document.createElement('tr');
-      tr.className = 'plate';
-      const cells = [p.text || '?', p.confidence.toFixed(2), p.width_px.toFixed(0), p.box.map((v) => Math.round(v)).join(',')];
-      cells.forEach((c, i) => {
-        const td = document.createElement('td');
-        td.textContent = c;
-        if (i === 2) td.className = p.readable ? 'good' : 'bad';
-        tr.appendChild(td);
-      });
-      tbody.appendChild(tr);
-      if (d.frame && d.plates.length) {
-        const b = document.createElement('div');
-        b.className = 'box' + (p.readable ? '' : ' small');
-        b.style.left = (100 * p.box[0] / d.frame.width) + '%';
-        b.style.top = (100 * p.box[1] / d.frame.height) + '%';
-        b.style.width = (100 * p.box[2] / d.frame.width) + '%';
-        b.style.height = (100 * p.box[3] / d.frame.height) + '%';
-        b.title = (p.text || '?') + ' ' + p.width_px.toFixed(0) + 'px';
-        overlay.appendChild(b);
-      }
-      if (p.text && !recent.includes(p.text)) {
-        recent.unshift(p.text);
-        if (recent.length > 10) recent.pop();
-      }
-    }
-    const ol = $('recent');
-    ol.textContent = '';
-    for (const t of recent) {
-      const li = document.createElement('li');
-      li.textContent = t;
-      ol.appendChild(li);
-    }
-  }
-
-  async function poll() {
-    try {
-      const r = await fetch('detections.json', { cache: 'no-store', credentials: 'same-origin' });
-      if (!r.ok) throw new Error('HTTP ' + r.status);
-      const d = await r.json();
-      failures = 0;
-      if (d.seq !== lastSeq) { lastSeq = d.seq; render(d); }
-    } catch (e) {
-      failures += 1;
-      $('status').textContent = 'disconnected (' + e.message + ')';
-      if (failures > 3) {  // the stream may have dropped too: reconnect it
-        $('live').src = 'stream.mjpg?t=' + Date.now();
-        failures = 0;
-      }
-    }
-    setTimeout(poll, 250);
-  }
-  $('outline').addEventListener('change', (e) => document.body.classList.toggle('outline', e.target.checked));
-  poll();
-})();
 """
