@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything the tests need (Debian services + a venv with the test extra) and runs them.
+# Installs everything the tests need (Debian services + a venv with the test extra) and runs them;
+# with no arguments, then the image and model tests again with the Pi's versions
+# (scripts/test-pi-versions.sh; EDGE_SKIP_PI_VERSIONS=1 skips that).
 # Works on a clean Debian 12 machine; root or sudo is needed only for the apt packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +20,8 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# A whole run also repeats the image and model tests with the Raspberry Pi's numpy / OpenCV.
+if [ $# -eq 0 ] && [ "${EDGE_SKIP_PI_VERSIONS:-}" != 1 ]; then
+  ./scripts/test-pi-versions.sh
+fi
