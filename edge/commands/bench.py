@@ -26,6 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--samples", action="store_true",
                    help="with --json: also every frame's per-stage latency (ms), for histograms")
+    p.add_argument("--no-stages", action="store_true",
+                   help="do not time the finer stages (decode, detector passes, reader batches...)")
 
 
 def peak_rss_mb() -> float:
@@ -34,7 +36,7 @@ def peak_rss_mb() -> float:
 
 
 def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False,
-          loop: bool = False, samples: bool = False) -> dict:
+          loop: bool = False, samples: bool = False, stages: bool = True) -> dict:
     from edge.app import MemorySink, load_readers, make_tracker, make_transform, warm_up
     from edge.event_json import EventEncoder
     from edge.pipeline import Pipeline, PipelineOptions
@@ -58,9 +60,13 @@ def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False
     pipeline = Pipeline(source, models.detector, models.reader, tracker, sink, rules=models.rules,
                         motion=motion, transform=make_transform(config),
                         options=PipelineOptions(queue_size=config.source.queue_size, max_frames=frames))
-    from edge.progress import CounterBar
+    from contextlib import nullcontext
 
-    with CounterBar(lambda: pipeline.counts["processed"], desc="bench", total=frames or None, unit="frame"):
+    from edge.progress import CounterBar
+    from edge.stage_timing import timing
+
+    with timing(pipeline) if stages else nullcontext() as timer, \
+            CounterBar(lambda: pipeline.counts["processed"], desc="bench", total=frames or None, unit="frame"):
         summary = pipeline.run()
     result = {
         "video": str(video),
@@ -76,6 +82,8 @@ def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False
         "warm_up_ms": round(warm_ms, 1),
         "peak_rss_mb": peak_rss_mb(),
     }
+    if timer is not None:  # the finer stages (edge.stage_timing), per frame unless per call
+        result["stages_ms"] = timer.summary()
     if samples:  # every frame's latency per stage, for histograms (benchmarks/plots.py)
         result["latency_samples_ms"] = {stage: [round(v, 3) for v in pipeline.latency.values(stage)]
                                         for stage in summary["latency_ms"]}
@@ -89,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         result = bench(args.video, config, args.frames, args.detect_every_frame, args.loop,
-                       samples=args.samples and args.json)
+                       samples=args.samples and args.json, stages=not args.no_stages)
     except ConfigError as exc:
         print(f"edge bench: {exc}", file=sys.stderr)
         return 2
@@ -108,7 +116,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"fps        {result['fps']:.1f}")
     print(f"events     {len(result['events'])}: {' '.join(result['events'])}")
     print(f"peak RSS   {result['peak_rss_mb']:.0f} MB")
-    print(f"{'stage':<8} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}")
+    print(f"{'stage':<14} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}")
     for stage, v in result["latency_ms"].items():
-        print(f"{stage:<8} {v['n']:>6} {v['p50']:>8.2f} {v['p95']:>8.2f} {v['mean']:>8.2f}")
+        print(f"{stage:<14} {v['n']:>6} {v['p50']:>8.2f} {v['p95']:>8.2f} {v['mean']:>8.2f}")
+    finer = dict(result.get("stages_ms", {}))
+    per_frame = finer.pop("per frame", {})
+    if finer:
+        print("finer stages (per frame where they ran; decode, reader batch and event per call):")
+        for stage, v in finer.items():
+            print(f"  {stage:<12} {v['n']:>6} {v['p50']:>8.2f} {v['p95']:>8.2f} {v['mean']:>8.2f}")
+    for what, v in per_frame.items():
+        print(f"  {what:<12} per analysed frame: p50 {v['p50']:g}, p95 {v['p95']:g}, mean {v['mean']:.2f}")
     return 0
