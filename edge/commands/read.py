@@ -30,31 +30,58 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="image or video files, or folders of images")
     p.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
     p.add_argument("--config", type=Path, help="TOML config (models, formats, tracking)")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="photos read by N processes at once, output in input order (default 0: one "
+                        "per core, fewer if memory is short; 1: all in this process)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.app import load_readers
+    from edge.commands.read_workers import default_workers, in_workers
     from edge.config import ConfigError
     from edge.settings import load_config
 
+    if args.workers < 0:
+        print("edge read: --workers: must be 0 (one per core) or more", file=sys.stderr)
+        return 2
     try:
         config = load_config(args.config)
-        models = load_readers(config, stills=True)
     except (ConfigError, OSError, RuntimeError) as exc:
         print(f"edge read: {exc}", file=sys.stderr)
         return 2
+    paths = list(_expand(args.inputs))
+    photos = sum(not _is_video(p) for p in paths)
+    workers = min(args.workers or default_workers(), photos)
+    models = None
+    if workers <= 1:  # in this process (also checks the models before a video is read)
+        try:
+            models = _load_models(config)
+        except (ConfigError, OSError, RuntimeError) as exc:
+            print(f"edge read: {exc}", file=sys.stderr)
+            return 2
 
     failures = 0
     out = sys.stdout
     if args.format == "table":
         print(f"{'input':<40} {'plate':<10} {'conf':>5}  {'box':<22} {'ms det+ocr':<11} region", file=out)
-    for path, decoding in _decoded_ahead(_expand(args.inputs)):
+    inputs = in_workers(paths, config, workers, _is_video) if workers > 1 else _decoded_ahead(iter(paths))
+    for path, pending in inputs:
         try:
-            if decoding is None:
+            if pending is None:
                 for event_json in _read_video(path, config):
                     _emit_video_event(out, args.format, path, event_json)
+            elif workers > 1:
+                try:
+                    line, warnings = pending.result()
+                except InputError:
+                    raise
+                except (ConfigError, OSError, RuntimeError) as exc:  # the models, in a worker
+                    print(f"edge read: {exc}", file=sys.stderr)
+                    return 2
+                for warning in warnings:
+                    print(f"edge read: {path}: {warning}", file=sys.stderr)
+                _emit_image(out, args.format, line)
             else:
-                still = decoding.result()
+                still = pending.result()
                 if still.cut_short:
                     print(f"edge read: {path}: warning: the JPEG ends early (a partial copy?); "
                           "read what could be decoded", file=sys.stderr)
@@ -62,9 +89,19 @@ def run(args: argparse.Namespace) -> int:
         except InputError as exc:
             failures += 1
             print(f"edge read: {path}: {exc}", file=sys.stderr)
-        decoding = still = None  # the image goes before the next one is decoded
+        pending = still = None  # the image goes before the next one is decoded
         out.flush()
     return 1 if failures else 0
+
+
+def _load_models(config):
+    from edge.app import load_readers
+
+    return load_readers(config, stills=True)
+
+
+def _is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES
 
 
 def _expand(inputs: list[str]) -> Iterator[Path]:

@@ -241,3 +241,50 @@ def test_photos_of_a_plate_alone_are_read_whole(capsys):
     read = {Path(d["image"]).name: [p["text"] for p in d["plates"]]
             for d in map(json.loads, capsys.readouterr().out.splitlines())}
     assert all(want[name] in texts for name, texts in read.items()) and len(read) == len(want), read
+
+
+def test_workers_print_the_same_lines_in_the_same_order_as_one_process(tmp_path, capsys):
+    # photos, a bad file and a video in between: the video is read by this process in its place
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"this is not a jpeg")
+    scenes = sorted(str(p) for p in (FIXTURES / "scenes").glob("*.jpg"))
+    video = str(FIXTURES / "video" / "passes.mp4")
+    inputs = [scenes[0], str(broken), *scenes[1:3], video, *scenes[3:]]
+    runs = []
+    for workers in ("1", "2"):
+        rc = main(["read", "--workers", workers, *inputs])
+        captured = capsys.readouterr()
+        lines = [json.loads(line) for line in captured.out.splitlines()]
+        for line in lines:
+            line.pop("ms", None)
+            line.pop("id", None)  # a video event's id is new every run
+        runs.append((rc, lines, captured.err.strip().splitlines()))
+    assert runs[0] == runs[1]
+    rc, lines, errors = runs[1]
+    assert rc == 1 and errors == [f"edge read: {broken}: not a readable image (unknown format or corrupt file)"]
+    images = [line["image"] for line in lines if "image" in line]
+    assert images == [scenes[0], *scenes[1:3], *scenes[3:]]
+    first_event = next(i for i, line in enumerate(lines) if "image" not in line)
+    assert [line.get("image") for line in lines[:first_event]] == scenes[:3]
+
+
+def test_workers_that_cannot_load_the_models_say_so_once(tmp_path, capsys):
+    config = tmp_path / "edge.toml"
+    config.write_text(f'[detector]\nmodel = "{tmp_path / "missing.onnx"}"\n')
+    scenes = sorted(str(p) for p in (FIXTURES / "scenes").glob("*.jpg"))
+    assert main(["read", "--workers", "2", "--config", str(config), *scenes]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1 and "missing.onnx" in captured.err
+
+
+def test_default_workers_are_one_per_core_as_memory_allows(monkeypatch):
+    from edge.commands import read_workers
+
+    monkeypatch.setattr(read_workers, "cores", lambda: 4)
+    monkeypatch.setattr(read_workers, "available_mb", lambda: 8000.0)
+    assert read_workers.default_workers() == 4
+    monkeypatch.setattr(read_workers, "available_mb", lambda: 700.0)  # a 1 GB Pi 4, busy
+    assert read_workers.default_workers() == 2
+    monkeypatch.setattr(read_workers, "available_mb", lambda: 100.0)
+    assert read_workers.default_workers() == 1
