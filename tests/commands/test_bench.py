@@ -33,3 +33,39 @@ def test_bench_json_samples_are_every_frames_latency(tmp_path):
     samples = result["latency_samples_ms"]
     assert len(samples["total"]) == result["latency_ms"]["total"]["n"] == 60
     assert sorted(samples["detect"])[len(samples["detect"]) // 2] > 0
+    # the finer stages (edge.stage_timing): every frame decoded and run through both detector
+    # passes; the reader's batches counted per call
+    stages = result["stages_ms"]
+    assert stages["decode"]["n"] == 60
+    assert stages["pass 512"]["n"] == stages["pass 320"]["n"] == result["frames"]["detected_frames"]
+    assert stages["pass 512"]["p50"] > 0 and stages["letterbox"]["p50"] > 0
+    assert stages["reader batch"]["n"] >= stages["reader"]["n"] > 0
+    assert stages["per frame"]["reader batches"]["p50"] >= 1
+
+
+def test_stage_timing_unwires_what_it_wired():
+    from edge.reading import crop_plate
+    from edge.stage_timing import StageTimer
+
+    class Part:
+        def predict(self, crops):
+            return list(crops)
+
+    class FakePipeline:
+        def __init__(self):
+            self.source, self.detector, self.reader, self.sink = object(), object(), Part(), object()
+
+        def process(self, frame):
+            return frame
+
+    pipeline = FakePipeline()
+    timer = StageTimer().instrument(pipeline)
+    assert pipeline.reader.predict([1, 2]) == [1, 2]
+    pipeline.process(None)
+    summary = timer.summary()
+    assert summary["reader batch"]["n"] == 1 and summary["per frame"]["crops read"]["p50"] == 2
+    timer.restore()
+    import edge.reading
+
+    assert edge.reading.crop_plate is crop_plate
+    assert "predict" not in vars(pipeline.reader) and "process" not in vars(pipeline)
