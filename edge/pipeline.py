@@ -35,6 +35,7 @@ from edge.motion import MotionConfig, MotionGate, roi_contains
 from edge.ports import EventSink, FrameSource, PlateDetector, PlateReader, ServiceNotifier
 from edge.reading import CONTEXT, CropMargin, crop_bounds, read_detections
 from edge.records import BoundingBox, Frame, PlateDetection, PlateEvent, PlateRead
+from edge.shrink_ahead import ShrinkAhead
 from edge.stills import BIG_PHOTO_BYTES
 
 log = logging.getLogger(__name__)
@@ -278,6 +279,9 @@ class Pipeline:
         if side is None:
             side = 0 if getattr(detector, "fine_side", 0) > 0 else getattr(detector, "input_side", 0)
         self.detect_side = int(side or 0)
+        # the capture thread shrinks frames for the detector ahead (edge.shrink_ahead)
+        self.shrink_ahead = ShrinkAhead(self.detect_side, downscale_for_detection, self.options.queue_size + 2) \
+            if self.detect_side and transform is None else None
         self.queue = FrameQueue(self.options.queue_size)
         # A folder of big photos (stills): the next photo is decoded only once the last big one
         # has been processed, as `edge read` does, so a 24 MP photo (72 MB) is not held three or
@@ -342,6 +346,8 @@ class Pipeline:
                     break
                 with self._lock:
                     self.counts["captured"] += 1
+                if self.shrink_ahead is not None and frame.detect_image is None:
+                    self.shrink_ahead.prepare(frame.image)
                 big = self.one_big_photo_at_a_time and frame.image.nbytes > BIG_PHOTO_BYTES
                 if big:
                     self._big_photo_done.clear()
@@ -454,6 +460,8 @@ class Pipeline:
         gate_image = detect_image if detect_image is not None else image
         # The ROI is in full-frame pixels, whatever size the gate looks at.
         run_detector = self.gate.should_detect(gate_image, self._tracks_open(), prepared.size)
+        if self.shrink_ahead is not None:
+            self.shrink_ahead.decided(frame.image, run_detector)
         t1 = time.perf_counter()
         self.latency.add("motion", (t1 - t0) * 1e3)
         reads: list[PlateRead] = []
@@ -499,8 +507,10 @@ class Pipeline:
     def _detect(self, prepared: PreparedFrame) -> list[PlateDetection]:
         image, detect_image = prepared.image, prepared.detect_image
         if self.detect_side:
-            detect_image = downscale_for_detection(detect_image if detect_image is not None else image,
-                                                   self.detect_side)
+            ahead = self.shrink_ahead.take(image) if self.shrink_ahead is not None and detect_image is None \
+                else None
+            detect_image = ahead if ahead is not None else downscale_for_detection(
+                detect_image if detect_image is not None else image, self.detect_side)
             if detect_image is image:
                 detect_image = None
         if detect_image is None:

@@ -7,7 +7,10 @@ time is the sum of its calls during that frame; a stage that did not run in a fr
 detector on a frame the motion gate skipped) is not counted for it. Stages:
 
   decode           the source producing one frame (capture thread: video decode, JPEG decode)
-  downscale        the pipeline's shrink of the frame to the detector's input side
+  downscale ahead  the same shrink done by the capture thread while the detector works on the
+                   frame before (edge.shrink_ahead; per call, off the inference thread)
+  downscale        the pipeline's shrink of the frame to the detector's input side, where it
+                   was not done ahead
   letterbox        the detector's own resize + pad + float blob, summed over its passes
   pass <side>      one detector pass at that side (letterbox + onnxruntime + peak decoding);
                    `pass fine` is the tiled fine pass of big stills, `pass framed` the second
@@ -37,10 +40,10 @@ from typing import Any
 import numpy as np
 
 # the order the stages are printed in (any other stage follows, sorted)
-ORDER = ("decode", "downscale", "letterbox", "pass 512", "pass 320", "pass fine", "pass framed",
+ORDER = ("decode", "downscale ahead", "downscale", "letterbox", "pass 512", "pass 320", "pass fine", "pass framed",
          "detector onnx", "crops", "reader batch", "reader", "reader onnx", "tilt", "sharpness", "event")
 # per-call stages (every call is a sample); the others are summed per frame
-PER_CALL = frozenset({"decode", "reader batch", "event"})
+PER_CALL = frozenset({"decode", "downscale ahead", "reader batch", "event"})
 
 
 def _summary(values: deque | list) -> dict[str, float]:
@@ -157,6 +160,8 @@ class StageTimer:
 
         self._patch(pipeline, "process", process)
         self._patch(pipeline_module, "downscale_for_detection", lambda f: self.timed("downscale", f))
+        if getattr(pipeline, "shrink_ahead", None) is not None:
+            self._patch(pipeline.shrink_ahead, "prepare", lambda f: self.timed("downscale ahead", f))
         self._patch(reading, "crop_plate", lambda f: self.timed("crops", f))
         self._patch(reading, "_turned", lambda f: self.timed("tilt", f))
         self._patch(reading, "sharpness", lambda f: self.timed("sharpness", f))
