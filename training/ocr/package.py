@@ -63,9 +63,24 @@ def val_score(model: Path, precision: str, head: str) -> tuple[float, dict]:
     return res["all"]["acc"], {"val": res, "latency": lat}
 
 
+def export_checkpoint(ckpt: Path, onnx_path: Path, head: str) -> Path:
+    """The float32 ONNX of a state dict, as train exports its best EMA weights."""
+    import torch
+
+    from training.ocr.model import PlateNet, PlateNetCTC
+    from training.ocr.train import DEFAULT_WIDTH, export
+
+    net = (PlateNetCTC if head == "ctc" else PlateNet)(width=DEFAULT_WIDTH)
+    net.load_state_dict(torch.load(ckpt, map_location="cpu"))
+    export(net.eval(), onnx_path)
+    return onnx_path
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--onnx", required=True, help="float32 model exported by train")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--onnx", help="float32 model exported by train")
+    src.add_argument("--ckpt", help="a committed *_ema.pt state dict (training/checkpoints/), exported first")
     ap.add_argument("--out", default="models")
     ap.add_argument("--head", choices=("slots", "ctc"), default="ctc")
     ap.add_argument("--tolerance", type=float, default=0.005, help="accuracy int8 may lose")
@@ -73,6 +88,8 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp())
+    if args.ckpt:
+        args.onnx = str(export_checkpoint(Path(args.ckpt), work / "float32.onnx", args.head))
     acc32, rep32 = val_score(Path(args.onnx), "float32", args.head)
     tried = []
     for k, options in enumerate(CALIBRATIONS):  # the int8 that keeps the most of float32's accuracy
