@@ -52,8 +52,25 @@ def calibrations(w: int, h: int) -> dict[str, Calibration]:
                                                  prewarp=prewarp_from_points(quad, (w, h)))}
 
 
+class NoFrames:
+    """The source of a Pipeline used only for `prepare` (edge.ports.FrameSource, no frames)."""
+
+    name = "no-frames"
+    live = False
+    stills = False
+
+    def frames(self):
+        return iter(())
+
+    def stats(self) -> dict:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
 def pipeline(transform) -> Pipeline:
-    return Pipeline(object(), object(), object(), object(), object(), transform=transform,
+    return Pipeline(NoFrames(), object(), object(), object(), object(), transform=transform,
                     options=PipelineOptions(detect_side=SIDE))
 
 

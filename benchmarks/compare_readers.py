@@ -30,7 +30,7 @@ def main() -> int:
     ap.add_argument("--photos", type=Path)
     args = ap.parse_args()
 
-    from edge.app import load_readers
+    from edge.inference.loading import load_readers
     from edge.inference.reader import OnnxPlateReader
     from edge.reading import read_detections
     from edge.settings import load_config

@@ -101,7 +101,7 @@ def make_devices(first: int, n: int, events: int, port: int, folder: Path) -> li
     from edge.mqtt import MqttConfig, MqttPublisher
     from edge.durable import DurableSink
     from edge.outbox import Outbox, OutboxConfig
-    from tests.conftest import make_event
+    from tests.helpers import make_event
 
     cfg = MqttConfig(host="127.0.0.1", port=port, health_interval_s=0, reconnect_min_s=0.2, reconnect_max_s=2.0)
     fleet = []

@@ -108,7 +108,7 @@ def main() -> int:
     ap.add_argument("--config", type=Path, help="an edge.toml for the models and `edge read` (e.g. a Pi's settings)")
     args = ap.parse_args()
 
-    from edge.app import load_readers
+    from edge.inference.loading import load_readers
     from edge.reading import READ_CROPS, read_detections
     from edge.records import BoundingBox
     from edge.settings import load_config

@@ -53,6 +53,16 @@ def from_mapping(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -
         raise ConfigError(_keyed(path, fields, str(exc))) from exc
 
 
+def replace_section(section: T, path: str, **changes: Any) -> T:
+    """`dataclasses.replace` for a config section set outside a file (command-line options),
+    with its range errors named as in a file: ConfigError('mqtt.port: must be ...')."""
+    try:
+        return dataclasses.replace(section, **changes)
+    except ValueError as exc:
+        fields = {f.name: f for f in dataclasses.fields(section)}
+        raise ConfigError(_keyed(path, fields, str(exc))) from exc
+
+
 def _keyed(path: str, fields: Mapping[str, Any], message: str) -> str:
     """'source' + 'exposure_us: must be ...' -> 'source.exposure_us: must be ...' (the full key)."""
     head, sep, rest = message.partition(": ")

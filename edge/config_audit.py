@@ -87,7 +87,7 @@ def audit_startup(config: Any, state_dir: Path) -> dict[str, Any]:
         for key in sorted(set(old) | set(settings)):
             if old.get(key) != settings.get(key):
                 changed[key] = [old.get(key), settings.get(key)]
-    origin = str(config.origin) if getattr(config, "origin", None) is not None else "embedded default"
+    origin = str(config.origin) if config.origin is not None else "embedded default"
     audit("config.start", origin=origin, digest=digest, privacy=config.privacy.mode,
           watchlists=[w.name for w in config.watchlist], first_start=previous is None,
           previous_digest=previous.get("digest") if previous else None, changed=changed)

@@ -90,19 +90,20 @@ class MqttConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
-            raise ValueError(f"mqtt.port must be 1..65535, got {self.port}")
+            raise ValueError(f"port: must be 1..65535, got {self.port}")
         if self.max_inflight < 1:
-            raise ValueError(f"mqtt.max_inflight must be >= 1, got {self.max_inflight}")
+            raise ValueError(f"max_inflight: must be >= 1, got {self.max_inflight}")
         if self.keepalive_s < 5:
-            raise ValueError(f"mqtt.keepalive_s must be >= 5, got {self.keepalive_s}")
+            raise ValueError(f"keepalive_s: must be >= 5, got {self.keepalive_s}")
         if not 0 < self.reconnect_min_s <= self.reconnect_max_s:
-            raise ValueError("mqtt.reconnect_min_s must be > 0 and <= mqtt.reconnect_max_s")
+            raise ValueError("reconnect_min_s: must be > 0 and <= reconnect_max_s")
         if self.health_interval_s < 0:
-            raise ValueError(f"mqtt.health_interval_s must be >= 0, got {self.health_interval_s}")
+            raise ValueError(f"health_interval_s: must be >= 0, got {self.health_interval_s}")
         if any(ch in self.topic_prefix for ch in "+#"):
-            raise ValueError(f"mqtt.topic_prefix must not contain '+' or '#': {self.topic_prefix!r}")
+            raise ValueError(f"topic_prefix: must not contain '+' or '#': {self.topic_prefix!r}")
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("mqtt.tls_cert and mqtt.tls_key must be given together")
+            given, missing = ("tls_cert", "tls_key") if self.tls_key is None else ("tls_key", "tls_cert")
+            raise ValueError(f"{missing}: must be given with {given}")
 
     @property
     def broker(self) -> str:

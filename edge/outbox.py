@@ -94,19 +94,19 @@ class OutboxConfig:
 
     def __post_init__(self) -> None:
         if self.max_rows < 1:
-            raise ValueError(f"outbox.max_rows must be >= 1, got {self.max_rows}")
+            raise ValueError(f"max_rows: must be >= 1, got {self.max_rows}")
         if self.max_age_s < 0:
-            raise ValueError(f"outbox.max_age_s must be >= 0 (0 = no limit), got {self.max_age_s}")
+            raise ValueError(f"max_age_s: must be >= 0 (0 = no limit), got {self.max_age_s}")
         if self.max_mb < 0:
-            raise ValueError(f"outbox.max_mb must be >= 0 (0 = no limit), got {self.max_mb}")
+            raise ValueError(f"max_mb: must be >= 0 (0 = no limit), got {self.max_mb}")
         if self.keep_sent < 0:
-            raise ValueError(f"outbox.keep_sent must be >= 0, got {self.keep_sent}")
+            raise ValueError(f"keep_sent: must be >= 0, got {self.keep_sent}")
         if self.keep_ids < 1000:
-            raise ValueError(f"outbox.keep_ids must be >= 1000, got {self.keep_ids}")
+            raise ValueError(f"keep_ids: must be >= 1000, got {self.keep_ids}")
         if self.reserve_mb < 0:
-            raise ValueError(f"outbox.reserve_mb must be >= 0 (0 = no reserve), got {self.reserve_mb}")
+            raise ValueError(f"reserve_mb: must be >= 0 (0 = no reserve), got {self.reserve_mb}")
         if not 0.05 <= self.retry_s <= 3600:
-            raise ValueError(f"outbox.retry_s must be between 0.05 and 3600, got {self.retry_s}")
+            raise ValueError(f"retry_s: must be between 0.05 and 3600, got {self.retry_s}")
 
     def resolved_path(self) -> Path:
         return Path(self.path) if self.path is not None else default_state_dir() / DB_NAME

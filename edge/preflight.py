@@ -62,7 +62,7 @@ def _mqtt(config: AppConfig) -> None:
 
 def _preview(config: AppConfig) -> None:
     pc = config.preview
-    if not getattr(pc, "enabled", False):
+    if not pc.enabled:
         return
     from edge.preview import PreviewError, is_loopback, parse_bind, read_token
 
@@ -77,7 +77,7 @@ def _preview(config: AppConfig) -> None:
 
 
 def _calibration(config: AppConfig) -> None:
-    cal = getattr(config.calibration, "path", "")
+    cal = config.calibration.path
     if not cal:
         return
     from edge.calibration import CalibrationError, load_calibration

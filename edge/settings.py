@@ -14,49 +14,28 @@ Sections (see examples/edge.toml for every key):
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.calibration import CalibrationConfig
 from edge.cameras import CameraConfig, check_cameras
+from edge.clock import ClockConfig
 from edge.config import ConfigError, from_mapping, load_toml
+from edge.formats import FormatsConfig
+from edge.gps import GpsConfig
+from edge.homeassistant import HomeAssistantConfig
+from edge.metrics import MetricsConfig
 from edge.motion import MotionConfig
+from edge.mqtt import MqttConfig
+from edge.outbox import OutboxConfig
+from edge.preview import PreviewConfig
 from edge.privacy import PrivacyConfig
 from edge.sources import SourceConfig
+from edge.tracking import TrackerConfig
 from edge.vehicle_colour import VehicleConfig
 from edge.watchlist import WatchlistConfig
-
-
-def _placeholder(name: str, doc: str) -> type:
-    """An empty section used only until its owner's module lands (no keys accepted yet)."""
-    cls = dataclasses.make_dataclass(name, [], frozen=True)
-    cls.__doc__ = doc + " (placeholder: its owner's module is not in this checkout yet)"
-    return cls
-
-
-def _section(module: str, name: str) -> type:
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return _placeholder(name, f"[{module}.{name}]")
-    cls = getattr(mod, name, None)
-    return cls if cls is not None else _placeholder(name, f"[{module}.{name}]")
-
-
-TrackerConfig = _section("edge.tracking", "TrackerConfig")
-FormatsConfig = _section("edge.formats", "FormatsConfig")
-GpsConfig = _section("edge.gps", "GpsConfig")
-ClockConfig = _section("edge.clock", "ClockConfig")
-OutboxConfig = _section("edge.outbox", "OutboxConfig")
-MqttConfig = _section("edge.mqtt", "MqttConfig")
-PreviewConfig = _section("edge.preview", "PreviewConfig")
-CalibrationConfig = _section("edge.calibration", "CalibrationConfig")
-MetricsConfig = _section("edge.metrics", "MetricsConfig")
-HomeAssistantConfig = _section("edge.homeassistant", "HomeAssistantConfig")
 
 
 @dataclass(frozen=True)
@@ -94,8 +73,9 @@ class DetectorConfig:
     """`[detector]`: the plate detector model ("" = the shipped models/plate_detector.onnx).
 
     plugin: "package.module:factory" — a Python callable returning any object with the
-    PlateDetector protocol (`name`, `predict(image)`), used instead of the ONNX model; it is
-    called with this section (e.g. to wrap another runtime, or a test double).
+    PlateDetector protocol of edge/ports.py (`name`, `input_side`, `fine_side`,
+    `predict(image)`), used instead of the ONNX model; it is called with this section (e.g. to
+    wrap another runtime, or a test double).
     """
 
     model: str = ""
@@ -107,32 +87,41 @@ class DetectorConfig:
     # `threads`: there the capture thread needs the other core.
     stills_threads: int = 2
     plugin: str = ""
-    score_threshold: float = 0.0  # 0 = the model's own (its JSON sidecar)
-    input_side: int = 0  # letterbox side in px; 0 = the model's own (its JSON sidecar)
-    coarse_side: int = -1  # side of a second, cheaper pass for close plates; -1 = the model's own, 0 = off
+    # None (the key left out) = the model's own, from its JSON sidecar, for the four keys below.
+    # Older configs (examples/edge.toml until issue 20) said so with -1 (coarse_side, fine_side)
+    # or 0 (input_side, score_threshold); those values are still read as None.
+    score_threshold: float | None = None  # one plain plate threshold, without candidates
+    input_side: int | None = None  # letterbox side in px
+    coarse_side: int | None = None  # side of a second, cheaper pass for close plates; 0 = off
     # Largest side of a third, fine pass over big still images (`edge read`, and `edge run` on
     # a folder: source kind "images"), so that plates small in a big photo are not shrunk below
-    # what the model can see; -1 = the model's own, 0 = off. Video is never given one: a passing
-    # vehicle is seen at many sizes, and at 1080p it would cost the pipeline about half its
-    # frame rate.
-    fine_side: int = -1
+    # what the model can see; 0 = off. Video is never given one: a passing vehicle is seen at
+    # many sizes, and at 1080p it would cost the pipeline about half its frame rate.
+    fine_side: int | None = None
 
     def __post_init__(self) -> None:
+        for key, legacy in (("score_threshold", 0), ("input_side", 0), ("coarse_side", -1), ("fine_side", -1)):
+            if getattr(self, key) == legacy:
+                object.__setattr__(self, key, None)
         for key in ("threads", "stills_threads"):
             value = getattr(self, key)
             if not 0 <= value <= 64:
                 raise ValueError(f"{key}: must be between 0 (onnxruntime's choice) and 64, got {value}")
-        if not 0 <= self.score_threshold < 1:
-            raise ValueError(f"score_threshold: must be in [0, 1), got {self.score_threshold}")
-        if self.input_side and not (128 <= self.input_side <= 1280 and self.input_side % 32 == 0):
-            raise ValueError(f"input_side: must be 0 (the model's own) or a multiple of 32 from 128 to 1280, "
-                             f"got {self.input_side}")
-        if self.coarse_side not in (-1, 0) and not (128 <= self.coarse_side <= 1280 and self.coarse_side % 32 == 0):
-            raise ValueError(f"coarse_side: must be -1 (the model's own), 0 (off) or a multiple of 32 from 128 "
-                             f"to 1280, got {self.coarse_side}")
-        if self.fine_side not in (-1, 0) and not (640 <= self.fine_side <= 4096 and self.fine_side % 32 == 0):
-            raise ValueError(f"fine_side: must be -1 (the model's own), 0 (off) or a multiple of 32 from 640 "
-                             f"to 4096, got {self.fine_side}")
+        own = "left out: the model's own"
+        if self.score_threshold is not None and not 0 < self.score_threshold < 1:
+            raise ValueError(f"score_threshold: must be in (0, 1) ({own}), got {self.score_threshold}")
+        if self.input_side is not None and not _multiple_of_32(self.input_side, 128, 1280):
+            raise ValueError(f"input_side: must be a multiple of 32 from 128 to 1280 ({own}), got {self.input_side}")
+        if self.coarse_side not in (None, 0) and not _multiple_of_32(self.coarse_side, 128, 1280):
+            raise ValueError(f"coarse_side: must be 0 (off) or a multiple of 32 from 128 to 1280 ({own}), "
+                             f"got {self.coarse_side}")
+        if self.fine_side not in (None, 0) and not _multiple_of_32(self.fine_side, 640, 4096):
+            raise ValueError(f"fine_side: must be 0 (off) or a multiple of 32 from 640 to 4096 ({own}), "
+                             f"got {self.fine_side}")
+
+
+def _multiple_of_32(value: int, low: int, high: int) -> bool:
+    return low <= value <= high and value % 32 == 0
 
 
 @dataclass(frozen=True)
@@ -161,8 +150,9 @@ class HealthConfig:
     print_interval_s: float = 0.0  # >0: also log a one-line health summary this often
 
     def __post_init__(self) -> None:
-        if self.min_free_mb < 0 or self.print_interval_s < 0:
-            raise ValueError("min_free_mb and print_interval_s must be >= 0")
+        for key in ("min_free_mb", "print_interval_s"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}: must be >= 0, got {getattr(self, key)}")
 
 
 @dataclass(frozen=True)
@@ -171,21 +161,21 @@ class AppConfig:
     source: SourceConfig = field(default_factory=SourceConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     reader: ReaderConfig = field(default_factory=ReaderConfig)
-    tracking: TrackerConfig = field(default_factory=TrackerConfig)  # type: ignore[valid-type]
-    formats: FormatsConfig = field(default_factory=FormatsConfig)  # type: ignore[valid-type]
+    tracking: TrackerConfig = field(default_factory=TrackerConfig)
+    formats: FormatsConfig = field(default_factory=FormatsConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
-    gps: GpsConfig = field(default_factory=GpsConfig)  # type: ignore[valid-type]
-    clock: ClockConfig = field(default_factory=ClockConfig)  # type: ignore[valid-type]
-    outbox: OutboxConfig = field(default_factory=OutboxConfig)  # type: ignore[valid-type]
-    mqtt: MqttConfig = field(default_factory=MqttConfig)  # type: ignore[valid-type]
+    gps: GpsConfig = field(default_factory=GpsConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
-    preview: PreviewConfig = field(default_factory=PreviewConfig)  # type: ignore[valid-type]
-    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)  # type: ignore[valid-type]
+    preview: PreviewConfig = field(default_factory=PreviewConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     watchlist: tuple[WatchlistConfig, ...] = ()  # [[watchlist]] tables
     camera: tuple[CameraConfig, ...] = ()  # [[camera]] tables: several cameras on one box
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)  # type: ignore[valid-type]
-    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)  # type: ignore[valid-type]
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     # Where the config came from (None = the embedded default); relative paths in it
     # (calibration file, models) are resolved against this file's folder.
@@ -197,10 +187,7 @@ class AppConfig:
 
     @property
     def mqtt_enabled(self) -> bool:
-        cfg = self.mqtt
-        if hasattr(cfg, "enabled"):
-            return bool(cfg.enabled)
-        return bool(getattr(cfg, "host", ""))
+        return self.mqtt.enabled
 
 
 # The embedded default (no config file): the bundled fixture video, no broker, no GPS,
@@ -208,16 +195,8 @@ class AppConfig:
 EMBEDDED_DEFAULT: dict[str, Any] = {
     "source": {"kind": "video", "path": ""},
     "outbox": {"path": "state/outbox.db"},
+    "mqtt": {"enabled": False},
 }
-
-
-def _mqtt_off(data: dict[str, Any]) -> dict[str, Any]:
-    fields = {f.name for f in dataclasses.fields(MqttConfig)}
-    if "enabled" in fields:
-        return {"enabled": False}
-    if "host" in fields:
-        return {"host": ""}
-    return {}
 
 
 def build_config(data: dict[str, Any] | None, origin: Path | None = None) -> AppConfig:
@@ -261,8 +240,6 @@ def _anchor_paths(config: AppConfig) -> AppConfig:
     changes: dict[str, Any] = {}
     for section_name, key in RELATIVE_PATH_KEYS:
         section = changes.get(section_name, getattr(config, section_name))
-        if not hasattr(section, key):
-            continue
         value = getattr(section, key)
         if value is None or value == "" or str(value).startswith("/dev/"):
             continue
@@ -299,11 +276,7 @@ def load_config(path: str | Path | None = None) -> AppConfig:
     default (the fixture video, ./state/outbox.db) from the current directory.
     """
     if path is None:
-        data = {k: dict(v) for k, v in EMBEDDED_DEFAULT.items()}
-        off = _mqtt_off(data)
-        if off:
-            data["mqtt"] = off
-        return build_config(data, origin=None)
+        return build_config({k: dict(v) for k, v in EMBEDDED_DEFAULT.items()}, origin=None)
     path = Path(path)
     return _anchor_paths(build_config(load_toml(path), origin=path.resolve()))
 

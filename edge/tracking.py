@@ -119,19 +119,19 @@ class TrackerConfig:
                      "conflict_min_confidence",
                      "min_confidence", "early_min_confidence", "format_miss_penalty"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1")
+                raise ValueError(f"{name}: must be between 0 and 1")
         for name in ("max_center_distance", "text_max_center_distance", "max_gap_s", "max_wait_s",
                      "repeat_suppress_s", "repeat_suppress_m"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
+                raise ValueError(f"{name}: must not be negative")
         if self.max_size_ratio < 1.0:
-            raise ValueError("max_size_ratio must be at least 1")
+            raise ValueError("max_size_ratio: must be at least 1")
         for name in ("min_reads", "min_text_length", "early_reads", "max_candidates", "max_variants",
                      "max_tracks"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+                raise ValueError(f"{name}: must be at least 1")
         if self.max_gap_frames < 0:
-            raise ValueError("max_gap_frames must not be negative")
+            raise ValueError("max_gap_frames: must not be negative")
 
 
 # ----------------------------------------------------------------------------- track state

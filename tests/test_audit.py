@@ -20,7 +20,7 @@ from edge.event_json import EventEncoder
 from edge.outbox import Outbox, OutboxConfig
 from edge.preview import PreviewConfig, PreviewHub, PreviewServer
 from edge.settings import build_config
-from tests.conftest import make_event
+from tests.helpers import make_event
 
 
 def audited(caplog) -> list[dict]:

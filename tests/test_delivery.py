@@ -24,9 +24,7 @@ from edge.app import Application
 from edge.event_json import EventEncoder
 from edge.outbox import Outbox, OutboxConfig
 from edge.settings import load_config
-from tests.conftest import REPO, Collector, make_event, wait_until
-from tests.test_pipeline import make_clip
-from tests.test_service import start_edge, write_config
+from tests.helpers import REPO, Collector, make_clip, make_event, start_edge, wait_until, write_config
 
 # Imported where used, so that this file also runs against the code before issue 17 (each test
 # then fails on its own assertion or on the missing piece, not the whole file at import).
@@ -107,7 +105,7 @@ def test_events_waiting_in_memory_are_retried_on_a_timer(tmp_path):
 def test_a_stop_on_a_full_outbox_reports_every_lost_event(tmp_path):
     """The old stop logged 'done: N events' and exited 0 with the held events gone, unseen."""
     from edge.commands.run import _outcome
-    from tests.test_mqtt import HEALTH_SCHEMA
+    from tests.helpers import HEALTH_SCHEMA
 
     app = Application(load_config(fast_video_config(tmp_path)))
     app.open()
@@ -176,7 +174,7 @@ sys.path.insert(0, sys.argv[2])
 from edge.durable import DurableSink
 from edge.event_json import EventEncoder
 from edge.outbox import Outbox, OutboxConfig
-from tests.conftest import make_event
+from tests.helpers import make_event
 from edge.outbox import OutboxFullError
 ob = Outbox(OutboxConfig(reserve_mb=0), sys.argv[1])
 enc = EventEncoder("dev1", "cam", {})
@@ -320,7 +318,7 @@ def _stats(folder: Path) -> dict:
 
 def test_health_keeps_coming_while_the_outbox_cannot_mark_rows_sent(mosquitto, collector_factory, tmp_path):
     """Marking rows sent raised before health went out: no health at all while the disk was full."""
-    from tests.test_mqtt import Rig, fast_config
+    from tests.helpers import Rig, fast_config
 
     col = collector_factory(mosquitto, "alpr/dev-hf/#")
     col.wait_subscribed()
@@ -391,7 +389,7 @@ def test_the_replay_sink_keeps_no_memory_per_event(tmp_path):
     import gc
     import tracemalloc
 
-    from edge.app import ReplaySink
+    from edge.sinks import ReplaySink
 
     ob = Outbox(OutboxConfig(reserve_mb=0), tmp_path / "o.db")
     sink = ReplaySink(DurableSink(ob, ENC), "file|1|start")
@@ -423,7 +421,7 @@ def test_the_replay_sink_keeps_no_memory_per_event(tmp_path):
 
 
 def test_a_payload_damaged_inside_the_database_is_quarantined_not_published(tmp_path, mosquitto, collector_factory):
-    from tests.test_mqtt import Rig, fast_config
+    from tests.helpers import Rig, fast_config
 
     db = tmp_path / "dev-q.db"
     with Outbox(OutboxConfig(reserve_mb=0), db) as ob:

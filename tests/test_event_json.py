@@ -13,7 +13,7 @@ import pytest
 
 from edge.event_json import EventEncoder, rfc3339_ms
 from edge.records import GeoFix
-from tests.conftest import make_event
+from tests.helpers import make_event
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 

@@ -20,7 +20,7 @@ from edge.config import ConfigError
 from edge.homeassistant import DeviceTopics, DiscoveryPublisher, HomeAssistantConfig, discovery_messages
 from edge.mqtt import MqttConfig
 from edge.settings import build_config
-from tests.conftest import REPO, wait_until
+from tests.helpers import REPO, wait_until
 
 VIDEO = REPO / "tests" / "fixtures" / "video" / "passes.mp4"
 SENSORS = {"last_plate", "status", "fps", "outbox_depth"}

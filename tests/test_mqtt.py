@@ -16,91 +16,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections import defaultdict
-from pathlib import Path
-from typing import Any
-
-import jsonschema
 import pytest
 
 from edge.event_json import EventEncoder
 from edge.mqtt import MqttConfig, MqttPublisher, check_broker
 from edge.durable import DurableSink
-from edge.outbox import Outbox, OutboxConfig
-from tests.conftest import REPO, Collector, Mosquitto, make_event, wait_until
-
-SCHEMAS = REPO / "schemas"
-READ_SCHEMA = jsonschema.Draft202012Validator(json.loads((SCHEMAS / "edge.read-1.schema.json").read_text()),
-                                              format_checker=jsonschema.FormatChecker())
-HEALTH_SCHEMA = jsonschema.Draft202012Validator(json.loads((SCHEMAS / "edge.health-1.schema.json").read_text()),
-                                                format_checker=jsonschema.FormatChecker())
-USERS = {"collector": "collector-pw", "edge": "edge-pw"}
-COLLECTOR_ONLY = {"collector": "collector-pw"}
-
-
-def fast_config(broker: Mosquitto, **kw: Any) -> MqttConfig:
-    base: dict[str, Any] = dict(host=broker.host, port=broker.port, reconnect_min_s=0.05, reconnect_max_s=0.3,
-                                health_interval_s=0.5, keepalive_s=5, max_inflight=20)
-    base.update(kw)
-    return MqttConfig(**base)
-
-
-def password_file(tmp_path: Path, password: str) -> Path:
-    p = tmp_path / "mqtt-password"
-    p.write_text(password + "\n")
-    return p
-
-
-class Rig:
-    """Outbox + encoder + sink + publisher for one device."""
-
-    def __init__(self, tmp_path: Path, config: MqttConfig, device: str = "dev1", outbox_cfg: OutboxConfig | None = None):
-        self.device = device
-        self.outbox = Outbox(outbox_cfg or OutboxConfig(), path=tmp_path / f"{device}.db")
-        self.encoder = EventEncoder(device, "cam", {"detector": "d", "reader": "r"})
-        self.publisher = MqttPublisher(config, self.outbox, device, health=lambda: {"fps": 25.0, "clock": "video"})
-        self.sink = DurableSink(self.outbox, self.encoder, self.publisher.notify)
-
-    def submit(self, n: int, delay: float = 0.0) -> list[int]:
-        seqs = []
-        for i in range(n):
-            s = self.sink.submit(make_event(f"P{i:05d}"))
-            assert s is not None
-            seqs.append(s.seq)
-            if delay:
-                time.sleep(delay)
-        return seqs
-
-    def close(self) -> None:
-        self.publisher.stop(timeout=1.0)
-        self.outbox.close()
-
-
-@pytest.fixture
-def rigs(tmp_path):
-    made: list[Rig] = []
-
-    def make(config: MqttConfig, **kw: Any) -> Rig:
-        r = Rig(tmp_path, config, **kw)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
-
-
-def assert_all_arrived(col: Collector, last_seq: int, timeout: float = 20.0) -> dict[str, int]:
-    ok = wait_until(lambda: col.seqs() >= set(range(1, last_seq + 1)), timeout)
-    events = col.events()
-    missing = sorted(set(range(1, last_seq + 1)) - {e["seq"] for e in events})
-    assert ok and not missing, f"missing seqs: {missing[:20]} ({len(missing)})"
-    ids: dict[int, set[str]] = defaultdict(set)
-    for e in events:
-        ids[e["seq"]].add(e["id"])
-    assert all(len(v) == 1 for v in ids.values()), "a re-delivered seq carried a different id"
-    assert len({next(iter(v)) for v in ids.values()}) == last_seq  # ids unique per seq
-    return {"received": len(events), "unique": last_seq, "duplicates": len(events) - last_seq}
+from edge.outbox import Outbox
+from tests.helpers import (COLLECTOR_ONLY, HEALTH_SCHEMA, READ_SCHEMA, REPO, USERS, Rig,
+                           assert_all_arrived, fast_config, make_event, password_file, start_gated, wait_until)
 
 
 def test_delivers_everything_marks_on_puback_status_and_health(mosquitto, rigs, collector_factory, tmp_path):
@@ -130,18 +53,6 @@ def test_delivers_everything_marks_on_puback_status_and_health(mosquitto, rigs, 
     late = collector_factory(mosquitto, "alpr/dev-a/status")
     assert wait_until(lambda: late.messages, 3) and late.messages[0][1:] == (b"offline", True)
     print(f"\ndelivered 300 events in {elapsed:.2f} s ({300 / elapsed:.0f}/s), {counts}")
-
-
-def start_gated(broker: Mosquitto, col: Collector | None, factory: Any, topic: str) -> Collector:
-    """(Re)start the broker letting only the collector in; open the gate once it has subscribed."""
-    broker.users = dict(COLLECTOR_ONLY)
-    subscribed = col.subscriptions if col is not None else 0
-    broker.start()
-    if col is None:
-        col = factory(broker, topic, username="collector", password=USERS["collector"])
-    col.wait_subscribed(subscribed + 1)
-    broker.set_users(USERS)  # SIGHUP: the device may connect now
-    return col
 
 
 def test_broker_absent_at_start_then_appears(mosquitto_factory, collector_factory, rigs, tmp_path):
@@ -278,7 +189,7 @@ from edge.event_json import EventEncoder
 from edge.mqtt import MqttConfig, MqttPublisher
 from edge.durable import DurableSink
 from edge.outbox import Outbox
-from tests.conftest import make_event
+from tests.helpers import make_event
 ob = Outbox(path=sys.argv[1])
 pub = MqttPublisher(MqttConfig(host="127.0.0.1", port=int(sys.argv[2]), reconnect_min_s=0.05,
                                reconnect_max_s=0.3, health_interval_s=0), ob, "dev-k")

@@ -7,9 +7,7 @@ from __future__ import annotations
 import logging
 import time
 
-from tests.conftest import wait_until
-from tests.test_mqtt import (USERS, Rig, assert_all_arrived, fast_config, password_file, rigs,  # noqa: F401
-                             start_gated)
+from tests.helpers import USERS, Rig, assert_all_arrived, fast_config, password_file, start_gated, wait_until
 
 
 def test_two_boxes_with_one_device_id_log_client_id_taken_over(mosquitto_factory, tmp_path, caplog):

@@ -18,7 +18,7 @@ from edge.cli import main as edge_main
 from edge.event_json import EventEncoder
 from edge.durable import DurableSink
 from edge.outbox import Outbox, OutboxConfig, OutboxError, OutboxFullError
-from tests.conftest import REPO, make_event
+from tests.helpers import REPO, make_event
 
 ENC = EventEncoder("dev1", "cam", {"detector": "d", "reader": "r"})
 
@@ -129,7 +129,7 @@ import sys
 sys.path.insert(0, sys.argv[2])
 from edge.event_json import EventEncoder
 from edge.outbox import Outbox
-from tests.conftest import make_event
+from tests.helpers import make_event
 enc = EventEncoder("dev1", "cam", {})
 ob = Outbox(path=sys.argv[1])
 while True:

@@ -19,7 +19,7 @@ from edge.privacy_stage import PrivacySink, PrivacyStage, open_privacy, preview_
 from edge.records import PlateRead
 from edge.settings import build_config
 from edge.watchlist import WatchlistConfig, Watchlists
-from tests.conftest import make_event
+from tests.helpers import make_event
 
 KEY = b"privacy-unit-test-key-0123456789"
 ENC = EventEncoder("dev", "cam", {"detector": "d", "reader": "r"})

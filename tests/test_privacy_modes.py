@@ -21,7 +21,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from tests.conftest import Collector, Mosquitto, wait_until
+from tests.helpers import Collector, Mosquitto, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEO = REPO / "tests" / "fixtures" / "video" / "passes.mp4"
@@ -32,7 +32,7 @@ HEALTH_SCHEMA = json.loads((REPO / "schemas" / "edge.health-1.schema.json").read
 
 
 def _models_present() -> bool:
-    from edge.app import model_paths
+    from edge.inference.loading import model_paths
     from edge.settings import AppConfig
 
     return all(p.is_file() for p in model_paths(AppConfig()))

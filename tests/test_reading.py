@@ -133,9 +133,9 @@ def size_of(box: BoundingBox, margin) -> tuple[int, int]:
 def _tilted_plate(angle: float) -> tuple[np.ndarray, BoundingBox]:
     """A grey picture holding the first fixture plate turned by `angle` degrees, and the upright
     box around it."""
-    from tests.inference.test_reader import _fixture_plates, _turned_on_grey
+    from tests.helpers import fixture_plates, turned_on_grey
 
-    return _turned_on_grey(_fixture_plates()[0][1], angle)
+    return turned_on_grey(fixture_plates()[0][1], angle)
 
 
 def test_an_unsure_tilted_plate_is_also_read_turned_level_and_a_sure_enough_turned_read_wins():
@@ -186,13 +186,13 @@ def test_an_unsure_tilted_plate_is_also_read_turned_level_and_a_sure_enough_turn
 def test_the_shipped_reader_reads_tilted_fixture_plates_through_the_turned_crops():
     from edge.inference import models_dir
     from edge.inference.reader import OnnxPlateReader
-    from tests.inference.test_reader import _fixture_plates, _turned_on_grey
+    from tests.helpers import fixture_plates, turned_on_grey
 
     reader = OnnxPlateReader(models_dir() / "plate_reader.onnx")
     product = context_only = 0
-    for _, plate, want in _fixture_plates():
+    for _, plate, want in fixture_plates():
         for angle in (20, -20):
-            image, box = _turned_on_grey(plate, angle)
+            image, box = turned_on_grey(plate, angle)
             product += read_detections(image, [PlateDetection(box, 0.9)], reader, None)[0].text == want
             context_only += reader.predict([crop_plate(image, box, CONTEXT)])[0].text == want
     # 2026-12-06: 25 of 40 plates tilted by 20 degrees read with the -15 / +15 degree turns (16

@@ -100,27 +100,35 @@ def test_relative_paths_are_taken_from_the_config_files_folder(tmp_path):
 
 @pytest.mark.parametrize("side", [100, 500, 2048])
 def test_detector_input_side_must_be_a_multiple_of_32_in_range(side):
-    with pytest.raises(ConfigError, match=rf"^detector\.input_side: must be 0 \(the model's own\) or a multiple of 32 "
-                                          rf"from 128 to 1280, got {side}$"):
+    with pytest.raises(ConfigError, match=rf"^detector\.input_side: must be a multiple of 32 from 128 to 1280 "
+                                          rf"\(left out: the model's own\), got {side}$"):
         build_config({"detector": {"input_side": side}})
     assert build_config({"detector": {"input_side": 416}}).detector.input_side == 416
 
 
 @pytest.mark.parametrize("side", [-2, 100, 330, 2048])
 def test_detector_coarse_side_must_be_off_default_or_a_multiple_of_32(side):
-    with pytest.raises(ConfigError, match=r"^detector\.coarse_side: must be -1 \(the model's own\), 0 \(off\) "):
+    with pytest.raises(ConfigError, match=r"^detector\.coarse_side: must be 0 \(off\) or a multiple of 32 "):
         build_config({"detector": {"coarse_side": side}})
     assert build_config({"detector": {"coarse_side": 256}}).detector.coarse_side == 256
-    assert build_config({}).detector.coarse_side == -1
+    assert build_config({}).detector.coarse_side is None  # the model's own
 
 
 @pytest.mark.parametrize("side", [-2, 100, 600, 1000, 8192])
 def test_detector_fine_side_must_be_off_default_or_a_multiple_of_32(side):
-    with pytest.raises(ConfigError, match=r"^detector\.fine_side: must be -1 \(the model's own\), 0 \(off\) "):
+    with pytest.raises(ConfigError, match=r"^detector\.fine_side: must be 0 \(off\) or a multiple of 32 "):
         build_config({"detector": {"fine_side": side}})
     assert build_config({"detector": {"fine_side": 1536}}).detector.fine_side == 1536
     assert build_config({"detector": {"fine_side": 0}}).detector.fine_side == 0
-    assert build_config({}).detector.fine_side == -1
+    assert build_config({}).detector.fine_side is None  # the model's own
+
+
+def test_detector_keys_left_out_are_the_models_own_and_so_are_the_old_spellings():
+    """None = the model's own; configs written before said so with -1 or 0, still read as None."""
+    old = {"score_threshold": 0.0, "input_side": 0, "coarse_side": -1, "fine_side": -1}
+    detector = build_config({"detector": old}).detector
+    assert [getattr(detector, key) for key in old] == [None] * 4
+    assert detector == build_config({}).detector
 
 
 @pytest.mark.parametrize("key", ["threads", "stills_threads"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import cv2
@@ -10,15 +9,7 @@ import numpy as np
 import pytest
 
 from edge.stills import MAX_STILL_PIXELS, read_still, reduction, stored_size
-
-
-def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
-    """The JPEG with an EXIF APP1 segment holding only an Orientation tag, as a phone writes
-    for a photo taken with the phone turned (6: the stored pixels are to be turned 90 degrees
-    clockwise for display)."""
-    ifd = struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + b"\0\0\0\0"
-    app1 = b"Exif\0\0" + b"MM\0*\0\0\0\x08" + ifd
-    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+from tests.helpers import with_exif_orientation
 
 
 def _jpeg(image: np.ndarray) -> bytes:

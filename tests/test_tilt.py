@@ -7,18 +7,18 @@ import pytest
 
 from edge.reading import CONTEXT, crop_plate
 from edge.tilt import plate_tilt
-from tests.inference.test_reader import _fixture_plates, _turned_on_grey
+from tests.helpers import fixture_plates, turned_on_grey
 
 
 def _turned_crop(plate: np.ndarray, angle: float) -> np.ndarray:
     """The plate turned by `angle` degrees on a grey ground, cut as edge.reading cuts a detection."""
-    image, box = _turned_on_grey(plate, angle)
+    image, box = turned_on_grey(plate, angle)
     return crop_plate(image, box, CONTEXT)
 
 
 @pytest.mark.parametrize("angle", [-22.0, -12.0, -6.0, 0.0, 6.0, 12.0, 22.0])
 def test_the_tilt_of_the_fixture_plates_is_measured_to_a_few_degrees(angle):
-    plates = _fixture_plates()
+    plates = fixture_plates()
     errors = [abs(plate_tilt(_turned_crop(plate, angle)) + angle) for _, plate, _ in plates]
     # the crop must be turned back by -angle; most plates to within 2.5 degrees
     assert sum(e <= 2.5 for e in errors) >= 0.8 * len(plates), sorted(errors)

@@ -18,7 +18,9 @@ import jsonschema
 import numpy as np
 import pytest
 
-from edge.app import MemorySink, load_readers, make_tracker
+from edge.app import make_tracker
+from edge.inference.loading import load_readers
+from edge.sinks import MemorySink
 from edge.event_json import EventEncoder
 from edge.pipeline import Pipeline, PipelineOptions
 from edge.records import BoundingBox

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-errors", action="store_true")
     args = ap.parse_args(argv)
 
-    from edge.app import load_readers
+    from edge.inference.loading import load_readers
     from edge.reading import read_image
     from edge.settings import load_config
 

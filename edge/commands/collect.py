@@ -11,7 +11,6 @@ between collectors that share the load (--share GROUP).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import signal
 import sys
 import threading
@@ -45,6 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _mqtt_config(args: argparse.Namespace) -> Any:
+    from edge.config import replace_section
     from edge.mqtt import MqttConfig
 
     cfg = MqttConfig()
@@ -54,7 +54,7 @@ def _mqtt_config(args: argparse.Namespace) -> Any:
         cfg = load_config(args.config).mqtt
     changes = {k: v for k, v in (("host", args.host), ("port", args.port), ("username", args.username),
                                  ("password_file", args.password_file)) if v is not None}
-    return dataclasses.replace(cfg, **changes) if changes else cfg
+    return replace_section(cfg, "mqtt", **changes) if changes else cfg
 
 
 def _report(args: argparse.Namespace) -> int:

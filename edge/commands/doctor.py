@@ -67,7 +67,7 @@ def check_source(config, timeout: float) -> tuple[str, str]:
 
 
 def check_models(config) -> tuple[str, str]:
-    from edge.app import load_readers, model_paths, warm_up
+    from edge.inference.loading import load_readers, model_paths, warm_up
 
     det, rdr = model_paths(config)
     t0 = time.perf_counter()
@@ -129,7 +129,7 @@ def check_clock(config, source_is_file: bool) -> tuple[str, str]:
 
 
 def check_state_dir(config) -> tuple[str, str]:
-    path = config.outbox.resolved_path() if hasattr(config.outbox, "resolved_path") else Path("state/outbox.db")
+    path = config.outbox.resolved_path()
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -146,7 +146,7 @@ def check_state_dir(config) -> tuple[str, str]:
 
 
 def check_calibration(config) -> tuple[str, str] | None:
-    path = getattr(config.calibration, "path", "")
+    path = config.calibration.path
     if not path:
         return None
     from edge.calibration import load_calibration

@@ -55,7 +55,7 @@ def _figures(role: str, meta: dict[str, Any]) -> dict[str, Any]:
 
 def describe(role: str, config: Any, model: Any, path: Path) -> dict[str, Any]:
     section = getattr(config, role)
-    entry: dict[str, Any] = {"role": role, "name": str(getattr(model, "name", "unknown"))}
+    entry: dict[str, Any] = {"role": role, "name": str(model.name)}
     if section.plugin:
         entry.update(kind="plugin", plugin=section.plugin)
         return entry
@@ -114,7 +114,7 @@ def _text(entry: dict[str, Any], ms: float | None, runs: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.app import load_readers, model_paths
+    from edge.inference.loading import load_readers, model_paths
     from edge.config import ConfigError
     from edge.settings import load_config
 

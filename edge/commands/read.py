@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.app import load_readers
+    from edge.inference.loading import load_readers
     from edge.config import ConfigError
     from edge.settings import load_config
 
@@ -161,7 +161,7 @@ def _plate_json(read: PlateRead, scale_x: float = 1.0, scale_y: float = 1.0) -> 
 
 
 def _read_video(path: Path, config) -> Iterator[dict]:
-    from edge.app import read_video_events
+    from edge.commands.read_video import read_video_events
     from edge.sources import SourceError
 
     if not path.exists():

@@ -17,7 +17,7 @@ def aiming_settings(formats: Any, source: Any) -> AimingSettings:
     """The plate size the camera expects (`[formats] regions`) and its shutter (`[source]`)."""
     from edge.plate_sizes import expected_plates
 
-    expected = expected_plates(tuple(getattr(formats, "regions", ())))
+    expected = expected_plates(tuple(formats.regions))
     plate = expected.reference
     if not expected.configured:
         note = f"no [formats] regions configured: measured against a {plate.width_mm:.0f} mm EU plate"
@@ -26,14 +26,14 @@ def aiming_settings(formats: Any, source: Any) -> AimingSettings:
     else:
         note = (f"[formats] regions have plates of several sizes: measured against the widest, "
                 f"{plate.width_mm:.0f} mm ({plate.region})")
-    return AimingSettings(plate=plate, plate_note=note, exposure_us=int(getattr(source, "exposure_us", 0) or 0))
+    return AimingSettings(plate=plate, plate_note=note, exposure_us=int(source.exposure_us or 0))
 
 
 def calibration_file(config: Any, override: str | Path | None = None) -> Path | None:
     """The calibration file the ROI editor saves to: `override`, else `[calibration] path`."""
     from edge.settings import resolve_path
 
-    value = override or getattr(config.calibration, "path", "")
+    value = override or config.calibration.path
     return resolve_path(config, value) if value else None
 
 

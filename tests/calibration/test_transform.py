@@ -240,6 +240,8 @@ class RecordingReader:
 
 
 class RecordingTracker:
+    open_tracks = 0
+
     def __init__(self):
         self.reads = []
 
@@ -270,7 +272,7 @@ def test_pipeline_detects_on_a_small_transformed_frame_and_reads_sharp_full_res_
     from edge.pipeline import Pipeline, PipelineOptions
     from edge.reading import CONTEXT, SURE_ALONE, crop_bounds
     from edge.records import Frame
-    from tests.test_pipeline import ColourPlateDetector
+    from tests.helpers import ColourPlateDetector, NoFrames
 
     cal = lens_calibration(FW, FH, roi="roi" in parts, prewarp="prewarp" in parts)
     frames = [Frame(i, plate_scene(i), i * 40_000_000, datetime(2026, 1, 1, tzinfo=timezone.utc), "t")
@@ -278,7 +280,7 @@ def test_pipeline_detects_on_a_small_transformed_frame_and_reads_sharp_full_res_
 
     def run(transform):
         reader, tracker, detector = RecordingReader(), RecordingTracker(), ColourPlateDetector()
-        p = Pipeline(object(), detector, reader, tracker, object(), transform=transform,
+        p = Pipeline(NoFrames(), detector, reader, tracker, object(), transform=transform,
                      options=PipelineOptions(detect_side=416))
         for f in frames:
             p.process(f)

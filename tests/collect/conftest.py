@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 _names = itertools.count(1)
 
@@ -121,7 +121,7 @@ class Device:
         self.publisher.start()
 
     def submit(self, n: int) -> list[str]:
-        from tests.conftest import make_event
+        from tests.helpers import make_event
 
         return [self.sink.submit(make_event(f"P{i:05d}")).id for i in range(n)]
 

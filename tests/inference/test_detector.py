@@ -131,7 +131,7 @@ def test_name_and_threshold_come_from_the_sidecar(detector):
 def test_input_side_comes_from_the_sidecar_unless_the_config_sets_it(scenes):
     import json
 
-    from edge.app import load_readers
+    from edge.inference.loading import load_readers
     from edge.settings import build_config
 
     sidecar = json.loads(default_model_path().with_suffix(".json").read_text())
@@ -175,7 +175,7 @@ def _close_up(style: str, seed: int) -> tuple[np.ndarray, BoundingBox]:
 def test_the_coarse_pass_finds_plates_that_fill_the_picture():
     import json
 
-    from edge.app import load_readers
+    from edge.inference.loading import load_readers
     from edge.settings import build_config
 
     sidecar = json.loads(default_model_path().with_suffix(".json").read_text())
@@ -210,7 +210,7 @@ def test_fine_pass_for_stills_from_900_px_at_five_eighths_then_half_their_size(d
 
 
 def test_stills_get_their_own_detector_threads_and_video_keeps_one():
-    from edge.app import load_readers
+    from edge.inference.loading import load_readers
     from edge.settings import build_config
 
     assert load_readers(build_config({})).detector.threads == 1  # video: a core for capture

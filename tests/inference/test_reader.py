@@ -13,52 +13,14 @@ import pytest
 
 from edge.inference import models_dir
 from edge.inference.reader import OnnxPlateReader, ReaderConfigError
-from edge.records import BoundingBox, CharConfidence, PlateText
+from edge.records import CharConfidence, PlateText
+from tests.helpers import fixture_plates
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "plate_reader.onnx"
 SIDECAR = REPO / "models" / "plate_reader.json"
 FIXTURES = REPO / "tests" / "fixtures" / "plates"
 ALPHABET = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
-def _fixture_plates() -> list[tuple[str, np.ndarray, str]]:
-    """(name, BGR image, text) from tests/fixtures/plates/labels.tsv (written by the renderer);
-    without those files, plates drawn by the renderer from a fixed seed."""
-    rows = []
-    if not (FIXTURES / "labels.tsv").is_file():
-        from edge.synth.plates import render_plate
-
-        rng = np.random.default_rng(20261127)
-        for i in range(20):
-            p = render_plate(rng)
-            rows.append((f"seed-{i}-{p.style}", p.image,
-                         "".join(c for c in p.text.upper() if c in ALPHABET)))
-        return rows
-    for line in (FIXTURES / "labels.tsv").read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split("\t")
-        img = cv2.imread(str(FIXTURES / parts[0]))
-        assert img is not None, parts[0]
-        rows.append((parts[0], img, "".join(c for c in parts[1].upper() if c in ALPHABET)))
-    return rows
-
-
-def _turned_on_grey(plate: np.ndarray, angle: float) -> tuple[np.ndarray, BoundingBox]:
-    """The plate in the middle of a grey picture twice its width and four times its height,
-    the picture turned by `angle` degrees about its centre, and the upright box around the
-    turned plate (what a detector would box)."""
-    h, w = plate.shape[:2]
-    canvas = np.full((4 * h, 2 * w, 3), 90, np.uint8)
-    canvas[3 * h // 2:3 * h // 2 + h, w // 2:w // 2 + w] = plate
-    m = cv2.getRotationMatrix2D((w, 2 * h), angle, 1.0)
-    image = cv2.warpAffine(canvas, m, (2 * w, 4 * h), borderValue=(90, 90, 90))
-    corners = np.array([[[w // 2, 3 * h // 2], [w // 2 + w, 3 * h // 2], [w // 2 + w, 3 * h // 2 + h],
-                         [w // 2, 3 * h // 2 + h]]], np.float32)
-    turned = cv2.transform(corners, m)[0]
-    (x1, y1), (x2, y2) = turned.min(0), turned.max(0)
-    return image, BoundingBox(float(x1), float(y1), float(x2 - x1), float(y2 - y1))
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +30,7 @@ def reader() -> OnnxPlateReader:
 
 @pytest.fixture(scope="module")
 def plates() -> list[tuple[str, np.ndarray, str]]:
-    return _fixture_plates()
+    return fixture_plates()
 
 
 def test_models_dir_prefers_environment(monkeypatch, tmp_path):

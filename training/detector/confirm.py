@@ -26,7 +26,7 @@ from training.detector import common, data
 
 
 def collect(models_dir: Path, root: Path) -> tuple[list[tuple[str, float, float, int, int]], dict[str, int]]:
-    from edge.app import load_readers
+    from edge.inference.loading import load_readers
     from edge.reading import read_detections
     from edge.settings import build_config
 

@@ -4,7 +4,7 @@
 
 Pastes each detection set's *val* photos (D1: val_noleak.txt) N x N into one picture (in name
 order, cells as large as the set's largest photo, the layout of `eval_e2e --mosaic`), runs the
-product's stills path (`edge.app.load_readers(stills=True)`, `edge.reading.read_detections`) and
+product's stills path (`edge.inference.loading.load_readers(stills=True)`, `edge.reading.read_detections`) and
 reports per set, at IoU >= 0.5 against every labelled box:
   raw   recall / precision of the detector's boxes, candidates for confirmation included
   kept  recall / precision of the reads `edge read` would print (candidates the reader confirmed)
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unmatched", type=Path, default=None, metavar="DIR",
                     help="write the kept reads that match no labelled box here, as PNGs")
     args = ap.parse_args(argv)
-    from edge.app import load_readers
+    from edge.inference.loading import load_readers
     from edge.settings import load_config
 
     models = load_readers(load_config(args.config), stills=True)
