@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.reading import CONTEXT, MIN_CROP_H, MIN_CROP_W, READ_CROPS, TILT_BAND, crop_bounds
+from edge.reading import CONTEXT, DEFAULT_POLICY, crop_bounds
 from edge.event_json import EventEncoder
 from edge.formats import FormatRules, FormatsConfig
 from edge.motion import MotionConfig, MotionGate
@@ -29,6 +29,8 @@ from edge.sources import SourceConfig, open_source
 from edge.sources.stream import StreamSource
 from edge.tracking import PlateTracker, TrackerConfig
 
+MIN_CROP_H, MIN_CROP_W, READ_CROPS, TILT_BAND = (DEFAULT_POLICY.min_crop_h, DEFAULT_POLICY.min_crop_w,
+                                                 DEFAULT_POLICY.read_crops, DEFAULT_POLICY.tilt_band)
 FPS = 25.0
 FRAME = timedelta(seconds=1 / FPS)
 START = datetime(2026, 5, 4, 7, 30, tzinfo=timezone.utc)
