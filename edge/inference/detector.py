@@ -163,7 +163,7 @@ def _overlaps(box: np.ndarray, others: np.ndarray, iou: float, contain: float) -
 def _tile_size(length: int, most: int, multiple: int, overlap: int) -> int:
     """The smallest tile (a multiple of `multiple`, at most `most`) that covers `length` px in
     as few tiles as `most` px tiles would, overlapping by `overlap`: 1488 px rows take three
-    608 px tiles rather than three 768 px ones (9 tiles on a 12 MP photo: 158 instead of 204 ms)."""
+    608 px tiles rather than three 768 px ones (less time, docs/reading.md)."""
     if length <= most:
         return length + (-length) % multiple
     n = _tile_count(length, most, overlap)
@@ -243,10 +243,9 @@ class OnnxPlateDetector:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         # After the fine pass's last tile of a big photo, onnxruntime gives back the arena memory
-        # those big inputs took (about 20 MB on a 24 MP photo), so it is not held while the next
-        # photo decodes. Only once big buffers are mapped on their own (edge.heap): before, the
-        # freed chunks stay in the C heap, and a folder of 1280x720 photos grew 15 MB with each
-        # (100 real photos: 261 MB at the end instead of 139).
+        # its big inputs took, so it is not held while the next photo decodes; only once big
+        # buffers are mapped on their own (edge.heap), else the C heap keeps growing
+        # (docs/reading.md, "Memory after a big photo").
         self._shrink_arena = ort.RunOptions()
         self._shrink_arena.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self._input = self._session.get_inputs()[0].name
