@@ -200,7 +200,8 @@ class OnnxPlateDetector:
         fine_side: int | None = None,
         policy: DetectionPolicy | None = None,
     ):
-        """None: the sidecar's value (`policy`: its fields, the defaults for those it leaves out)."""
+        """An argument left None takes the sidecar's value; `policy` None: the sidecar's fields
+        (`DetectionPolicy.from_sidecar`), the defaults for those it leaves out."""
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
             raise FileNotFoundError(f"detector model not found: {path}")
