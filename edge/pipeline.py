@@ -33,7 +33,7 @@ import numpy as np
 from edge.imaging import fast_resize
 from edge.motion import MotionConfig, MotionGate, roi_contains
 from edge.ports import EventSink, FrameSource, PlateDetector, PlateReader, ServiceNotifier
-from edge.reading import CONTEXT, CropMargin, crop_bounds, read_detections
+from edge.reading import CONTEXT, DEFAULT_POLICY, CropMargin, crop_bounds, read_detections
 from edge.records import BoundingBox, Frame, PlateDetection, PlateEvent, PlateRead
 from edge.service import NullNotifier
 from edge.stills import BIG_PHOTO_BYTES
@@ -525,7 +525,7 @@ class Pipeline:
     def _read(self, prepared: PreparedFrame, detections: list[PlateDetection], seq: int,
               t_start: float) -> list[PlateRead]:
         reads = read_detections(prepared.image, detections, self.reader, self.rules, seq, crop=prepared.crop,
-                                frame_size=prepared.size)
+                                frame_size=prepared.size, policy=DEFAULT_POLICY.for_detector(self.detector))
         self.latency.add("read", (time.perf_counter() - t_start) * 1e3)
         # A plate with no readable character (cut by the frame edge, too far) is not yet seen.
         reads = [r for r in reads if r.text]

@@ -1,4 +1,7 @@
-"""Detect, crop and read the plates of one image: the step shared by `edge read` and the pipeline."""
+"""Detect, crop and read the plates of one image: the step shared by `edge read` and the pipeline.
+
+How hard to look at each plate is a `ReadingPolicy` (one default, `DEFAULT_POLICY`); the
+figures that chose its values are in docs/reading.md."""
 
 from __future__ import annotations
 
@@ -15,10 +18,6 @@ from edge.records import BoundingBox, PlateDetection, PlateRead, PlateText
 from edge.sighting import sharpness, touches_edge
 from edge.tilt import plate_tilt
 
-# Smaller crops hold no readable characters.
-MIN_CROP_H = 4
-MIN_CROP_W = 8
-
 
 @dataclass(frozen=True, slots=True)
 class CropMargin:
@@ -32,66 +31,56 @@ class CropMargin:
 CONTEXT = CropMargin(0.06, 0.12)
 TIGHT = CropMargin(0.0, 0.0)
 WIDE = CropMargin(0.12, 0.2)
-# Every plate is read from these crops (boxes vary in tightness, and the reader in what it makes
-# of them), and the crops vote: each distinct text scores the sum of the confidences of the crops
-# that read it, the highest wins. On the detection val splits (training/eval_val.py, 370 plates
-# with a detection and a confident teacher label) the context crop alone read 300, the context
-# and tight crops keeping the more confident read 305, and these three voting 313.
-READ_CROPS = (CONTEXT, TIGHT, WIDE)
-# The crops are read in up to three batches, each holding the crops of every plate of the image
-# that still needs one: first the CONTEXT crop; then the TIGHT crop of the plates read with less
-# confidence than SURE_ALONE; then the WIDE crop of those whose two crops disagree (or could not
-# both be cut). When two crops agree, the third could only outvote them by being more confident
-# than both together. Reading every plate's first two crops, as was done before, read the same
-# 314 of 377 val plates as always reading all three, 2.48 instead of 3 crops per plate on 100
-# real photos. A plate read at SURE_ALONE from its context crop alone is rarely changed by the
-# others' vote: on the val images (training/eval_val.py) upright / turned 8, 15, 22 degrees /
-# keystone 0.3, 0.5 the same 318 / 282, 242, 226 / 292, 263 plates were read with 0.99 as with
-# every plate's tight crop read (0.95: 319 / 280, 242, 226 / 292, 263; 0.8: 317 upright), and
-# the detection val splits kept the same plates (training.detector.mosaic --n 1), at 2.01
-# instead of 2.47 crops per upright val plate (benchmarks/README.md: the reader's time). Scored
-# once on e2e_val: the same 241 as they are and 234 as 2x2 mosaics, one fewer as 3x3 and 4x4
-# (237, 218): a small plate read a character short (B12NCA) at 0.99 from its context crop alone.
-SURE_ALONE = 0.99
-# A detection marked `confirm` (a detector candidate below its sure threshold) is kept only when
-# its read reaches both. With the detector's two thresholds chosen for them on the detection val
-# splits (training/detector/confirm.py), pooled recall at precision >= 0.96 rose 0.779 -> 0.804
-# (0.712 -> 0.761 before the detector's coarse pass).
-CONFIRM_MIN_CONFIDENCE = 0.5
-CONFIRM_MIN_CHARS = 4
-# A plate read with less confidence than TILT_BELOW is also read from its CONTEXT crop turned
-# level (one more batch), and the surer turned read may replace it (below): the reader holds up
-# to ~10 degrees of tilt and collapses past 15 (fixture plates: 37/40 read at 10, 28/40 at 15,
-# 7/40 at 20), and photos taken by hand or from a leaning vehicle are tilted. How far to turn it
-# is measured on the crop (edge.tilt.plate_tilt); under TILT_FROM degrees it is not turned. Val
-# images (training/eval_val.py, 377 plates) upright / turned 8, 15, 22 degrees / keystone 0.3:
-# 313 / 282, 229, 188 / 291 read when the crop was turned -15 and +15 degrees instead, 317 /
-# 282, 224, 208 / 294 measured (models/plate_reader.md, "Measured tilt"). Measured, a turned
-# read is rarely wrong where the upright one was right, so more plates are worth turning:
-# TILT_BELOW 0.8 / 0.9 / 0.95 / always read 317 / 318 / 318 / 317 upright, 224 / 239 / 243 /
-# 248 and 208 / 222 / 226 / 230 turned 15 / 22, 294 / 293 / 292 / 291 keystoned, at 1.62 /
-# 1.66 / 1.77 / 1.99 ms per plate of the 100 benchmark photos (the target is 2).
-TILT_BELOW = 0.95
-TILT_FROM = 3.0
-# ... keeping only the middle TILT_BAND of the turned crop's height: a tilted plate's box is
-# tall (a 4:1 plate at 22 degrees: 2.4 plate heights), and once turned the plate lies across the
-# middle, so the rest is background that squeezes the characters in the reader's 128x64 input.
-# 0.7 holds a 4:1 plate tilted 12-30 degrees, turned by 15. Val images turned 15 / 22 degrees
-# each way (alternately), 377 plates, turned -15 and +15 (before the tilt was measured): 217 /
-# 111 read with the whole turned crop, 232 / 162 with
-# 0.7 (0.6: 224 / 171; 0.8: 232 / 159); 8 degrees 285 either way; upright 314 -> 312, a churn
-# of a few unsure reads (5 lost, 3 gained).
-TILT_BAND = 0.7
-# A turned read replaces the plate's read when it is more confident than this share of it: an
-# unsure read of a tilted plate is often a confident-looking wrong one. Val (same protocol, with
-# the -15 and +15 degree turns, upright / 8 / 15 / 22 degrees): 1.0 read 312 / 285 / 237 / 187,
-# 0.9 313 / 286 / 243 / 190, 0.8 313 / 286 / 244 / 190, 0.7 312 / 284 / 243 / 190, 0.5 311 /
-# 283 / 237 / 179; detection val recall / precision unchanged (0.807 / 0.961 pooled).
-TURNED_WINS_ABOVE = 0.9
-# Boxes less tall than this are not turned: turned, their characters would be a few pixels tall.
-# On the 100 real photos of benchmarks/models.py this saves 3.17 -> 3.05 crops per plate; val
-# reads (upright, 8, 15, 22 degrees), detection and e2e_val stay the same (10 px: 3.08).
-TILT_MIN_H = 14
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingPolicy:
+    """How hard each plate is looked at: which crops are read and vote, when an unsure read is
+    read again turned level, and what a detector candidate's read must reach. The defaults were
+    measured with the shipped models (docs/reading.md has the figures)."""
+
+    # Crops vote on the text: the first is read for every plate, the second where that read is
+    # less sure than `sure_alone`, the rest where those two disagree.
+    read_crops: tuple[CropMargin, ...] = (CONTEXT, TIGHT, WIDE)
+    # A read this sure from the first crop is rarely changed by the others' vote.
+    sure_alone: float = 0.99
+    # A detection marked `confirm` (a candidate below the detector's sure threshold) is kept only
+    # when its read is this sure and this long: the rule the detector's thresholds were chosen
+    # with (its sidecar's `confirmation.confirm_rule`, see `for_detector`).
+    confirm_min_confidence: float = 0.5
+    confirm_min_chars: int = 4
+    # A read less sure than `tilt_below`, of a box at least `tilt_min_h` px tall tilted by at
+    # least `tilt_from` degrees, is read again from its first crop turned level: the reader
+    # collapses past ~15 degrees of tilt.
+    tilt_below: float = 0.95
+    tilt_from: float = 3.0
+    tilt_min_h: int = 14
+    # ... keeping the middle `tilt_band` of the turned crop's height, where the plate lies.
+    tilt_band: float = 0.7
+    # The turned read wins unless it is less confident than this share of the read it replaces.
+    turned_wins_above: float = 0.9
+    # Smaller crops hold no readable characters.
+    min_crop_h: int = 4
+    min_crop_w: int = 8
+
+    def __post_init__(self) -> None:
+        if not self.read_crops:
+            raise ValueError("read_crops must name at least one crop margin")
+        if self.min_crop_h < 1 or self.min_crop_w < 1:
+            raise ValueError("min_crop_h and min_crop_w must be at least 1")
+
+    def for_detector(self, detector: object) -> ReadingPolicy:
+        """This policy with the confirm rule of `detector` (its `confirm_rule`, from its
+        sidecar), when it has one."""
+        rule = getattr(detector, "confirm_rule", None)
+        if rule is None or (rule.min_confidence == self.confirm_min_confidence
+                            and rule.min_chars == self.confirm_min_chars):
+            return self
+        return replace(self, confirm_min_confidence=float(rule.min_confidence),
+                       confirm_min_chars=int(rule.min_chars))
+
+
+DEFAULT_POLICY = ReadingPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,51 +116,78 @@ def read_detections(
     frame_seq: int = 0,
     crop: Callable[[BoundingBox, CropMargin], np.ndarray] | None = None,
     frame_size: tuple[int, int] | None = None,
+    policy: ReadingPolicy = DEFAULT_POLICY,
 ) -> list[PlateRead]:
-    """Crop every detection (READ_CROPS: the CONTEXT crop, the TIGHT one where that read is less
-    sure than SURE_ALONE, the WIDE one where those two disagree), read the crops in at most three
-    batches, let each plate's crops vote on its text, apply the format rules; read the plates
-    still unsure (TILT_BELOW) and tilted (TILT_FROM) once more,
+    """Crop every detection (the policy's `read_crops`: the CONTEXT crop, the TIGHT one where
+    that read is less sure than `sure_alone`, the WIDE one where those two disagree), read the
+    crops in at most three batches, let each plate's crops vote on its text, apply the format
+    rules; read the plates still unsure (`tilt_below`) and tilted (`tilt_from`) once more,
     turned level by their measured tilt, in one more batch, cut to the band the plate lies in,
-    and keep a turned read unless it is clearly less sure (TURNED_WINS_ABOVE). A crop the
+    and keep a turned read unless it is clearly less sure (`turned_wins_above`). A crop the
     picture's edges clip to the same pixels as another margin's is read once.
 
     `crop(box, margin)` cuts a plate when there is no whole `image` to cut from (the pipeline
     with a calibration transform computes only the plate regions of the transformed frame).
     A detection whose text is empty is kept (text "") so a tracker can still follow it, unless
-    it is a candidate the reader had to confirm (`confirm`, see CONFIRM_MIN_*).
+    it is a candidate the reader had to confirm (`confirm`, see `confirm_min_*`).
     Each read carries how sharp its crop is and whether its box reaches the edge of the picture
     (`frame_size`, default the image's), so the tracker can keep the best view of a pass.
     """
     if frame_size is None and image is not None:
         frame_size = (image.shape[1], image.shape[0])
-    # each plate's crops, cut once: the context crop of an unsure plate is turned after it was
-    # read, and `crop` may remap the plate's pixels (a calibration transform)
-    cuts: dict[tuple[int, CropMargin], np.ndarray | None] = {}
+    crops = _PlateCrops(image, detections, crop, policy)
+    votes = _vote(crops, reader, len(detections), policy)
+    if not votes:
+        return []
+    best = {i: _finish(max(votes[i].values(), key=lambda v: (v[0], v[1].confidence))[1], rules,
+                       detections[i], frame_seq) for i in sorted(votes)}
+    _read_turned(best, crops, reader, rules, detections, frame_seq, policy)
+    first = policy.read_crops[0]
+    return [replace(r, sharpness=sharpness(crops.cut(i, first)), clipped=touches_edge(r.box, frame_size))
+            for i, r in best.items() if not detections[i].confirm
+            or (r.confidence >= policy.confirm_min_confidence and len(r.text) >= policy.confirm_min_chars)]
 
-    def cut(i: int, margin: CropMargin) -> np.ndarray | None:
-        if (i, margin) not in cuts:
-            box = detections[i].box
-            crop_img = crop(box, margin) if crop is not None else crop_plate(image, box, margin)
-            big_enough = crop_img.shape[0] >= MIN_CROP_H and crop_img.shape[1] >= MIN_CROP_W
-            cuts[(i, margin)] = crop_img if big_enough else None
-        return cuts[(i, margin)]
 
-    # the crops each plate has been read from: margins clipped by the picture's edges can cut the
-    # very crop another margin cut (a plate that fills a photo), and one crop gets one vote
-    cut_before: dict[int, list[np.ndarray]] = {}
+class _PlateCrops:
+    """Each plate's crops, cut once: the first crop of an unsure plate is turned after it was
+    read, and `crop` may remap the plate's pixels (a calibration transform)."""
 
-    def cut_new(i: int, margin: CropMargin) -> np.ndarray | None:
-        crop_img = cut(i, margin)
+    def __init__(self, image: np.ndarray | None, detections: Sequence[PlateDetection],
+                 crop: Callable[[BoundingBox, CropMargin], np.ndarray] | None, policy: ReadingPolicy) -> None:
+        self.image, self.detections, self.crop, self.policy = image, detections, crop, policy
+        self.cuts: dict[tuple[int, CropMargin], np.ndarray | None] = {}
+        # the crops each plate has been read from: margins clipped by the picture's edges can
+        # cut the very crop another margin cut (a plate that fills a photo), and one crop gets
+        # one vote
+        self.read_before: dict[int, list[np.ndarray]] = {}
+
+    def cut(self, i: int, margin: CropMargin) -> np.ndarray | None:
+        """Plate i's crop with `margin`, or None where it is too small to read."""
+        if (i, margin) not in self.cuts:
+            box = self.detections[i].box
+            crop_img = self.crop(box, margin) if self.crop is not None else crop_plate(self.image, box, margin)
+            h, w = crop_img.shape[:2]
+            big_enough = h >= self.policy.min_crop_h and w >= self.policy.min_crop_w
+            self.cuts[(i, margin)] = crop_img if big_enough else None
+        return self.cuts[(i, margin)]
+
+    def cut_new(self, i: int, margin: CropMargin) -> np.ndarray | None:
+        """`cut`, or None where plate i was already read from the same pixels."""
+        crop_img = self.cut(i, margin)
         if crop_img is None:
             return None
-        before = cut_before.setdefault(i, [])
+        before = self.read_before.setdefault(i, [])
         if any(c.shape == crop_img.shape and np.array_equal(c, crop_img) for c in before):
             return None
         before.append(crop_img)
         return crop_img
 
-    # per plate, per text: (summed confidence, its most confident read)
+
+def _vote(crops: _PlateCrops, reader: PlateReader, n: int,
+          policy: ReadingPolicy) -> dict[int, dict[str, tuple[float, PlateText]]]:
+    """Per plate, per text its crops read: (summed confidence, its most confident read). The
+    crops are read in up to three batches (the first crop; the second of the unsure plates; the
+    rest of those whose crops disagree)."""
     votes: dict[int, dict[str, tuple[float, PlateText]]] = {}
     crops_read: dict[int, int] = {}
 
@@ -185,28 +201,31 @@ def read_detections(
             tally[plate.text] = (total + plate.confidence,
                                  plate if plate.confidence > surest.confidence else surest)
 
-    first, second, rest = READ_CROPS[0], READ_CROPS[1], READ_CROPS[2:]
-    read([(i, c) for i in range(len(detections)) if (c := cut_new(i, first)) is not None])
-    unsure = [i for i in range(len(detections))
-              if i not in votes or max(surest.confidence for _, surest in votes[i].values()) < SURE_ALONE]
-    read([(i, c) for i in unsure if (c := cut_new(i, second)) is not None])
+    first, second, rest = policy.read_crops[0], policy.read_crops[1:2], policy.read_crops[2:]
+    read([(i, c) for i in range(n) if (c := crops.cut_new(i, first)) is not None])
+    unsure = [i for i in range(n) if i not in votes
+              or max(surest.confidence for _, surest in votes[i].values()) < policy.sure_alone]
+    read([(i, c) for i in unsure for m in second if (c := crops.cut_new(i, m)) is not None])
     undecided = [i for i in unsure if crops_read.get(i, 0) < 2 or len(votes[i]) > 1]
-    read([(i, c) for i in undecided for m in rest if (c := cut_new(i, m)) is not None])
-    if not votes:
-        return []
-    best = {i: _finish(max(votes[i].values(), key=lambda v: (v[0], v[1].confidence))[1], rules,
-                       detections[i], frame_seq) for i in sorted(votes)}
-    tilted = [(i, turned) for i in best if best[i].confidence < TILT_BELOW
-              and detections[i].box.h >= TILT_MIN_H
-              and (c := cut(i, CONTEXT)) is not None and (turned := _turned(c)) is not None]
-    if tilted:
-        for (i, _), plate in zip(tilted, reader.predict([c for _, c in tilted])):
-            turned_read = _finish(plate, rules, detections[i], frame_seq)
-            if turned_read.confidence > best[i].confidence * TURNED_WINS_ABOVE:
-                best[i] = turned_read
-    return [replace(r, sharpness=sharpness(cut(i, CONTEXT)), clipped=touches_edge(r.box, frame_size))
-            for i, r in best.items() if not detections[i].confirm
-            or (r.confidence >= CONFIRM_MIN_CONFIDENCE and len(r.text) >= CONFIRM_MIN_CHARS)]
+    read([(i, c) for i in undecided for m in rest if (c := crops.cut_new(i, m)) is not None])
+    return votes
+
+
+def _read_turned(best: dict[int, PlateRead], crops: _PlateCrops, reader: PlateReader,
+                 rules: FormatRules | None, detections: Sequence[PlateDetection], frame_seq: int,
+                 policy: ReadingPolicy) -> None:
+    """Read the unsure, tilted plates of `best` again from their first crop turned level (one
+    batch); a turned read replaces the plate's unless it is clearly less sure."""
+    first = policy.read_crops[0]
+    tilted = [(i, turned) for i in best if best[i].confidence < policy.tilt_below
+              and detections[i].box.h >= policy.tilt_min_h
+              and (c := crops.cut(i, first)) is not None and (turned := _turned(c, policy)) is not None]
+    if not tilted:
+        return
+    for (i, _), plate in zip(tilted, reader.predict([c for _, c in tilted])):
+        turned_read = _finish(plate, rules, detections[i], frame_seq)
+        if turned_read.confidence > best[i].confidence * policy.turned_wins_above:
+            best[i] = turned_read
 
 
 def _finish(plate: PlateText, rules: FormatRules | None, det: PlateDetection, frame_seq: int) -> PlateRead:
@@ -219,14 +238,14 @@ def _finish(plate: PlateText, rules: FormatRules | None, det: PlateDetection, fr
                      detection_score=det.score, frame_seq=frame_seq, region=region)
 
 
-def _turned(crop: np.ndarray) -> np.ndarray | None:
+def _turned(crop: np.ndarray, policy: ReadingPolicy) -> np.ndarray | None:
     """The crop turned level about its centre (edge.tilt.plate_tilt), edges repeated, cut to the
-    middle TILT_BAND of its height; None when it is tilted less than TILT_FROM degrees."""
+    middle `tilt_band` of its height; None when it is tilted less than `tilt_from` degrees."""
     angle = plate_tilt(crop)
-    if abs(angle) < TILT_FROM:
+    if abs(angle) < policy.tilt_from:
         return None
     h, w = crop.shape[:2]
-    band = max(MIN_CROP_H, round(h * TILT_BAND))
+    band = max(policy.min_crop_h, round(h * policy.tilt_band))
     top = (h - band) // 2
     # only the band's rows are computed: the affine map is shifted up by `top`
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
@@ -240,10 +259,15 @@ def read_image(
     reader: PlateReader,
     rules: FormatRules | None,
     frame_seq: int = 0,
+    policy: ReadingPolicy | None = None,
 ) -> ImageReading:
+    """Detect and read the plates of `image`; `policy` None: the default with the detector's
+    confirm rule (`ReadingPolicy.for_detector`)."""
+    if policy is None:
+        policy = DEFAULT_POLICY.for_detector(detector)
     t0 = time.perf_counter()
     detections = detector.predict(image)
     t1 = time.perf_counter()
-    reads = read_detections(image, detections, reader, rules, frame_seq)
+    reads = read_detections(image, detections, reader, rules, frame_seq, policy=policy)
     t2 = time.perf_counter()
     return ImageReading(tuple(reads), (t1 - t0) * 1000.0, (t2 - t1) * 1000.0)

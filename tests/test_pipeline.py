@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.reading import CONTEXT, MIN_CROP_H, MIN_CROP_W, READ_CROPS, TILT_BAND, crop_bounds
+from edge.reading import CONTEXT, DEFAULT_POLICY, crop_bounds
 from edge.event_json import EventEncoder
 from edge.formats import FormatRules, FormatsConfig
 from edge.motion import MotionConfig
@@ -29,6 +29,9 @@ from edge.sources import SourceConfig, open_source
 from edge.sources.stream import StreamSource
 from edge.tracking import PlateTracker, TrackerConfig
 from tests.helpers import FRAME, START, VEHICLES, ColourPlateDetector, HueTableReader, NoFrames
+
+MIN_CROP_H, MIN_CROP_W, READ_CROPS, TILT_BAND = (DEFAULT_POLICY.min_crop_h, DEFAULT_POLICY.min_crop_w,
+                                                 DEFAULT_POLICY.read_crops, DEFAULT_POLICY.tilt_band)
 
 
 def truth_times(vehicle) -> tuple[datetime, datetime]:

@@ -1,5 +1,5 @@
-"""edge.reading: each plate read from READ_CROPS (the tight crop only when the context crop's
-read is less sure than SURE_ALONE, the wide one only when those two disagree), the crops voting
+"""edge.reading: each plate read from `read_crops` (the tight crop only when the context crop's
+read is less sure than `sure_alone`, the wide one only when those two disagree), the crops voting
 on the text, and detector candidates kept only when the reader confirms them."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edge.reading import (CONFIRM_MIN_CHARS, CONFIRM_MIN_CONFIDENCE, CONTEXT, READ_CROPS, SURE_ALONE, TIGHT,
-                          TILT_BAND, TILT_BELOW, TILT_FROM, TILT_MIN_H, TURNED_WINS_ABOVE, WIDE, crop_bounds, crop_plate,
-                          read_detections)
+from edge.reading import CONTEXT, DEFAULT_POLICY, TIGHT, WIDE, crop_bounds, crop_plate, read_detections
 from edge.records import BoundingBox, CharConfidence, PlateDetection, PlateText
+
+POLICY = DEFAULT_POLICY
 
 
 class ScriptedReader:
@@ -44,16 +44,16 @@ def size(margin) -> tuple[int, int]:
 
 
 def test_each_plate_is_read_from_more_crops_only_while_they_leave_it_unsure():
-    assert READ_CROPS == (CONTEXT, TIGHT, WIDE)
+    assert POLICY.read_crops == (CONTEXT, TIGHT, WIDE)
     second = BoundingBox(350, 250, 120, 30)
     plates = [PlateDetection(BOX, 0.9), PlateDetection(second, 0.8)]
     second_context, second_tight = ((x2 - x1, y2 - y1) for x1, y1, x2, y2 in
                                     (crop_bounds(second, 600, 400, m) for m in (CONTEXT, TIGHT)))
-    sure_second = {second_context: text("XY99ZZ", SURE_ALONE), second_tight: text("XY99ZZ", 0.6)}
+    sure_second = {second_context: text("XY99ZZ", POLICY.sure_alone), second_tight: text("XY99ZZ", 0.6)}
     # the first plate's context read is unsure: its tight crop is read too, and agrees
     reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.6), size(TIGHT): text("AB12CDE", 0.9), **sure_second})
     reads = read_detections(IMAGE, plates, reader, None)
-    assert [r.text for r in reads] == ["AB12CDE", "XY99ZZ"] and reads[1].confidence == SURE_ALONE
+    assert [r.text for r in reads] == ["AB12CDE", "XY99ZZ"] and reads[1].confidence == POLICY.sure_alone
     # one batch of both context crops, then only the unsure plate's tight crop
     assert reader.batches == [[size(CONTEXT), second_context], [size(TIGHT)]]
 
@@ -86,9 +86,9 @@ def test_crops_that_read_the_same_text_outvote_a_surer_single_read():
 
 
 def test_a_candidate_is_kept_only_when_the_reader_confirms_it():
-    sure = text("AB12CDE", CONFIRM_MIN_CONFIDENCE + 0.1)
-    unsure = text("AB12CDE", CONFIRM_MIN_CONFIDENCE - 0.1)
-    short = text("AB12CDE"[: CONFIRM_MIN_CHARS - 1], 0.99)
+    sure = text("AB12CDE", POLICY.confirm_min_confidence + 0.1)
+    unsure = text("AB12CDE", POLICY.confirm_min_confidence - 0.1)
+    short = text("AB12CDE"[: POLICY.confirm_min_chars - 1], 0.99)
     for answer, kept in ((sure, True), (unsure, False), (short, False), (PlateText("", ()), False)):
         reader = ScriptedReader({size(CONTEXT): answer})
         reads = read_detections(IMAGE, [PlateDetection(BOX, 0.4, confirm=True)], reader, None)
@@ -142,7 +142,7 @@ def test_an_unsure_tilted_plate_is_also_read_turned_level_and_a_sure_enough_turn
     from edge.tilt import plate_tilt
 
     image, box = _tilted_plate(12.0)
-    unsure = text("AB12CDE", TILT_BELOW - 0.2)
+    unsure = text("AB12CDE", POLICY.tilt_below - 0.2)
     reader = BatchReader([unsure], [unsure], [text("AB12CD", 0.95)])  # context, tight, turned
     reads = read_detections(image, [PlateDetection(box, 0.9)], reader, None)
     assert reads[0].text == "AB12CD" and reads[0].confidence == 0.95
@@ -151,7 +151,7 @@ def test_an_unsure_tilted_plate_is_also_read_turned_level_and_a_sure_enough_turn
     assert abs(angle + 12.0) <= 2.5  # turned back the way it was turned
     (turned,) = reader.crops[2]
     h, w = context.shape[:2]
-    band = round(h * TILT_BAND)
+    band = round(h * POLICY.tilt_band)
     assert turned.shape == (band, w, 3)
     # the middle rows of the whole crop turned about its centre (the plate lies across them)
     whole = cv2.warpAffine(context, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h),
@@ -160,24 +160,24 @@ def test_an_unsure_tilted_plate_is_also_read_turned_level_and_a_sure_enough_turn
     assert np.abs(turned.astype(int) - whole[top:top + band].astype(int)).max() <= 1
     # a level plate read unsure is not turned: there is nothing to turn it by
     level, level_box = _tilted_plate(0.0)
-    assert abs(plate_tilt(crop_plate(level, level_box, CONTEXT))) < TILT_FROM
+    assert abs(plate_tilt(crop_plate(level, level_box, CONTEXT))) < POLICY.tilt_from
     reader = BatchReader([unsure], [unsure])
     assert read_detections(level, [PlateDetection(level_box, 0.9)], reader, None)[0].text == "AB12CDE"
     assert len(reader.crops) == 2
     # a turned read clearly less sure than the crops' vote changes nothing; one nearly as sure
-    # (TURNED_WINS_ABOVE of it) wins
-    just_under = unsure.confidence * TURNED_WINS_ABOVE
+    # (`turned_wins_above` of it) wins
+    just_under = unsure.confidence * POLICY.turned_wins_above
     reader = BatchReader([unsure], [unsure], [text("AB12CDF", just_under - 0.01)])
     assert read_detections(image, [PlateDetection(box, 0.9)], reader, None)[0].text == "AB12CDE"
     reader = BatchReader([unsure], [unsure], [text("AB12CDF", just_under + 0.01)])
     assert read_detections(image, [PlateDetection(box, 0.9)], reader, None)[0].text == "AB12CDF"
     # a sure read is not turned
-    assert TILT_BELOW + 0.02 < SURE_ALONE
-    reader = BatchReader([text("AB12CDE", TILT_BELOW + 0.02)], [text("AB12CDE", TILT_BELOW + 0.01)])
+    assert POLICY.tilt_below + 0.02 < POLICY.sure_alone
+    reader = BatchReader([text("AB12CDE", POLICY.tilt_below + 0.02)], [text("AB12CDE", POLICY.tilt_below + 0.01)])
     assert read_detections(image, [PlateDetection(box, 0.9)], reader, None)[0].text == "AB12CDE"
     assert len(reader.crops) == 2
     # nor is a plate too small to read turned
-    tiny = BoundingBox(100, 100, 40, TILT_MIN_H - 1)
+    tiny = BoundingBox(100, 100, 40, POLICY.tilt_min_h - 1)
     reader = BatchReader([unsure], [unsure])
     assert read_detections(image, [PlateDetection(tiny, 0.9)], reader, None)[0].text == "AB12CDE"
     assert len(reader.crops) == 2
@@ -196,6 +196,45 @@ def test_the_shipped_reader_reads_tilted_fixture_plates_through_the_turned_crops
             product += read_detections(image, [PlateDetection(box, 0.9)], reader, None)[0].text == want
             context_only += reader.predict([crop_plate(image, box, CONTEXT)])[0].text == want
     # 2026-12-06: 25 of 40 plates tilted by 20 degrees read with the -15 / +15 degree turns (16
-    # before they were cut to TILT_BAND), 29 turned by the measured tilt, 6 from the context crop
+    # before they were cut to `tilt_band`), 29 turned by the measured tilt, 6 from the context crop
     # alone
     assert product >= 25 and product >= context_only + 16, (product, context_only)
+
+
+def test_a_policy_passed_in_sets_how_hard_a_plate_is_looked_at():
+    from dataclasses import replace
+
+    import pytest
+
+    from edge.reading import ReadingPolicy
+
+    # a surer first read is needed before the tight crop is left unread
+    reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.9), size(TIGHT): text("AB12CDE", 0.9)})
+    read_detections(IMAGE, [PlateDetection(BOX, 0.9)], reader, None, policy=replace(POLICY, sure_alone=0.85))
+    assert reader.batches == [[size(CONTEXT)]]
+    read_detections(IMAGE, [PlateDetection(BOX, 0.9)], reader, None)
+    assert reader.batches[1:] == [[size(CONTEXT)], [size(TIGHT)]]
+    # only the crops it names are read
+    reader = ScriptedReader({size(TIGHT): text("AB12CDE", 0.6)})
+    reads = read_detections(IMAGE, [PlateDetection(BOX, 0.9)], reader, None, policy=replace(POLICY, read_crops=(TIGHT,)))
+    assert reads[0].text == "AB12CDE" and reader.batches == [[size(TIGHT)]]
+    with pytest.raises(ValueError):
+        ReadingPolicy(read_crops=())
+
+
+def test_the_confirm_rule_comes_from_the_detector_when_it_has_one():
+    from edge.inference.detector import ConfirmRule
+    from edge.reading import read_image
+
+    class Detector:
+        name = "scripted"
+        confirm_rule = ConfirmRule(min_confidence=0.9, min_chars=4)
+
+        def predict(self, image):
+            return [PlateDetection(BOX, 0.4, confirm=True)]
+
+    assert POLICY.for_detector(object()) is POLICY
+    assert POLICY.for_detector(Detector()).confirm_min_confidence == 0.9
+    reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.8)})
+    assert read_detections(IMAGE, Detector().predict(IMAGE), reader, None)  # the default rule keeps it
+    assert not read_image(IMAGE, Detector(), reader, None).reads  # the detector's does not

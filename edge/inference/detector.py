@@ -8,7 +8,8 @@ Contract (also in models/plate_detector.json, which this module reads):
          `ltrb`  [1,4,H/4,W/4] distances in input pixels from each cell centre to the box's
          left, top, right, bottom edges.
 Peaks above the score threshold become boxes; numpy NMS removes overlaps; boxes are mapped
-back to the original image's pixels and clipped to it.
+back to the original image's pixels and clipped to it. The tuning beyond the thresholds is a
+`DetectionPolicy` (the sidecar may set it; the figures behind its values: docs/reading.md).
 
 Optionally (`coarse_side`, sidecar `input.coarse_side`) the same model also runs on the image
 letterboxed to a smaller side and both passes' peaks go through one NMS. The network is fully
@@ -17,14 +18,14 @@ fixed cost besides its pixels). It finds the plates that fill most of the pictur
 a car at the kerb), which the main pass cuts short because it was trained on views holding
 smaller plates.
 
-Stills of FINE_MIN_SIDE px and more (phone photos, 4K frames, a street seen from a window) also
-get a fine pass (`fine_side`, sidecar `input.fine_side` / `input.fine_scale`): letterboxed to 512,
-a 4000 px photo shrinks 8x and a plate a reader could read (100 px wide) becomes a 13 px smudge
-the network was never trained on, and in a 1280 px photo a far car's 40 px plate becomes 16 px.
-The fine pass shows the image at the scales of the training views (`fine_side_for`). It runs on
-tiles of at most FINE_TILE px overlapping by FINE_OVERLAP px (one tile when the scaled image has
-no more pixels than one), so memory and onnxruntime's buffers stay those of one tile whatever the
-photo's size; a peak whose box comes near a tile's inner edge is dropped (its plate lies whole in
+Stills of `fine_min_side` px and more (phone photos, 4K frames, a street seen from a window)
+also get a fine pass (`fine_side`, sidecar `input.fine_side` / `input.fine_scale`): letterboxed to
+512, a 4000 px photo shrinks 8x and a plate a reader could read (100 px wide) becomes a 13 px
+smudge the network was never trained on, and in a 1280 px photo a far car's 40 px plate becomes
+16 px. The fine pass shows the image at the scales of the training views (`fine_side_for`). It
+runs on tiles of at most `fine_tile` px overlapping by `fine_overlap` px (one tile when the scaled
+image has no more pixels than one), so memory and onnxruntime's buffers stay those of one tile
+whatever the photo's size; a peak whose box comes near a tile's inner edge is dropped (its plate lies whole in
 the neighbouring tile, or is big enough for the main pass). Its peaks are marked `confirm` unless
 a sure main or coarse peak overlaps them: the network has seen few scenes at that scale, and so
 few of the textures it confuses with plates there (signs, text, grilles).
@@ -33,6 +34,8 @@ few of the textures it confuses with plates there (signs, text, grilles).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import cv2
@@ -44,37 +47,75 @@ from edge.imaging import fast_resize
 from edge.records import BoundingBox, PlateDetection
 
 DEFAULT_MODEL = "plate_detector.onnx"
-FINE_TILE = 768
-FINE_OVERLAP = 128  # wider than a plate the main pass could miss (>= 32 px there at 2048/512)
-TILE_EDGE_PX = 8  # two heatmap cells
-# Stills from FINE_MIN_SIDE px get the fine pass, whatever the main passes found: a photo with a
-# car close by and one far off. The pass shows the still at FINE_NEAR_SCALE of its size, at least
-# FINE_MIN_PX and at most FINE_NEAR_PX, or at the sidecar's `fine_scale` (0.5) where that is more
-# (bigger photos), never over `fine_side` (2048). Val photos pasted 3 x 3 into one picture
-# (python -m training.detector.mosaic), recall / precision of the kept reads: D1 (940 px) 0.622
-# / 0.964 -> 0.772 / 0.985, D2 (1264 px) 0.457 / 0.922 -> 0.612 / 0.963; 3/4 instead of 5/8
-# read D2 0.620 at twice the time on 1280x720 stills, 1/2 read 0.581. Until then mid-size
-# stills got it only when the main passes had found no sure plate: run always, it costs D3's
-# 1280x720 val frames precision (0.956 -> 0.929), but every read it adds there that matches no
-# label is a real plate the labels leave out (models/plate_detector.md).
-FINE_MIN_SIDE = 900
-FINE_NEAR_SCALE = 0.625
-FINE_MIN_PX = 768
-FINE_NEAR_PX = 1152
-# A box mostly inside another is the same plate (a tight and a loose box of one plate, from two
-# passes or two peaks) even when their IoU is low: a 4000 px photo read HF63 twice, IoU 0.43.
-# On the val splits this removed 3 false reads of 1,303 (d1, d2) and no true one.
-NMS_CONTAIN = 0.8
-# A still in which a plate fills the picture (a plate photographed up close, a crop of one):
-# the main and coarse passes box it short, since the network only ever saw plates with
-# surroundings (the fixture plate crops lost their last character: AB12CD, SB90TZ). When a box
-# spans PLATE_FILLS of the width, or nothing is found in a still no bigger than SMALL_STILL px,
-# the still is detected again set in a grey frame, FRAME_MARGIN of its size on each side. Real
-# plate crops (the held-out fifth of ocr/d4, 94x24 px) read 184 -> 187 of 198, the 20 fixture
-# plate crops 17 -> 19, the detection val splits unchanged (313 of 377).
-PLATE_FILLS = 0.5
-SMALL_STILL = 400
-FRAME_MARGIN = 0.5
+
+_INPUT = {"sidecar": "input"}  # the sidecar section a DetectionPolicy field may be set in
+_POST = {"sidecar": "postprocess"}
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionPolicy:
+    """How the detector looks beyond its thresholds: the fine pass over big stills, its tiles,
+    which boxes are one plate, and the second look at a plate that fills the picture. A
+    model's sidecar may set any field (by its name, in the section `from_sidecar` reads it
+    from); the defaults are the shipped model's, measured as docs/reading.md tells."""
+
+    # Stills this big get the fine pass, whatever the main passes found (a car close by and one
+    # far off), shown at `fine_near_scale` of their size, at least `fine_min_px`, at most
+    # `fine_near_px`, or at `fine_scale` where that is more, never over `fine_side`.
+    fine_min_side: int = field(default=900, metadata=_INPUT)
+    fine_near_scale: float = field(default=0.625, metadata=_INPUT)
+    fine_min_px: int = field(default=768, metadata=_INPUT)
+    fine_near_px: int = field(default=1152, metadata=_INPUT)
+    fine_scale: float = field(default=0.5, metadata=_INPUT)
+    # Its tiles: at most `fine_tile` px, overlapping by more than a plate the main pass could
+    # miss (>= 32 px there at 2048/512); a box within `tile_edge_px` (two heatmap cells) of an
+    # inner tile edge may be a cut plate and is dropped.
+    fine_tile: int = field(default=768, metadata=_INPUT)
+    fine_overlap: int = field(default=128, metadata=_INPUT)
+    tile_edge_px: int = field(default=8, metadata=_POST)
+    # A box lying this much inside another is the same plate, whatever their IoU.
+    nms_contain: float = field(default=0.8, metadata=_POST)
+    # A box spanning `plate_fills` of the still's width, or nothing found in a still no bigger
+    # than `small_still` px: the plate fills the picture, which the network never saw; the still
+    # is detected again in a grey frame `frame_margin` of its size on each side.
+    plate_fills: float = field(default=0.5, metadata=_INPUT)
+    small_still: int = field(default=400, metadata=_INPUT)
+    frame_margin: float = field(default=0.5, metadata=_INPUT)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.fine_overlap < self.fine_tile:
+            raise ValueError("fine_overlap must be at least 0 and less than fine_tile")
+
+    @classmethod
+    def from_sidecar(cls, meta: Mapping) -> DetectionPolicy:
+        """The fields the sidecar sets (in its `input` or `postprocess` section, see each
+        field), the defaults for the rest."""
+        given = {}
+        for f in fields(cls):
+            section = meta.get(f.metadata["sidecar"], {})
+            if f.name in section:
+                given[f.name] = type(f.default)(section[f.name])
+        return cls(**given)
+
+
+DEFAULT_DETECTION = DetectionPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmRule:
+    """What the read of a detection marked `confirm` must reach to be kept: the rule the
+    model's two thresholds were chosen with (sidecar `confirmation.confirm_rule`, written by
+    training/detector/confirm.py; edge.reading.ReadingPolicy.for_detector applies it)."""
+
+    min_confidence: float
+    min_chars: int
+
+    @classmethod
+    def from_sidecar(cls, meta: Mapping) -> ConfirmRule | None:
+        rule = meta.get("confirmation", {}).get("confirm_rule")
+        if not rule:
+            return None
+        return cls(float(rule["min_confidence"]), int(rule["min_chars"]))
 
 
 def _models_dir() -> Path:
@@ -90,18 +131,18 @@ def default_model_path() -> Path:
     return _models_dir() / DEFAULT_MODEL
 
 
-def _suppressed(box: np.ndarray, others: np.ndarray, iou: float) -> np.ndarray:
+def _suppressed(box: np.ndarray, others: np.ndarray, iou: float, contain: float) -> np.ndarray:
     """Which of `others` [N, 4] (x1y1x2y2) the same plate as `box` would give: IoU above `iou`,
-    or one box lying mostly (NMS_CONTAIN of its area) inside the other."""
+    or one box lying mostly (`contain` of its area) inside the other."""
     iw = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
     ih = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
     inter = iw * ih
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    return (inter / (area + areas - inter + 1e-9) > iou) | (inter > NMS_CONTAIN * np.minimum(area, areas))
+    return (inter / (area + areas - inter + 1e-9) > iou) | (inter > contain * np.minimum(area, areas))
 
 
-def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
+def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float, contain: float) -> list[int]:
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
     while order.size:
@@ -110,37 +151,37 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
         rest = order[1:]
         if rest.size == 0:
             break
-        order = rest[~_suppressed(boxes[i], boxes[rest], iou)]
+        order = rest[~_suppressed(boxes[i], boxes[rest], iou, contain)]
     return keep
 
 
-def _overlaps(box: np.ndarray, others: np.ndarray, iou: float) -> bool:
+def _overlaps(box: np.ndarray, others: np.ndarray, iou: float, contain: float) -> bool:
     """Whether `box` overlaps any of `others` as NMS would suppress it."""
-    return bool(others.size) and bool(_suppressed(box, others, iou).any())
+    return bool(others.size) and bool(_suppressed(box, others, iou, contain).any())
 
 
-def _tile_size(length: int, most: int, multiple: int) -> int:
+def _tile_size(length: int, most: int, multiple: int, overlap: int) -> int:
     """The smallest tile (a multiple of `multiple`, at most `most`) that covers `length` px in
-    as few tiles as `most` px tiles would, overlapping by FINE_OVERLAP: 1488 px rows take three
-    608 px tiles rather than three 768 px ones (9 tiles on a 12 MP photo: 158 instead of 204 ms)."""
+    as few tiles as `most` px tiles would, overlapping by `overlap`: 1488 px rows take three
+    608 px tiles rather than three 768 px ones (less time, docs/reading.md)."""
     if length <= most:
         return length + (-length) % multiple
-    n = _tile_count(length, most)
-    size = -(-(length + (n - 1) * FINE_OVERLAP) // n)
+    n = _tile_count(length, most, overlap)
+    size = -(-(length + (n - 1) * overlap) // n)
     return min(most, size + (-size) % multiple)
 
 
-def _tile_starts(length: int, tile: int) -> list[int]:
-    """Offsets of tiles of `tile` px covering `length` px, overlapping by at least FINE_OVERLAP."""
+def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Offsets of tiles of `tile` px covering `length` px, overlapping by at least `overlap`."""
     if length <= tile:
         return [0]
-    n = _tile_count(length, tile)
+    n = _tile_count(length, tile, overlap)
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
 
 
-def _tile_count(length: int, tile: int) -> int:
-    """How many `tile` px tiles overlapping by at least FINE_OVERLAP cover `length` (> tile) px."""
-    return 1 + -(-(length - tile) // (tile - FINE_OVERLAP))
+def _tile_count(length: int, tile: int, overlap: int) -> int:
+    """How many `tile` px tiles overlapping by at least `overlap` cover `length` (> tile) px."""
+    return 1 + -(-(length - tile) // (tile - overlap))
 
 
 class OnnxPlateDetector:
@@ -157,7 +198,10 @@ class OnnxPlateDetector:
         input_side: int | None = None,
         coarse_side: int | None = None,
         fine_side: int | None = None,
+        policy: DetectionPolicy | None = None,
     ):
+        """An argument left None takes the sidecar's value; `policy` None: the sidecar's fields
+        (`DetectionPolicy.from_sidecar`), the defaults for those it leaves out."""
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
             raise FileNotFoundError(f"detector model not found: {path}")
@@ -173,7 +217,9 @@ class OnnxPlateDetector:
         self.coarse_side = coarse if 0 < coarse < self.input_side else 0
         # None = the sidecar's; 0 = no fine pass
         self.fine_side = int(fine_side if fine_side is not None else pre.get("fine_side", 0))
-        self.fine_scale = float(pre.get("fine_scale", 0.5))
+        self.policy = policy if policy is not None else DetectionPolicy.from_sidecar(meta)
+        # what a read of a candidate must reach (edge.reading.ReadingPolicy.for_detector)
+        self.confirm_rule = ConfirmRule.from_sidecar(meta)
         self.multiple = int(pre.get("multiple", 32))
         self.pad_value = int(pre.get("pad_value", 114))
         self.stride = int(post.get("stride", 4))
@@ -198,10 +244,9 @@ class OnnxPlateDetector:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         # After the fine pass's last tile of a big photo, onnxruntime gives back the arena memory
-        # those big inputs took (about 20 MB on a 24 MP photo), so it is not held while the next
-        # photo decodes. Only once big buffers are mapped on their own (edge.heap): before, the
-        # freed chunks stay in the C heap, and a folder of 1280x720 photos grew 15 MB with each
-        # (100 real photos: 261 MB at the end instead of 139).
+        # its big inputs took, so it is not held while the next photo decodes; only once big
+        # buffers are mapped on their own (edge.heap), else the C heap keeps growing
+        # (docs/reading.md, "Memory after a big photo").
         self._shrink_arena = ort.RunOptions()
         self._shrink_arena.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self._input = self._session.get_inputs()[0].name
@@ -249,12 +294,13 @@ class OnnxPlateDetector:
         scaled = fast_resize(image, max(1, round(w * r)), max(1, round(h * r)))
         sh, sw = scaled.shape[:2]
         th, tw = (n + (-n) % self.multiple for n in (sh, sw))
-        if th * tw > FINE_TILE * FINE_TILE:  # else one tile holds it all (e.g. a 1080p still)
-            th, tw = (_tile_size(n, FINE_TILE, self.multiple) for n in (sh, sw))
+        most, overlap = self.policy.fine_tile, self.policy.fine_overlap
+        if th * tw > most * most:  # else one tile holds it all (e.g. a 1080p still)
+            th, tw = (_tile_size(n, most, self.multiple, overlap) for n in (sh, sw))
         tile = np.full((th, tw, 3), self.pad_value, np.uint8)
         blob = np.empty((1, 3, th, tw), np.float32)
         all_boxes, all_scores = [], []
-        starts = [(y0, x0) for y0 in _tile_starts(sh, th) for x0 in _tile_starts(sw, tw)]
+        starts = [(y0, x0) for y0 in _tile_starts(sh, th, overlap) for x0 in _tile_starts(sw, tw, overlap)]
         for k, (y0, x0) in enumerate(starts):
             view = scaled[y0:y0 + th, x0:x0 + tw]
             vh, vw = view.shape[:2]
@@ -263,9 +309,9 @@ class OnnxPlateDetector:
             shrink = k == len(starts) - 1 and big_buffers_given_back()
             scores, ltrb = self._session.run(None, {self._input: blob}, self._shrink_arena if shrink else None)
             boxes, sc = self._decode(scores, ltrb)
-            # a box reaching to within TILE_EDGE_PX of an inner tile edge may be a cut plate
+            # a box reaching to within `tile_edge_px` of an inner tile edge may be a cut plate
             # (its box ends a little short of the edge): drop it
-            e = TILE_EDGE_PX
+            e = self.policy.tile_edge_px
             inner = ((boxes[:, 0] > e) | (x0 == 0)) & ((boxes[:, 1] > e) | (y0 == 0)) \
                 & ((boxes[:, 2] < vw - e) | (x0 + vw >= sw)) & ((boxes[:, 3] < vh - e) | (y0 + vh >= sh))
             all_boxes.append((boxes[inner] + (x0, y0, x0, y0)) / r)
@@ -285,18 +331,19 @@ class OnnxPlateDetector:
             image = np.clip(image, 0, 255).astype(np.uint8)
         found = self._detect(image)
         h, w = image.shape[:2]
-        if self.fine_side > 0 and (any(d.box.w >= PLATE_FILLS * w for d in found)
-                                   or (not found and max(w, h) <= SMALL_STILL)):
+        policy = self.policy
+        if self.fine_side > 0 and (any(d.box.w >= policy.plate_fills * w for d in found)
+                                   or (not found and max(w, h) <= policy.small_still)):
             return self._detect_framed(image)
         return found
 
     def _detect_framed(self, image: np.ndarray) -> list[PlateDetection]:
-        """The main and coarse passes on the still set in a grey frame (FRAME_MARGIN of its size
+        """The main and coarse passes on the still set in a grey frame (`frame_margin` of its size
         on each side), boxes back in its own pixels: a plate that fills the picture gets the
         surroundings the network has always seen plates in. (The frame would make a mid-size
         photo big enough for the fine pass, which finds small plates, not one that fills it.)"""
         h, w = image.shape[:2]
-        mx, my = round(w * FRAME_MARGIN), round(h * FRAME_MARGIN)
+        mx, my = round(w * self.policy.frame_margin), round(h * self.policy.frame_margin)
         framed = cv2.copyMakeBorder(image, my, my, mx, mx, cv2.BORDER_CONSTANT, value=(self.pad_value,) * 3)
         out = []
         for d in self._detect(framed, fine_pass=False):
@@ -327,14 +374,15 @@ class OnnxPlateDetector:
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
         ok = ((boxes[:, 2] - boxes[:, 0]) >= self.min_box_px) & ((boxes[:, 3] - boxes[:, 1]) >= 1.0)
         boxes, sc, sure = boxes[ok], sc[ok], sure[ok]
-        keep = _nms(boxes, sc, self.nms_iou)[: self.max_detections]
+        contain = self.policy.nms_contain
+        keep = _nms(boxes, sc, self.nms_iou, contain)[: self.max_detections]
         sure_boxes = boxes[sure] if fine else boxes[:0]
         return [
             PlateDetection(
                 box=BoundingBox(float(boxes[i, 0]), float(boxes[i, 1]),
                                 float(boxes[i, 2] - boxes[i, 0]), float(boxes[i, 3] - boxes[i, 1])),
                 score=float(sc[i]),
-                confirm=not sure[i] and not _overlaps(boxes[i], sure_boxes, self.nms_iou),
+                confirm=not sure[i] and not _overlaps(boxes[i], sure_boxes, self.nms_iou, contain),
             )
             for i in keep
         ]
@@ -345,10 +393,11 @@ class OnnxPlateDetector:
         return self._session.get_session_options().intra_op_num_threads
 
     def fine_side_for(self, width: int, height: int) -> int:
-        """Side of the fine pass for a still this size, or 0 when it gets none (FINE_MIN_SIDE)."""
+        """Side of the fine pass for a still this size, or 0 when it gets none (`fine_min_side`)."""
+        p = self.policy
         longest = max(width, height)
-        if self.fine_side <= 0 or longest < FINE_MIN_SIDE:
+        if self.fine_side <= 0 or longest < p.fine_min_side:
             return 0
-        near = min(FINE_NEAR_SCALE * longest, FINE_NEAR_PX)
-        side = int(min(self.fine_side, max(FINE_MIN_PX, near, self.fine_scale * longest)))
+        near = min(p.fine_near_scale * longest, p.fine_near_px)
+        side = int(min(self.fine_side, max(p.fine_min_px, near, p.fine_scale * longest)))
         return side - side % self.multiple

@@ -270,7 +270,7 @@ def test_pipeline_detects_on_a_small_transformed_frame_and_reads_sharp_full_res_
     from datetime import datetime, timezone
 
     from edge.pipeline import Pipeline, PipelineOptions
-    from edge.reading import CONTEXT, SURE_ALONE, crop_bounds
+    from edge.reading import CONTEXT, DEFAULT_POLICY, crop_bounds
     from edge.records import Frame
     from tests.helpers import ColourPlateDetector, NoFrames
 
@@ -295,7 +295,7 @@ def test_pipeline_detects_on_a_small_transformed_frame_and_reads_sharp_full_res_
     assert cheap.whole and set(cheap.whole) == {(416, 234)}
     assert len(tracker.reads) == 2 * len(frames)
     # the reader is sure of every plate (RecordingReader: 0.99), so each is read from its context crop only
-    assert RecordingReader().predict([np.zeros((8, 8, 3), np.uint8)])[0].confidence >= SURE_ALONE
+    assert RecordingReader().predict([np.zeros((8, 8, 3), np.uint8)])[0].confidence >= DEFAULT_POLICY.sure_alone
     first = (CONTEXT,)
     assert cheap.crops == len(reader.crops) == len(first) * len(tracker.reads)
     assert pipeline.summary()["latency_ms"]["transform"]["n"] == len(frames)

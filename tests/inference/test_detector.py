@@ -194,9 +194,7 @@ def test_the_coarse_pass_finds_plates_that_fill_the_picture():
 
 
 def test_fine_pass_for_stills_from_900_px_at_five_eighths_then_half_their_size(detector):
-    from edge.inference.detector import FINE_MIN_SIDE
-
-    assert detector.fine_side == 2048 and detector.input_side == 512 and FINE_MIN_SIDE == 900
+    assert detector.fine_side == 2048 and detector.input_side == 512 and detector.policy.fine_min_side == 900
     assert detector.fine_side_for(899, 899) == 0
     assert detector.fine_side_for(900, 600) == 768  # at least 768
     assert detector.fine_side_for(1280, 720) == 800  # five eighths
@@ -222,20 +220,21 @@ def test_stills_get_their_own_detector_threads_and_video_keeps_one():
 
 @pytest.mark.parametrize("length", [769, 960, 1080, 1488, 1500, 1984, 2048, 3000])
 def test_fine_tiles_cover_the_image_and_overlap(length):
-    from edge.inference.detector import FINE_OVERLAP, FINE_TILE, _tile_size, _tile_starts
+    from edge.inference.detector import DEFAULT_DETECTION, _tile_size, _tile_starts
 
-    tile = _tile_size(length, FINE_TILE, 32)
-    assert tile % 32 == 0 and tile <= FINE_TILE
-    starts = _tile_starts(length, tile)
+    most, overlap = DEFAULT_DETECTION.fine_tile, DEFAULT_DETECTION.fine_overlap
+    tile = _tile_size(length, most, 32, overlap)
+    assert tile % 32 == 0 and tile <= most
+    starts = _tile_starts(length, tile, overlap)
     assert starts[0] == 0 and starts[-1] + tile == length
-    assert all(b - a <= tile - FINE_OVERLAP for a, b in zip(starts, starts[1:]))
-    # no more tiles than FINE_TILE px ones would take
-    assert len(starts) == len(_tile_starts(length, FINE_TILE))
-    assert _tile_starts(700, _tile_size(700, FINE_TILE, 32)) == [0]
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+    # no more tiles than `fine_tile` px ones would take
+    assert len(starts) == len(_tile_starts(length, most, overlap))
+    assert _tile_starts(700, _tile_size(700, most, 32, overlap), overlap) == [0]
 
 
 def test_a_plate_on_a_tile_seam_is_found_once_with_its_whole_box(detector, scenes):
-    from edge.inference.detector import FINE_TILE, _tile_size
+    from edge.inference.detector import _tile_size
 
     # a fixture scene at native size on a 4K canvas, its plate centred on the right edge of the
     # first fine tile (the fine pass scales 3840 -> 1920: 736 px tiles at 0, 592 and 1184), so
@@ -244,7 +243,7 @@ def test_a_plate_on_a_tile_seam_is_found_once_with_its_whole_box(detector, scene
     plate = max(boxes, key=lambda b: b.w)
     canvas = np.full((2160, 3840, 3), 114, np.uint8)
     assert detector.fine_side_for(3840, 2160) == 1920
-    seam_x = round(_tile_size(1920, FINE_TILE, 32) / 0.5)
+    seam_x = round(_tile_size(1920, detector.policy.fine_tile, 32, detector.policy.fine_overlap) / 0.5)
     ox = int(seam_x - (plate.x + plate.w / 2))
     oy = int(600 - plate.y)  # y 300 once scaled: inside the first row of tiles only
     canvas[oy:oy + img.shape[0], ox:ox + img.shape[1]] = img
@@ -258,15 +257,16 @@ def test_a_plate_on_a_tile_seam_is_found_once_with_its_whole_box(detector, scene
 
 
 def test_nms_keeps_one_of_a_tight_and_a_loose_box_of_one_plate():
-    from edge.inference.detector import _nms
+    from edge.inference.detector import DEFAULT_DETECTION, _nms
 
+    contain = DEFAULT_DETECTION.nms_contain
     # a 169x52 box inside a 191x79 one: IoU 0.43 (under the 0.45 NMS IoU), but one plate
     boxes = np.array([[784, 315, 953, 367], [814, 305, 1005, 384], [1200, 300, 1300, 340]], np.float32)
     scores = np.array([0.9, 0.6, 0.8], np.float32)
-    assert _nms(boxes, scores, 0.45) == [0, 2]
+    assert _nms(boxes, scores, 0.45, contain) == [0, 2]
     # two plates side by side that touch are both kept
     side = np.array([[0, 0, 100, 30], [95, 0, 195, 30]], np.float32)
-    assert _nms(side, np.array([0.9, 0.8], np.float32), 0.45) == [0, 1]
+    assert _nms(side, np.array([0.9, 0.8], np.float32), 0.45, contain) == [0, 1]
 
 
 def _far_car(scenes, name: str, scale: float) -> tuple[np.ndarray, BoundingBox]:
@@ -344,3 +344,30 @@ def test_a_folder_of_mid_size_photos_does_not_grow_the_process():
     out = subprocess.run([sys.executable, "-c", _GROWTH_SCRIPT, str(scene)], capture_output=True, text=True,
                          timeout=120, check=True)
     assert float(out.stdout.strip()) < 25, out.stdout
+
+
+def test_the_sidecar_may_set_the_detection_policy_and_the_confirm_rule(tmp_path):
+    import json
+    import shutil
+
+    from edge.inference.detector import DEFAULT_DETECTION, ConfirmRule, DetectionPolicy
+
+    shipped = json.loads((default_model_path().with_suffix(".json")).read_text())
+    # the shipped sidecar sets only `fine_scale` (its default), and the confirm rule its
+    # thresholds were chosen with
+    assert DetectionPolicy.from_sidecar(shipped) == DEFAULT_DETECTION
+    assert ConfirmRule.from_sidecar(shipped) == ConfirmRule(0.5, 4)
+    assert ConfirmRule.from_sidecar({}) is None
+    meta = dict(shipped, input=dict(shipped["input"], fine_min_side=1200, fine_scale=0.6),
+                postprocess=dict(shipped["postprocess"], nms_contain=0.7),
+                confirmation={"confirm_rule": {"min_confidence": 0.7, "min_chars": 5}})
+    shutil.copy(default_model_path(), tmp_path / "plate_detector.onnx")
+    (tmp_path / "plate_detector.json").write_text(json.dumps(meta))
+    custom = OnnxPlateDetector(tmp_path / "plate_detector.onnx")
+    assert (custom.policy.fine_min_side, custom.policy.fine_scale, custom.policy.nms_contain) == (1200, 0.6, 0.7)
+    assert custom.policy.fine_tile == DEFAULT_DETECTION.fine_tile  # left out: the default
+    assert custom.fine_side_for(1000, 800) == 0 and custom.confirm_rule == ConfirmRule(0.7, 5)
+    # a policy passed in wins over the sidecar's
+    assert OnnxPlateDetector(tmp_path / "plate_detector.onnx", policy=DEFAULT_DETECTION).fine_side_for(1000, 800) > 0
+    with pytest.raises(ValueError):
+        DetectionPolicy(fine_tile=128, fine_overlap=128)

@@ -4,7 +4,8 @@
 
 A detection scored at or above `score_threshold` is kept as it is; one between
 `candidate_threshold` and it is kept only when the reader reads it with confidence >=
-edge.reading.CONFIRM_MIN_CONFIDENCE and at least CONFIRM_MIN_CHARS characters. This runs the real
+edge.reading.DEFAULT_POLICY.confirm_min_confidence and at least `confirm_min_chars` characters
+(the rule --write records in the sidecar, which the product then applies). This runs the real
 product path (OnnxPlateDetector with a low threshold, then edge.reading.read_detections with the
 shipped reader and format rules) on the detection *val* splits at full resolution (D1:
 val_noleak.txt), then picks the pair with the highest pooled recall (IoU >= 0.5) whose pooled
@@ -51,10 +52,11 @@ def collect(models_dir: Path, root: Path) -> tuple[list[tuple[str, float, float,
 
 
 def choose(rows, n_gt: dict[str, int], min_precision: float) -> dict:
-    from edge.reading import CONFIRM_MIN_CHARS, CONFIRM_MIN_CONFIDENCE
+    from edge.reading import DEFAULT_POLICY
 
+    min_confidence, min_chars = DEFAULT_POLICY.confirm_min_confidence, DEFAULT_POLICY.confirm_min_chars
     score = np.array([r[1] for r in rows])
-    confirmed = np.array([r[2] >= CONFIRM_MIN_CONFIDENCE and r[3] >= CONFIRM_MIN_CHARS for r in rows])
+    confirmed = np.array([r[2] >= min_confidence and r[3] >= min_chars for r in rows])
     tp = np.array([r[4] for r in rows])
     total = sum(n_gt.values())
     best = None
@@ -84,7 +86,7 @@ def choose(rows, n_gt: dict[str, int], min_precision: float) -> dict:
             best["per_source"][name] = {"recall": round(hits / n, 4),
                                         "precision": round(hits / max(int(kept.sum()), 1), 4)}
     return {"with_confirmation": best, "score_only": plain,
-            "confirm_rule": {"min_confidence": CONFIRM_MIN_CONFIDENCE, "min_chars": CONFIRM_MIN_CHARS}}
+            "confirm_rule": {"min_confidence": min_confidence, "min_chars": min_chars}}
 
 
 def main(argv=None) -> int:
