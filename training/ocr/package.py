@@ -17,7 +17,7 @@ from training.ocr import evaluate, quantize
 from training.ocr.common import IMG_H, IMG_W, PAD_INDEX, SLOTS, VOCAB
 from training.ocr.model import PlateNetCTC
 
-VERSION = "3.0.0"
+VERSION = "3.1.0"
 # int8 calibrations tried, best first on ties: percentile over 256 or 512 real crops (MinMax lost
 # about a point on 2.0.0), and percentile with the CTC head's two convolutions left in float.
 CALIBRATIONS = (
@@ -84,6 +84,8 @@ def main(argv=None):
     ap.add_argument("--out", default="models")
     ap.add_argument("--head", choices=("slots", "ctc"), default="ctc")
     ap.add_argument("--tolerance", type=float, default=0.005, help="accuracy int8 may lose")
+    ap.add_argument("--precision", choices=("auto", "int8", "float32"), default="auto",
+                    help="auto: int8 when within --tolerance of float32 on val and faster")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -102,6 +104,8 @@ def main(argv=None):
     print(json.dumps({"float32": rep32, "int8": rep8}, indent=1))
     use_int8 = acc8 >= acc32 - args.tolerance and \
         rep8["latency"]["batch1_ms_per_plate"] < rep32["latency"]["batch1_ms_per_plate"]
+    if args.precision != "auto":
+        use_int8 = args.precision == "int8"
     chosen, precision = (int8, "int8") if use_int8 else (Path(args.onnx), "float32")
     shutil.copy(chosen, out / "plate_reader.onnx")
     (out / "plate_reader.json").write_text(json.dumps(sidecar(precision, args.head), indent=2) + "\n")
