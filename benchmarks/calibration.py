@@ -33,7 +33,7 @@ from edge.calibration import (  # noqa: E402
     CalibratedTransform, Calibration, Intrinsics, Roi, prewarp_from_points, undistorted_camera_matrix,
 )
 from edge.pipeline import Pipeline, PipelineOptions, downscale_for_detection  # noqa: E402
-from edge.reading import crop_plate  # noqa: E402
+from edge.recognition.reading import crop_plate  # noqa: E402
 from edge.records import BoundingBox, Frame  # noqa: E402
 
 VIDEO = REPO / "tests" / "fixtures" / "video" / "passes_1080p.mp4"

@@ -6,7 +6,7 @@ the format rules, the clock, the GPS, the privacy stage, one outbox behind one d
 one MQTT publisher, the preview server. Per camera (`edge.cameras`): its source, its tracker,
 its calibration (ROI, lens, scale) and its pipeline, whose events carry the camera's name.
 
-The parts come from their own modules: the models from edge.inference.loading, the sinks from
+The parts come from their own modules: the models from edge.recognition.models.loading, the sinks from
 edge.sinks, the GPS hooks from edge.gps.hooks. The small factories below (clock, tracker,
 calibration transform) are also used by `edge read`, `edge bench`, `edge preview` and
 `edge doctor`, so each command builds a part the way the service does.
@@ -30,7 +30,7 @@ import numpy as np
 from edge.cameras import Camera, cameras_of, combine_health, combine_summaries
 from edge.clock import SystemClock
 from edge.gps.hooks import FirstFix, gps_clock_hook
-from edge.inference.loading import Models, load_readers, warm_up
+from edge.recognition.models.loading import Models, load_readers, warm_up
 from edge.pipeline import FrameTransform, Pipeline, PipelineOptions
 from edge.ports import EventSink, FrameSource, GpsSource
 from edge.records import PlateRead

@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from edge.imaging import fast_resize
+from edge.recognition.imaging import fast_resize
 from edge.motion import MotionConfig, MotionGate, roi_contains
 from edge.ports import EventSink, FrameSource, PlateDetector, PlateReader, ServiceNotifier
-from edge.reading import CONTEXT, DEFAULT_POLICY, CropMargin, crop_bounds, read_detections
+from edge.recognition.reading import CONTEXT, DEFAULT_POLICY, CropMargin, crop_bounds, read_detections
 from edge.records import BoundingBox, Frame, PlateDetection, PlateEvent, PlateRead
 from edge.service import NullNotifier
-from edge.stills import BIG_PHOTO_BYTES
+from edge.recognition.stills import BIG_PHOTO_BYTES
 
 if TYPE_CHECKING:
     from edge.formats import FormatRules

@@ -147,7 +147,7 @@ def test_edge_run_on_a_folder_of_big_photos_uses_the_fine_pass(tmp_path):
 
 
 def test_edge_run_on_a_photo_over_24_mp_decodes_it_reduced_and_gives_boxes_in_its_pixels(tmp_path):
-    from edge.stills import MAX_STILL_PIXELS
+    from edge.recognition.stills import MAX_STILL_PIXELS
     from edge.synth.big_photo import compose_big_photo, read_scene_labels
 
     scenes_dir = Path(__file__).parent / "fixtures" / "scenes"

@@ -32,7 +32,7 @@ HEALTH_SCHEMA = json.loads((REPO / "schemas" / "edge.health-1.schema.json").read
 
 
 def _models_present() -> bool:
-    from edge.inference.loading import model_paths
+    from edge.recognition.models.loading import model_paths
     from edge.settings import AppConfig
 
     return all(p.is_file() for p in model_paths(AppConfig()))

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from edge.app import make_tracker
-from edge.inference.loading import load_readers
+from edge.recognition.models.loading import load_readers
 from edge.sinks import MemorySink
 from edge.event_json import EventEncoder
 from edge.pipeline import Pipeline, PipelineOptions

@@ -67,7 +67,7 @@ def check_source(config, timeout: float) -> tuple[str, str]:
 
 
 def check_models(config) -> tuple[str, str]:
-    from edge.inference.loading import load_readers, model_paths, warm_up
+    from edge.recognition.models.loading import load_readers, model_paths, warm_up
 
     det, rdr = model_paths(config)
     t0 = time.perf_counter()

@@ -114,7 +114,7 @@ def _text(entry: dict[str, Any], ms: float | None, runs: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.inference.loading import load_readers, model_paths
+    from edge.recognition.models.loading import load_readers, model_paths
     from edge.config import ConfigError
     from edge.settings import load_config
 

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         from edge.privacy_stage import preview_label
 
         from edge.app import make_clock, make_transform
-        from edge.inference.loading import load_readers
+        from edge.recognition.models.loading import load_readers
         from edge.preview.setup import make_view
         from edge.sources import open_source
 

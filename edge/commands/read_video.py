@@ -16,7 +16,7 @@ def read_video_events(path: Path, config: AppConfig) -> Iterator[dict]:
     from edge.event_json import EventEncoder
     from edge.gps import open_gps
     from edge.gps.hooks import FirstFix
-    from edge.inference.loading import load_readers
+    from edge.recognition.models.loading import load_readers
     from edge.pipeline import Pipeline, PipelineOptions
     from edge.sinks import MemorySink
     from edge.sources import open_source

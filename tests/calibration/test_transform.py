@@ -270,7 +270,7 @@ def test_pipeline_detects_on_a_small_transformed_frame_and_reads_sharp_full_res_
     from datetime import datetime, timezone
 
     from edge.pipeline import Pipeline, PipelineOptions
-    from edge.reading import CONTEXT, DEFAULT_POLICY, crop_bounds
+    from edge.recognition.reading import CONTEXT, DEFAULT_POLICY, crop_bounds
     from edge.records import Frame
     from tests.helpers import ColourPlateDetector, NoFrames
 

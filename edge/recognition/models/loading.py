@@ -18,7 +18,7 @@ from typing import cast
 import numpy as np
 
 from edge.formats import FormatRules
-from edge.inference import models_dir
+from edge.recognition.models import models_dir
 from edge.ports import PlateDetector, PlateReader
 from edge.settings import AppConfig, DetectorConfig, ReaderConfig, resolve_path
 
@@ -88,7 +88,7 @@ def _detector(config: AppConfig, path: Path, stills: bool) -> PlateDetector:
     cfg = config.detector
     if cfg.plugin:
         return cast(PlateDetector, load_plugin(cfg.plugin, cfg, "detector"))
-    from edge.inference.detector import OnnxPlateDetector
+    from edge.recognition.models.detector import OnnxPlateDetector
 
     # None in [detector] = the model's own (its JSON sidecar); video never gets the fine pass
     return OnnxPlateDetector(path, threads=cfg.stills_threads if stills else cfg.threads,
@@ -100,7 +100,7 @@ def _reader(config: AppConfig, path: Path) -> PlateReader:
     cfg = config.reader
     if cfg.plugin:
         return cast(PlateReader, load_plugin(cfg.plugin, cfg, "reader"))
-    from edge.inference.reader import OnnxPlateReader
+    from edge.recognition.models.reader import OnnxPlateReader
 
     sidecar = resolve_path(config, cfg.sidecar) if cfg.sidecar else None
     return OnnxPlateReader(path, threads=cfg.threads, sidecar=sidecar)

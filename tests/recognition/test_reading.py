@@ -1,4 +1,4 @@
-"""edge.reading: each plate read from `read_crops` (the tight crop only when the context crop's
+"""edge.recognition.reading: each plate read from `read_crops` (the tight crop only when the context crop's
 read is less sure than `sure_alone`, the wide one only when those two disagree), the crops voting
 on the text, and detector candidates kept only when the reader confirms them."""
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edge.reading import CONTEXT, DEFAULT_POLICY, TIGHT, WIDE, crop_bounds, crop_plate, read_detections
+from edge.recognition.reading import CONTEXT, DEFAULT_POLICY, TIGHT, WIDE, crop_bounds, crop_plate, read_detections
 from edge.records import BoundingBox, CharConfidence, PlateDetection, PlateText
 
 POLICY = DEFAULT_POLICY
@@ -61,7 +61,7 @@ def test_each_plate_is_read_from_more_crops_only_while_they_leave_it_unsure():
                              second_context: text("XY99ZZ", 0.9), second_tight: text("XY99ZZ", 0.8)})
     reads = read_detections(IMAGE, plates, reader, None)
     # both unsure: both tight crops; only the first plate's two disagreed: its WIDE crop. On a
-    # blank image no plate has a tilt to be turned level by (edge.tilt), so none is read turned
+    # blank image no plate has a tilt to be turned level by (edge.recognition.tilt), so none is read turned
     assert reader.batches == [[size(CONTEXT), second_context], [size(TIGHT), second_tight], [size(WIDE)]]
     assert reads[0].text == "AB12CDF" and reads[0].confidence == 0.9
     assert reads[1].text == "XY99ZZ" and reads[1].confidence == 0.9
@@ -139,7 +139,7 @@ def _tilted_plate(angle: float) -> tuple[np.ndarray, BoundingBox]:
 
 
 def test_an_unsure_tilted_plate_is_also_read_turned_level_and_a_sure_enough_turned_read_wins():
-    from edge.tilt import plate_tilt
+    from edge.recognition.tilt import plate_tilt
 
     image, box = _tilted_plate(12.0)
     unsure = text("AB12CDE", POLICY.tilt_below - 0.2)
@@ -184,8 +184,8 @@ def test_an_unsure_tilted_plate_is_also_read_turned_level_and_a_sure_enough_turn
 
 
 def test_the_shipped_reader_reads_tilted_fixture_plates_through_the_turned_crops():
-    from edge.inference import models_dir
-    from edge.inference.reader import OnnxPlateReader
+    from edge.recognition.models import models_dir
+    from edge.recognition.models.reader import OnnxPlateReader
     from tests.helpers import fixture_plates, turned_on_grey
 
     reader = OnnxPlateReader(models_dir() / "plate_reader.onnx")
@@ -206,7 +206,7 @@ def test_a_policy_passed_in_sets_how_hard_a_plate_is_looked_at():
 
     import pytest
 
-    from edge.reading import ReadingPolicy
+    from edge.recognition.reading import ReadingPolicy
 
     # a surer first read is needed before the tight crop is left unread
     reader = ScriptedReader({size(CONTEXT): text("AB12CDE", 0.9), size(TIGHT): text("AB12CDE", 0.9)})
@@ -223,8 +223,8 @@ def test_a_policy_passed_in_sets_how_hard_a_plate_is_looked_at():
 
 
 def test_the_confirm_rule_comes_from_the_detector_when_it_has_one():
-    from edge.inference.detector import ConfirmRule
-    from edge.reading import read_image
+    from edge.recognition.models.detector import ConfirmRule
+    from edge.recognition.reading import read_image
 
     class Detector:
         name = "scripted"

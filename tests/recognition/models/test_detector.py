@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.inference.detector import OnnxPlateDetector, default_model_path
+from edge.recognition.models.detector import OnnxPlateDetector, default_model_path
 from edge.records import BoundingBox, PlateDetection
 from edge.synth.big_photo import read_scene_labels
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures" / "scenes"
 MIN_W = 40  # plates at least this wide (original px) must be found
 
@@ -131,7 +131,7 @@ def test_name_and_threshold_come_from_the_sidecar(detector):
 def test_input_side_comes_from_the_sidecar_unless_the_config_sets_it(scenes):
     import json
 
-    from edge.inference.loading import load_readers
+    from edge.recognition.models.loading import load_readers
     from edge.settings import build_config
 
     sidecar = json.loads(default_model_path().with_suffix(".json").read_text())
@@ -175,7 +175,7 @@ def _close_up(style: str, seed: int) -> tuple[np.ndarray, BoundingBox]:
 def test_the_coarse_pass_finds_plates_that_fill_the_picture():
     import json
 
-    from edge.inference.loading import load_readers
+    from edge.recognition.models.loading import load_readers
     from edge.settings import build_config
 
     sidecar = json.loads(default_model_path().with_suffix(".json").read_text())
@@ -208,7 +208,7 @@ def test_fine_pass_for_stills_from_900_px_at_five_eighths_then_half_their_size(d
 
 
 def test_stills_get_their_own_detector_threads_and_video_keeps_one():
-    from edge.inference.loading import load_readers
+    from edge.recognition.models.loading import load_readers
     from edge.settings import build_config
 
     assert load_readers(build_config({})).detector.threads == 1  # video: a core for capture
@@ -220,7 +220,7 @@ def test_stills_get_their_own_detector_threads_and_video_keeps_one():
 
 @pytest.mark.parametrize("length", [769, 960, 1080, 1488, 1500, 1984, 2048, 3000])
 def test_fine_tiles_cover_the_image_and_overlap(length):
-    from edge.inference.detector import DEFAULT_DETECTION, _tile_size, _tile_starts
+    from edge.recognition.models.detector import DEFAULT_DETECTION, _tile_size, _tile_starts
 
     most, overlap = DEFAULT_DETECTION.fine_tile, DEFAULT_DETECTION.fine_overlap
     tile = _tile_size(length, most, 32, overlap)
@@ -234,7 +234,7 @@ def test_fine_tiles_cover_the_image_and_overlap(length):
 
 
 def test_a_plate_on_a_tile_seam_is_found_once_with_its_whole_box(detector, scenes):
-    from edge.inference.detector import _tile_size
+    from edge.recognition.models.detector import _tile_size
 
     # a fixture scene at native size on a 4K canvas, its plate centred on the right edge of the
     # first fine tile (the fine pass scales 3840 -> 1920: 736 px tiles at 0, 592 and 1184), so
@@ -257,7 +257,7 @@ def test_a_plate_on_a_tile_seam_is_found_once_with_its_whole_box(detector, scene
 
 
 def test_nms_keeps_one_of_a_tight_and_a_loose_box_of_one_plate():
-    from edge.inference.detector import DEFAULT_DETECTION, _nms
+    from edge.recognition.models.detector import DEFAULT_DETECTION, _nms
 
     contain = DEFAULT_DETECTION.nms_contain
     # a 169x52 box inside a 191x79 one: IoU 0.43 (under the 0.45 NMS IoU), but one plate
@@ -313,7 +313,7 @@ _GROWTH_SCRIPT = """
 import re, sys
 from pathlib import Path
 import cv2, numpy as np
-from edge.inference.detector import OnnxPlateDetector, default_model_path
+from edge.recognition.models.detector import OnnxPlateDetector, default_model_path
 
 def rss_mb():
     return int(re.search(r"VmRSS:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
@@ -340,7 +340,7 @@ def test_a_folder_of_mid_size_photos_does_not_grow_the_process():
     import subprocess
     import sys
 
-    scene = Path(__file__).resolve().parents[1] / "fixtures" / "scenes" / "00_1280x720.jpg"
+    scene = Path(__file__).resolve().parents[2] / "fixtures" / "scenes" / "00_1280x720.jpg"
     out = subprocess.run([sys.executable, "-c", _GROWTH_SCRIPT, str(scene)], capture_output=True, text=True,
                          timeout=120, check=True)
     assert float(out.stdout.strip()) < 25, out.stdout
@@ -350,7 +350,7 @@ def test_the_sidecar_may_set_the_detection_policy_and_the_confirm_rule(tmp_path)
     import json
     import shutil
 
-    from edge.inference.detector import DEFAULT_DETECTION, ConfirmRule, DetectionPolicy
+    from edge.recognition.models.detector import DEFAULT_DETECTION, ConfirmRule, DetectionPolicy
 
     shipped = json.loads((default_model_path().with_suffix(".json")).read_text())
     # the shipped sidecar sets only `fine_scale` (its default), and the confirm rule its

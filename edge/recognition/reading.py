@@ -16,7 +16,7 @@ from edge.formats import FormatRules
 from edge.ports import PlateDetector, PlateReader
 from edge.records import BoundingBox, PlateDetection, PlateRead, PlateText
 from edge.sighting import sharpness, touches_edge
-from edge.tilt import plate_tilt
+from edge.recognition.tilt import plate_tilt
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +239,7 @@ def _finish(plate: PlateText, rules: FormatRules | None, det: PlateDetection, fr
 
 
 def _turned(crop: np.ndarray, policy: ReadingPolicy) -> np.ndarray | None:
-    """The crop turned level about its centre (edge.tilt.plate_tilt), edges repeated, cut to the
+    """The crop turned level about its centre (edge.recognition.tilt.plate_tilt), edges repeated, cut to the
     middle `tilt_band` of its height; None when it is tilted less than `tilt_from` degrees."""
     angle = plate_tilt(crop)
     if abs(angle) < policy.tilt_from:

@@ -16,7 +16,7 @@ def models_dir() -> Path:
     env = os.environ.get("EDGE_MODELS_DIR")
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[2] / "models"
+    repo = Path(__file__).resolve().parents[3] / "models"
     if repo.is_dir():
         return repo
     return Path(sys.prefix) / "share" / "edge" / "models"

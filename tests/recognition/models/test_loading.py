@@ -1,11 +1,11 @@
-"""edge.inference.loading: plugins are called with their section, and what goes wrong in one is
+"""edge.recognition.models.loading: plugins are called with their section, and what goes wrong in one is
 its own error, or one line naming what the pipeline needs and the object lacks."""
 
 from __future__ import annotations
 
 import pytest
 
-from edge.inference.loading import StartupError, load_plugin, load_readers
+from edge.recognition.models.loading import StartupError, load_plugin, load_readers
 from edge.settings import build_config
 
 
@@ -36,13 +36,13 @@ def test_a_plugin_is_called_with_its_section():
 def test_a_plugins_own_type_error_is_not_hidden():
     config = build_config({})
     with pytest.raises(TypeError, match="the plugin's own mistake"):
-        load_plugin("tests.inference.test_loading:broken_plugin", config.detector, "detector")
+        load_plugin("tests.recognition.models.test_loading:broken_plugin", config.detector, "detector")
 
 
 def test_a_detector_plugin_without_the_protocol_is_refused_in_one_line():
     config = build_config({})
-    with pytest.raises(StartupError, match=r"^detector\.plugin: 'tests\.inference\.test_loading:no_sides_plugin' "
+    with pytest.raises(StartupError, match=r"^detector\.plugin: 'tests\.recognition\.models\.test_loading:no_sides_plugin' "
                                            r"gave an object without input_side, fine_side \(the PlateDetector "):
-        load_plugin("tests.inference.test_loading:no_sides_plugin", config.detector, "detector")
+        load_plugin("tests.recognition.models.test_loading:no_sides_plugin", config.detector, "detector")
     with pytest.raises(StartupError, match=r"^reader\.plugin: cannot load 'tests\.nowhere:make': "):
         load_plugin("tests.nowhere:make", config.reader, "reader")

@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from edge.heap import big_buffers_given_back
-from edge.imaging import fast_resize
+from edge.recognition.imaging import fast_resize
 
 from edge.records import BoundingBox, PlateDetection
 
@@ -105,7 +105,7 @@ DEFAULT_DETECTION = DetectionPolicy()
 class ConfirmRule:
     """What the read of a detection marked `confirm` must reach to be kept: the rule the
     model's two thresholds were chosen with (sidecar `confirmation.confirm_rule`, written by
-    training/detector/confirm.py; edge.reading.ReadingPolicy.for_detector applies it)."""
+    training/detector/confirm.py; edge.recognition.reading.ReadingPolicy.for_detector applies it)."""
 
     min_confidence: float
     min_chars: int
@@ -120,11 +120,11 @@ class ConfirmRule:
 
 def _models_dir() -> Path:
     try:
-        from edge.inference import models_dir  # owned by the OCR/inference package
+        from edge.recognition.models import models_dir  # owned by the OCR/inference package
 
         return Path(models_dir())
     except ImportError:
-        return Path(__file__).resolve().parents[2] / "models"
+        return Path(__file__).resolve().parents[3] / "models"
 
 
 def default_model_path() -> Path:
@@ -218,7 +218,7 @@ class OnnxPlateDetector:
         # None = the sidecar's; 0 = no fine pass
         self.fine_side = int(fine_side if fine_side is not None else pre.get("fine_side", 0))
         self.policy = policy if policy is not None else DetectionPolicy.from_sidecar(meta)
-        # what a read of a candidate must reach (edge.reading.ReadingPolicy.for_detector)
+        # what a read of a candidate must reach (edge.recognition.reading.ReadingPolicy.for_detector)
         self.confirm_rule = ConfirmRule.from_sidecar(meta)
         self.multiple = int(pre.get("multiple", 32))
         self.pad_value = int(pre.get("pad_value", 114))

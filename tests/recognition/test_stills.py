@@ -1,4 +1,4 @@
-"""edge.stills: stored sizes from file headers, and reduced decoding of very big photos."""
+"""edge.recognition.stills: stored sizes from file headers, and reduced decoding of very big photos."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.stills import MAX_STILL_PIXELS, read_still, reduction, stored_size
+from edge.recognition.stills import MAX_STILL_PIXELS, read_still, reduction, stored_size
 from tests.helpers import with_exif_orientation
 
 
@@ -77,7 +77,7 @@ def test_a_jpeg_whose_header_reads_but_whose_pixels_do_not_gives_none(tmp_path: 
 
 
 def test_a_photo_whose_first_pixel_is_the_undecoded_mark_still_reads(tmp_path: Path):
-    from edge.stills import _UNDECODED
+    from edge.recognition.stills import _UNDECODED
 
     image = np.full((48, 64, 3), 90, np.uint8)
     image[0, 0] = _UNDECODED

@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.inference import models_dir
-from edge.inference.reader import OnnxPlateReader, ReaderConfigError
+from edge.recognition.models import models_dir
+from edge.recognition.models.reader import OnnxPlateReader, ReaderConfigError
 from edge.records import CharConfidence, PlateText
 from tests.helpers import fixture_plates
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MODEL = REPO / "models" / "plate_reader.onnx"
 SIDECAR = REPO / "models" / "plate_reader.json"
 FIXTURES = REPO / "tests" / "fixtures" / "plates"

@@ -1,17 +1,17 @@
-"""edge.tilt: the angle that stands a plate crop's characters level."""
+"""edge.recognition.tilt: the angle that stands a plate crop's characters level."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edge.reading import CONTEXT, crop_plate
-from edge.tilt import plate_tilt
+from edge.recognition.reading import CONTEXT, crop_plate
+from edge.recognition.tilt import plate_tilt
 from tests.helpers import fixture_plates, turned_on_grey
 
 
 def _turned_crop(plate: np.ndarray, angle: float) -> np.ndarray:
-    """The plate turned by `angle` degrees on a grey ground, cut as edge.reading cuts a detection."""
+    """The plate turned by `angle` degrees on a grey ground, cut as edge.recognition.reading cuts a detection."""
     image, box = turned_on_grey(plate, angle)
     return crop_plate(image, box, CONTEXT)
 
