@@ -40,10 +40,10 @@ from edge.sources import open_source
 
 if TYPE_CHECKING:
     from edge.calibration import Calibration
-    from edge.durable import DurableSink
+    from edge.delivery.durable import DurableSink
     from edge.formats import FormatRules
-    from edge.mqtt import MqttPublisher
-    from edge.outbox import Outbox, StoredEvent
+    from edge.delivery.mqtt import MqttPublisher
+    from edge.delivery.outbox import Outbox, StoredEvent
     from edge.preview import PreviewServer
     from edge.privacy_stage import PrivacyParts
     from edge.retention import RetentionSweeper
@@ -164,13 +164,13 @@ class Application:
             run.pipeline.stop()
 
     def open(self) -> None:
-        from edge.durable import DurableSink
-        from edge.event_json import EventEncoder
+        from edge.delivery.durable import DurableSink
+        from edge.delivery.event_json import EventEncoder
         from edge.gps import open_gps
         from edge.integrations import start_integrations
-        from edge.mqtt import MqttPublisher
-        from edge.outbox import Outbox
-        from edge.spill import import_spill
+        from edge.delivery.mqtt import MqttPublisher
+        from edge.delivery.outbox import Outbox
+        from edge.delivery.spill import import_spill
 
         cfg = self.config
         cameras = cameras_of(cfg)

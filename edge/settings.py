@@ -28,8 +28,8 @@ from edge.gps import GpsConfig
 from edge.homeassistant import HomeAssistantConfig
 from edge.metrics import MetricsConfig
 from edge.motion import MotionConfig
-from edge.mqtt import MqttConfig
-from edge.outbox import OutboxConfig
+from edge.delivery.mqtt import MqttConfig
+from edge.delivery.outbox import OutboxConfig
 from edge.preview import PreviewConfig
 from edge.privacy import PrivacyConfig
 from edge.sources import SourceConfig

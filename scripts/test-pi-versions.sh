@@ -17,6 +17,6 @@ if [ "${PI_TESTS:-}" = all ]; then
 else
     set -- tests/recognition tests/calibration tests/sources tests/synth tests/preview tests/commands \
         tests/test_pipeline.py tests/test_app.py tests/test_motion.py \
-        tests/test_tracking.py tests/test_formats.py tests/test_event_json.py "$@"
+        tests/test_tracking.py tests/test_formats.py tests/delivery/test_event_json.py "$@"
 fi
 exec .venv-pi/bin/python -m pytest -q -p no:cacheprovider "$@"

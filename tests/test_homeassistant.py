@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import ConfigError
 from edge.homeassistant import DeviceTopics, DiscoveryPublisher, HomeAssistantConfig, discovery_messages
-from edge.mqtt import MqttConfig
+from edge.delivery.mqtt import MqttConfig
 from edge.settings import build_config
 from tests.helpers import REPO, wait_until
 

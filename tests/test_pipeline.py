@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 from edge.recognition.reading import CONTEXT, DEFAULT_POLICY, crop_bounds
-from edge.event_json import EventEncoder
+from edge.delivery.event_json import EventEncoder
 from edge.formats import FormatRules, FormatsConfig
 from edge.motion import MotionConfig
-from edge.durable import DurableSink
-from edge.outbox import Outbox, OutboxConfig
+from edge.delivery.durable import DurableSink
+from edge.delivery.outbox import Outbox, OutboxConfig
 from edge.pipeline import FrameQueue, Pipeline, PipelineOptions
 from edge.records import BoundingBox, CharConfidence, Frame, PlateDetection, PlateText
 from edge.sources import SourceConfig, open_source

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edge.config import ConfigError
-from edge.event_json import EventEncoder
+from edge.delivery.event_json import EventEncoder
 from edge.privacy import PlateHasher, PrivacyConfig, normalise, read_key
 from edge.privacy_stage import PrivacySink, PrivacyStage, open_privacy, preview_label
 from edge.records import PlateRead

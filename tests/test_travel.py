@@ -23,7 +23,7 @@ import pytest
 from edge.app import make_tracker, make_transform
 from edge.recognition.models.loading import load_readers
 from edge.sinks import MemorySink
-from edge.event_json import EventEncoder
+from edge.delivery.event_json import EventEncoder
 from edge.pipeline import Pipeline, PipelineOptions
 from edge.records import Direction, SpeedEstimate
 from edge.settings import build_config

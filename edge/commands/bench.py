@@ -37,7 +37,7 @@ def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False
           loop: bool = False, samples: bool = False) -> dict:
     from edge.app import make_tracker, make_transform
     from edge.recognition.models.loading import load_readers, warm_up
-    from edge.event_json import EventEncoder
+    from edge.delivery.event_json import EventEncoder
     from edge.pipeline import Pipeline, PipelineOptions
     from edge.sinks import MemorySink
     from edge.sources import open_source

@@ -101,7 +101,7 @@ def check_gps(config, timeout: float) -> tuple[str, str]:
 
 
 def check_broker(config, timeout: float) -> tuple[str, str]:
-    from edge.mqtt import check_broker as probe
+    from edge.delivery.mqtt import check_broker as probe
 
     if not config.mqtt_enabled:
         return WARN, "mqtt disabled: events stay in the outbox"

@@ -89,7 +89,7 @@ def _iso(ts: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from edge.config import ConfigError
-    from edge.outbox import Outbox, OutboxConfig, OutboxError
+    from edge.delivery.outbox import Outbox, OutboxConfig, OutboxError
 
     if args.outbox_command == "purge" and not (args.sent_only or args.yes or args.older_than is not None):
         print("edge outbox purge: say what to delete: --sent-only, --yes (everything) or --older-than AGE",

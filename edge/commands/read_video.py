@@ -13,7 +13,7 @@ from edge.settings import AppConfig
 def read_video_events(path: Path, config: AppConfig) -> Iterator[dict]:
     """All events of one video file, as published-event dicts (seq 1..N), in order."""
     from edge.app import make_tracker, make_transform
-    from edge.event_json import EventEncoder
+    from edge.delivery.event_json import EventEncoder
     from edge.gps import open_gps
     from edge.gps.hooks import FirstFix
     from edge.recognition.models.loading import load_readers

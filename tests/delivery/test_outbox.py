@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main as edge_main
-from edge.event_json import EventEncoder
-from edge.durable import DurableSink
-from edge.outbox import Outbox, OutboxConfig, OutboxError, OutboxFullError
+from edge.delivery.event_json import EventEncoder
+from edge.delivery.durable import DurableSink
+from edge.delivery.outbox import Outbox, OutboxConfig, OutboxError, OutboxFullError
 from tests.helpers import REPO, make_event
 
 ENC = EventEncoder("dev1", "cam", {"detector": "d", "reader": "r"})
@@ -127,8 +127,8 @@ def test_bounded_by_size_drops_oldest_to_make_room(tmp_path):
 CHILD = r"""
 import sys
 sys.path.insert(0, sys.argv[2])
-from edge.event_json import EventEncoder
-from edge.outbox import Outbox
+from edge.delivery.event_json import EventEncoder
+from edge.delivery.outbox import Outbox
 from tests.helpers import make_event
 enc = EventEncoder("dev1", "cam", {})
 ob = Outbox(path=sys.argv[1])

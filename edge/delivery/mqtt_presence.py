@@ -4,7 +4,7 @@ when. The publisher subscribes to its own status topic (no-local): a retained st
 different installation, sent in the last ten minutes, means another client has been using
 this device id: the broker closed its connection for ours, or ours for it ("client id taken
 over"). Brokers that say so themselves (MQTT 5 reason 0x8E) are believed at once
-(edge/mqtt_log.py); this check also works with those that just close the connection.
+(edge/delivery/mqtt_log.py); this check also works with those that just close the connection.
 The payload stays plain "online"/"offline" (edge.status/1); MQTT 3.1.1 has no user properties,
 so there only the broker's word counts.
 """

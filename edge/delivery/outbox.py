@@ -4,15 +4,15 @@ is published, and is marked sent only when the broker acknowledges it (PUBACK).
 - `seq` is assigned inside the same transaction as the insert, from a counter in the `meta`
   table, so it is strictly increasing and survives restarts and purges. It is gap-free except
   where events were lost before they could be stored: then exactly that many seqs are skipped
-  and the persisted `lost` counter says so (see edge/ledger.py).
+  and the persisted `lost` counter says so (see edge/delivery/ledger.py).
 - An event id is given one seq, ever: the `ids` table remembers the newest `keep_ids` ids after
   their rows are pruned, so a replayed file never reissues an old event under a new seq.
 - The queue is bounded: by unsent rows (`max_rows`), by age (`max_age_s`) and optionally by file
   size (`max_mb`). When it must drop, it drops the OLDEST unsent events and adds them to a
   persisted `dropped` counter (reported in health and by `edge outbox stats`).
-- A full disk: the outbox holds a ballast file (`reserve_mb`, edge/reserve.py) and gives it up
+- A full disk: the outbox holds a ballast file (`reserve_mb`, edge/delivery/reserve.py) and gives it up
   the moment a write fails for lack of space, then retries the write.
-- A payload that fails its check before sending (edge/payload_check.py) is moved to the
+- A payload that fails its check before sending (edge/delivery/payload_check.py) is moved to the
   `quarantine` table and counted (`quarantined`), never published.
 - Acknowledged rows are kept (the newest `keep_sent`) so `edge outbox list/replay` can show and
   re-publish them; older acknowledged rows are deleted.
@@ -20,7 +20,7 @@ is published, and is marked sent only when the broker acknowledges it (PUBACK).
   marks. Other processes (`edge outbox ...`) may open the same file at the same time; opening
   an up-to-date file writes nothing, so they work on a full disk too.
 - Write failures become `OutboxError` / `OutboxFullError` with a one-line message; the caller
-  keeps running and reports the error in health (see edge/durable.py).
+  keeps running and reports the error in health (see edge/delivery/durable.py).
 """
 
 from __future__ import annotations
@@ -35,14 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from edge.ledger import LossLedger, peek
+from edge.delivery.ledger import LossLedger, peek
 from edge.records import PlateEvent
-from edge.reserve import DiskReserve, disk_free_bytes
+from edge.delivery.reserve import DiskReserve, disk_free_bytes
 
 if TYPE_CHECKING:
-    from edge.event_json import EventEncoder
+    from edge.delivery.event_json import EventEncoder
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("edge.outbox")  # the name the logs have always carried
 T = TypeVar("T")
 
 SCHEMA_VERSION = 2
@@ -500,7 +500,7 @@ class Outbox:
 
     def instance_id(self) -> str:
         """This installation's id (random, made with the file): tells this box from another one
-        that uses the same device id (edge/mqtt_presence.py)."""
+        that uses the same device id (edge/delivery/mqtt_presence.py)."""
         with self._lock:
             return f"{self._meta('instance'):x}"
 

@@ -21,12 +21,12 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.event_json import EventEncoder
-from edge.outbox import Outbox, OutboxError, StoredEvent
+from edge.delivery.event_json import EventEncoder
+from edge.delivery.outbox import Outbox, OutboxError, StoredEvent
 from edge.records import PlateEvent
-from edge.spill import write_spill
+from edge.delivery.spill import write_spill
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("edge.durable")  # the name the logs have always carried
 
 
 class DurableSink:

@@ -11,11 +11,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from edge.event_json import EventEncoder, rfc3339_ms
+from edge.delivery.event_json import EventEncoder, rfc3339_ms
 from edge.records import GeoFix
 from tests.helpers import make_event
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
 def validator(name: str) -> jsonschema.Draft202012Validator:

@@ -11,7 +11,7 @@ Delivery rules (see docs/events.md):
   clean stop. Periodic retained `{prefix}/{device}/health` (QoS 1), also while the outbox
   cannot be written, and a last one at a clean stop: a subscriber that starts later still sees
   the device's last known state, its unstored and lost counters included.
-- Every payload is checked before it is sent (edge/payload_check.py); one damaged inside the
+- Every payload is checked before it is sent (edge/delivery/payload_check.py); one damaged inside the
   database is quarantined by the outbox and counted, never published.
 - The password comes from `password_file` or the systemd credential
   `$CREDENTIALS_DIRECTORY/mqtt-password`, is re-read just before each connection attempt, and
@@ -45,14 +45,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 
 from edge.config import ConfigError
-from edge.event_json import HEALTH_SCHEMA_ID, rfc3339_ms
+from edge.delivery.event_json import HEALTH_SCHEMA_ID, rfc3339_ms
 from edge.file_watch import FileWatch
-from edge.mqtt_log import ConnectionLog
-from edge.mqtt_presence import foreign_instance, status_properties, watch_options
-from edge.outbox import Outbox, OutboxError
-from edge.payload_check import payload_problem
+from edge.delivery.mqtt_log import ConnectionLog
+from edge.delivery.mqtt_presence import foreign_instance, status_properties, watch_options
+from edge.delivery.outbox import Outbox, OutboxError
+from edge.delivery.payload_check import payload_problem
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("edge.mqtt")  # the name the logs have always carried
 
 CREDENTIAL_NAME = "mqtt-password"
 NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 PUBACK reason: accepted, but nobody will receive it

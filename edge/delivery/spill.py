@@ -13,9 +13,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from edge.outbox import Outbox, OutboxError
+from edge.delivery.outbox import Outbox, OutboxError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("edge.spill")  # the name the logs have always carried
 
 
 def write_spill(folder: Path, items: Iterable[tuple[str, str, dict]]) -> int:

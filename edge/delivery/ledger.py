@@ -16,7 +16,7 @@ import logging
 import os
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("edge.ledger")  # the name the logs have always carried
 
 SIZE = 64  # bytes: {"unstored": N} padded with spaces
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from edge.app import Application
-from edge.event_json import EventEncoder
-from edge.outbox import Outbox, OutboxConfig
+from edge.delivery.event_json import EventEncoder
+from edge.delivery.outbox import Outbox, OutboxConfig
 from edge.settings import load_config
 from tests.helpers import REPO, Collector, make_clip, make_event, start_edge, wait_until, write_config
 
@@ -58,7 +58,7 @@ def small_fs(tmp_path) -> Iterator[Path]:
 
 def fill_outbox(outbox: Outbox) -> int:
     """Cap the database at its size and fill what room its pages still have: a full disk."""
-    from edge.outbox import OutboxFullError
+    from edge.delivery.outbox import OutboxFullError
 
     outbox.cap_pages()
     n = 0
@@ -88,7 +88,7 @@ def fill_disk(folder: Path) -> Path:
 
 def test_events_waiting_in_memory_are_retried_on_a_timer(tmp_path):
     """They used to wait for the next car (or the stop) once space came back."""
-    from edge.durable import DurableSink
+    from edge.delivery.durable import DurableSink
 
     ob = Outbox(OutboxConfig(reserve_mb=0), tmp_path / "o.db")
     sink = DurableSink(ob, ENC, retry_s=0.05)
@@ -127,7 +127,7 @@ def test_a_stop_on_a_full_outbox_reports_every_lost_event(tmp_path):
 
 def test_a_stop_on_a_full_outbox_spills_to_a_second_folder(tmp_path):
     from edge.commands.run import _outcome
-    from edge.spill import import_spill
+    from edge.delivery.spill import import_spill
 
     spill = tmp_path / "spill"
     app = Application(load_config(_with_outbox(fast_video_config(tmp_path), f'spill_path = "{spill}"')))
@@ -153,7 +153,7 @@ def _with_outbox(cfg: Path, line: str) -> Path:
 
 
 def test_an_overflowing_backlog_counts_its_losses_and_skips_their_seqs(tmp_path):
-    from edge.durable import DurableSink
+    from edge.delivery.durable import DurableSink
 
     ob = Outbox(OutboxConfig(reserve_mb=0), tmp_path / "o.db")
     sink = DurableSink(ob, ENC, max_unstored=3, retry_s=3600)
@@ -171,11 +171,11 @@ def test_an_overflowing_backlog_counts_its_losses_and_skips_their_seqs(tmp_path)
 CRASH_CHILD = r"""
 import os, sys
 sys.path.insert(0, sys.argv[2])
-from edge.durable import DurableSink
-from edge.event_json import EventEncoder
-from edge.outbox import Outbox, OutboxConfig
+from edge.delivery.durable import DurableSink
+from edge.delivery.event_json import EventEncoder
+from edge.delivery.outbox import Outbox, OutboxConfig
 from tests.helpers import make_event
-from edge.outbox import OutboxFullError
+from edge.delivery.outbox import OutboxFullError
 ob = Outbox(OutboxConfig(reserve_mb=0), sys.argv[1])
 enc = EventEncoder("dev1", "cam", {})
 sink = DurableSink(ob, enc, retry_s=3600)
@@ -212,7 +212,7 @@ def test_a_crash_while_events_wait_in_memory_is_counted_at_the_next_start(tmp_pa
 
 
 def test_the_reserve_is_given_up_when_the_disk_fills_and_taken_back_after(tmp_path):
-    from edge.durable import DurableSink
+    from edge.delivery.durable import DurableSink
 
     room = {"free": 10**9}
     ob = Outbox(OutboxConfig(reserve_mb=0.25), tmp_path / "o.db", free_bytes=lambda _p: room["free"])
@@ -289,7 +289,7 @@ def test_an_outbox_on_a_small_disk_does_not_fill_it_with_its_own_journal(small_f
     """Found by the soak: SQLite's WAL grows to about 4 MB before its first checkpoint and keeps
     that size, so on a 1-2 MB volume the outbox filled the disk by itself and stayed full after
     the space was given back. Its WAL is kept small now, and shrunk when a write finds the disk full."""
-    from edge.durable import DurableSink
+    from edge.delivery.durable import DurableSink
 
     ob = Outbox(OutboxConfig(reserve_mb=0), small_fs / "outbox.db")
     sink = DurableSink(ob, ENC, retry_s=3600)
@@ -384,7 +384,7 @@ def test_a_replayed_file_keeps_ids_and_seqs_after_its_rows_are_pruned(tmp_path, 
 
 
 def test_the_replay_sink_keeps_no_memory_per_event(tmp_path):
-    from edge.durable import DurableSink
+    from edge.delivery.durable import DurableSink
 
     import gc
     import tracemalloc

@@ -18,10 +18,10 @@ import threading
 import time
 import pytest
 
-from edge.event_json import EventEncoder
-from edge.mqtt import MqttConfig, MqttPublisher, check_broker
-from edge.durable import DurableSink
-from edge.outbox import Outbox
+from edge.delivery.event_json import EventEncoder
+from edge.delivery.mqtt import MqttConfig, MqttPublisher, check_broker
+from edge.delivery.durable import DurableSink
+from edge.delivery.outbox import Outbox
 from tests.helpers import (COLLECTOR_ONLY, HEALTH_SCHEMA, READ_SCHEMA, REPO, USERS, Rig,
                            assert_all_arrived, fast_config, make_event, password_file, start_gated, wait_until)
 
@@ -185,10 +185,10 @@ def test_systemd_credential_is_used(mosquitto_factory, collector_factory, tmp_pa
 PUBLISHER_CHILD = r"""
 import sys, time
 sys.path.insert(0, sys.argv[3])
-from edge.event_json import EventEncoder
-from edge.mqtt import MqttConfig, MqttPublisher
-from edge.durable import DurableSink
-from edge.outbox import Outbox
+from edge.delivery.event_json import EventEncoder
+from edge.delivery.mqtt import MqttConfig, MqttPublisher
+from edge.delivery.durable import DurableSink
+from edge.delivery.outbox import Outbox
 from tests.helpers import make_event
 ob = Outbox(path=sys.argv[1])
 pub = MqttPublisher(MqttConfig(host="127.0.0.1", port=int(sys.argv[2]), reconnect_min_s=0.05,

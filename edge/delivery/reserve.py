@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("edge.reserve")  # the name the logs have always carried
 
 CHUNK = 256 * 1024
 
