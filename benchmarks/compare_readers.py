@@ -33,7 +33,7 @@ def main() -> int:
     from edge.recognition.models.loading import load_readers
     from edge.recognition.models.reader import OnnxPlateReader
     from edge.recognition.reading import read_detections
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     models = load_readers(load_config(None))
     readers = [OnnxPlateReader(m, sidecar=s) for m, s in zip(args.models, args.sidecars)]

@@ -111,7 +111,7 @@ def main() -> int:
     from edge.recognition.models.loading import load_readers
     from edge.recognition.reading import DEFAULT_POLICY, read_detections
     from edge.records import BoundingBox
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     models = load_readers(load_config(args.config))
     frames = [cv2.resize(cv2.imread(str(p)), (1280, 720)) for p in sorted((FIXTURES / "scenes").glob("*.jpg"))]

@@ -35,7 +35,7 @@ from edge.pipeline import FrameTransform, Pipeline, PipelineOptions
 from edge.ports import EventSink, FrameSource, GpsSource
 from edge.records import PlateRead
 from edge.service import NullNotifier, SystemdNotifier
-from edge.settings import AppConfig
+from edge.configuration.settings import AppConfig
 from edge.sources import open_source
 
 if TYPE_CHECKING:
@@ -258,7 +258,7 @@ class Application:
 
     def _open_privacy(self) -> None:
         """Audit the config, then the key and watchlists (a ConfigError before any model loads)."""
-        from edge.config_audit import audit_startup
+        from edge.configuration.audit import audit_startup
         from edge.privacy_stage import open_privacy
 
         audit_startup(self.config, self.config.outbox.resolved_path().parent)

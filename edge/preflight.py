@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.commands import one_line
-from edge.config import ConfigError
-from edge.settings import AppConfig, resolve_path
+from edge.configuration.validation import ConfigError
+from edge.configuration.settings import AppConfig, resolve_path
 
 
 def check_config_files(config: AppConfig) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from edge.delivery.event_json import EventEncoder
     from edge.delivery.outbox import StoredEvent
     from edge.ports import EventSink
-    from edge.settings import AppConfig
+    from edge.configuration.settings import AppConfig
 
 log = logging.getLogger(__name__)
 

@@ -386,7 +386,7 @@ def test_shipped_models_one_event_per_vehicle_on_the_video_timeline():
 
     from edge.recognition.models.loading import load_readers, model_paths
     from edge.sinks import MemorySink
-    from edge.settings import AppConfig
+    from edge.configuration.settings import AppConfig
 
     config = AppConfig()
     det, rdr = model_paths(config)

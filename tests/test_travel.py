@@ -26,7 +26,7 @@ from edge.sinks import MemorySink
 from edge.delivery.event_json import EventEncoder
 from edge.pipeline import Pipeline, PipelineOptions
 from edge.records import Direction, SpeedEstimate
-from edge.settings import build_config
+from edge.configuration.settings import build_config
 from edge.sources import SourceConfig, open_source
 from edge.synth.kinematics import frames_for_speed, true_motion
 from edge.synth.video import VehicleSpec, render_pass_video

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from edge.recognition.models.loading import load_readers
     from edge.recognition.reading import read_image
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     models = load_readers(load_config(args.config), stills=True)
     root = args.shared / "datasets" / "e2e_val"

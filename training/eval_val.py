@@ -123,7 +123,7 @@ def main(argv=None) -> int:
                          "shrunk to 1 - K of the height (plates seen at an angle)")
     args = ap.parse_args(argv)
     from edge.recognition.models.loading import load_readers
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     images = labelled_images()
     if args.turn:

@@ -85,8 +85,8 @@ def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError
-    from edge.settings import load_config
+    from edge.configuration.validation import ConfigError
+    from edge.configuration.settings import load_config
 
     try:
         config = load_config(args.config)

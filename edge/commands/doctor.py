@@ -150,7 +150,7 @@ def check_calibration(config) -> tuple[str, str] | None:
     if not path:
         return None
     from edge.calibration import load_calibration
-    from edge.settings import resolve_path
+    from edge.configuration.settings import resolve_path
 
     p = resolve_path(config, path)
     cal = load_calibration(p)
@@ -194,8 +194,8 @@ def guarded_device(config) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError
-    from edge.settings import load_config
+    from edge.configuration.validation import ConfigError
+    from edge.configuration.settings import load_config
 
     results: list[tuple[str, str, str]] = []
 

@@ -39,10 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError
+    from edge.configuration.validation import ConfigError
     from edge.preview import PreviewError, PreviewServer, read_token
     from edge.preview.loop import PreviewLoop
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     try:
         config = load_config(args.config)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from edge.ports import EventSink
-from edge.settings import AppConfig
+from edge.configuration.settings import AppConfig
 
 
 def read_video_events(path: Path, config: AppConfig) -> Iterator[dict]:

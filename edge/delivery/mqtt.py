@@ -44,7 +44,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 
-from edge.config import ConfigError
+from edge.configuration.validation import ConfigError
 from edge.delivery.event_json import HEALTH_SCHEMA_ID, rfc3339_ms
 from edge.file_watch import FileWatch
 from edge.delivery.mqtt_log import ConnectionLog

@@ -31,7 +31,7 @@ def aiming_settings(formats: Any, source: Any) -> AimingSettings:
 
 def calibration_file(config: Any, override: str | Path | None = None) -> Path | None:
     """The calibration file the ROI editor saves to: `override`, else `[calibration] path`."""
-    from edge.settings import resolve_path
+    from edge.configuration.settings import resolve_path
 
     value = override or config.calibration.path
     return resolve_path(config, value) if value else None

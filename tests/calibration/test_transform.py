@@ -13,7 +13,7 @@ from edge.calibration import (
     load_calibration, prewarp_from_points, save_calibration,
 )
 from edge.calibration import checkerboard
-from edge.config import ConfigError, from_mapping
+from edge.configuration.validation import ConfigError, from_mapping
 from edge.cli import main
 
 W, H = 640, 480
@@ -147,7 +147,7 @@ def test_printable_checkerboard(tmp_path):
 def test_edge_run_config_applies_the_calibration_file(tmp_path):
     # The path in [calibration] (relative to the config file) becomes the pipeline's transform.
     from edge.app import make_transform
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     poly = ((100, 100), (500, 100), (500, 400), (100, 400))
     save_calibration(Calibration(image_size=(W, H), roi=Roi(poly)), tmp_path / "cal.json")

@@ -23,7 +23,7 @@ import pytest
 from edge.app import Application
 from edge.delivery.event_json import EventEncoder
 from edge.delivery.outbox import Outbox, OutboxConfig
-from edge.settings import load_config
+from edge.configuration.settings import load_config
 from tests.helpers import REPO, Collector, make_clip, make_event, start_edge, wait_until, write_config
 
 # Imported where used, so that this file also runs against the code before issue 17 (each test

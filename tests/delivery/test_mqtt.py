@@ -234,7 +234,7 @@ def test_publisher_process_sigkilled_and_restarted(mosquitto, collector_factory,
 
 
 def test_config_never_holds_the_password_and_rejects_bad_values(tmp_path):
-    from edge.config import ConfigError, from_mapping
+    from edge.configuration.validation import ConfigError, from_mapping
 
     with pytest.raises(ConfigError, match="mqtt.password: unknown key"):
         from_mapping(MqttConfig, {"password": "x"}, "mqtt")

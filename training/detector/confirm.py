@@ -29,7 +29,7 @@ from training.detector import common, data
 def collect(models_dir: Path, root: Path) -> tuple[list[tuple[str, float, float, int, int]], dict[str, int]]:
     from edge.recognition.models.loading import load_readers
     from edge.recognition.reading import read_detections
-    from edge.settings import build_config
+    from edge.configuration.settings import build_config
 
     # the product's own wiring, with one low plain threshold so that every candidate is seen
     models = load_readers(build_config({

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="write the kept reads that match no labelled box here, as PNGs")
     args = ap.parse_args(argv)
     from edge.recognition.models.loading import load_readers
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     models = load_readers(load_config(args.config), stills=True)
     for short in args.sets.split(","):

@@ -20,7 +20,7 @@ import numpy as np
 from edge.formats import FormatRules
 from edge.recognition.models import models_dir
 from edge.ports import PlateDetector, PlateReader
-from edge.settings import AppConfig, DetectorConfig, ReaderConfig, resolve_path
+from edge.configuration.settings import AppConfig, DetectorConfig, ReaderConfig, resolve_path
 
 DETECTOR_FILE = "plate_detector.onnx"
 READER_FILE = "plate_reader.onnx"

@@ -132,7 +132,7 @@ def test_input_side_comes_from_the_sidecar_unless_the_config_sets_it(scenes):
     import json
 
     from edge.recognition.models.loading import load_readers
-    from edge.settings import build_config
+    from edge.configuration.settings import build_config
 
     sidecar = json.loads(default_model_path().with_suffix(".json").read_text())
     assert load_readers(build_config({})).detector.input_side == sidecar["input"]["side"]
@@ -176,7 +176,7 @@ def test_the_coarse_pass_finds_plates_that_fill_the_picture():
     import json
 
     from edge.recognition.models.loading import load_readers
-    from edge.settings import build_config
+    from edge.configuration.settings import build_config
 
     sidecar = json.loads(default_model_path().with_suffix(".json").read_text())
     detector = load_readers(build_config({})).detector
@@ -209,7 +209,7 @@ def test_fine_pass_for_stills_from_900_px_at_five_eighths_then_half_their_size(d
 
 def test_stills_get_their_own_detector_threads_and_video_keeps_one():
     from edge.recognition.models.loading import load_readers
-    from edge.settings import build_config
+    from edge.configuration.settings import build_config
 
     assert load_readers(build_config({})).detector.threads == 1  # video: a core for capture
     assert load_readers(build_config({}), stills=True).detector.threads == 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from edge.recognition.models.loading import StartupError, load_plugin, load_readers
-from edge.settings import build_config
+from edge.configuration.settings import build_config
 
 
 class NoSides:

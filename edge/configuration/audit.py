@@ -20,7 +20,7 @@ from typing import Any
 
 from edge.audit import audit
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("edge.config_audit")  # the name the logs have always carried
 
 SNAPSHOT_NAME = "config-audit.json"
 _URL_PASSWORD = re.compile(r"(://[^/:@\s]*):[^@/\s]*@")

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import ConfigError
-from edge.settings import AppConfig, build_config, load_config
+from edge.configuration.validation import ConfigError
+from edge.configuration.settings import AppConfig, build_config, load_config
 from edge.cameras import CameraConfig
 from edge.watchlist import WatchlistConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "edge.toml"
 
 

@@ -4,7 +4,7 @@ from typing import Literal
 
 import pytest
 
-from edge.config import ConfigError, from_mapping, load_toml
+from edge.configuration.validation import ConfigError, from_mapping, load_toml
 
 
 @dataclass(frozen=True)

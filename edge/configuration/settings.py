@@ -22,7 +22,7 @@ from typing import Any
 from edge.calibration import CalibrationConfig
 from edge.cameras import CameraConfig, check_cameras
 from edge.clock import ClockConfig
-from edge.config import ConfigError, from_mapping, load_toml
+from edge.configuration.validation import ConfigError, from_mapping, load_toml
 from edge.formats import FormatsConfig
 from edge.gps import GpsConfig
 from edge.homeassistant import HomeAssistantConfig
