@@ -39,7 +39,7 @@ from edge.configuration.settings import AppConfig
 from edge.sources import open_source
 
 if TYPE_CHECKING:
-    from edge.calibration import Calibration
+    from edge.calibration.file import Calibration
     from edge.delivery.durable import DurableSink
     from edge.formats import FormatRules
     from edge.delivery.mqtt import MqttPublisher
@@ -94,7 +94,7 @@ def _calibration_path(config: AppConfig, path: str | None) -> Path | None:
 
 def load_calibration_file(config: AppConfig, path: str | None = None) -> Calibration | None:
     """The calibration the config names (or `path`), or None when it names none."""
-    from edge.calibration import load_calibration
+    from edge.calibration.file import load_calibration
 
     p = _calibration_path(config, path)
     return load_calibration(p) if p is not None else None
@@ -104,7 +104,8 @@ def make_transform(config: AppConfig, calibration_path: str | None = None) -> Fr
     p = _calibration_path(config, calibration_path)
     if p is None:
         return None
-    from edge.calibration import CalibrationConfig, frame_transform
+    from edge.calibration.file import CalibrationConfig
+    from edge.calibration.transform import frame_transform
 
     return frame_transform(CalibrationConfig(str(p)))
 

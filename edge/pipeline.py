@@ -50,7 +50,7 @@ FrameTransform = Callable[[np.ndarray], np.ndarray]
 
 @runtime_checkable
 class RegionTransform(Protocol):
-    """A FrameTransform that can also transform part of a frame (edge.calibration's
+    """A FrameTransform that can also transform part of a frame (edge.calibration.transform's
     CalibratedTransform). With one, the pipeline never transforms a whole full-resolution
     frame: it transforms the small detection frame, and cuts each plate crop from the
     full-resolution frame through `crop`. Boxes stay in full-resolution transformed pixels."""
@@ -64,7 +64,7 @@ class RegionTransform(Protocol):
 
 @runtime_checkable
 class ReversibleTransform(Protocol):
-    """A FrameTransform whose output points map back to the raw frame (edge.calibration's
+    """A FrameTransform whose output points map back to the raw frame (edge.calibration.transform's
     CalibratedTransform): the preview then shows the raw frame, with the boxes mapped back."""
 
     def output_to_input(self, points: np.ndarray, input_size: tuple[int, int]) -> np.ndarray: ...

@@ -80,7 +80,7 @@ def _calibration(config: AppConfig) -> None:
     cal = config.calibration.path
     if not cal:
         return
-    from edge.calibration import CalibrationError, load_calibration
+    from edge.calibration.file import CalibrationError, load_calibration
 
     _guard("calibration.path", lambda: load_calibration(resolve_path(config, cal)),
            (CalibrationError, OSError))
@@ -90,7 +90,7 @@ def _cameras(config: AppConfig) -> None:
     """Each [[camera]]'s source and calibration, as the one camera's are checked."""
     import dataclasses
 
-    from edge.calibration import CalibrationConfig
+    from edge.calibration.file import CalibrationConfig
 
     for i, cam in enumerate(config.camera):
         one = dataclasses.replace(config, source=cam.source, calibration=CalibrationConfig(cam.calibration),

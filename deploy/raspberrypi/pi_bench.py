@@ -149,8 +149,10 @@ def main() -> int:
                 print(f"reader   {model.name:28s} threads={t} batch={batch}: {ms:7.2f} ms wall, {cpu:7.2f} ms CPU",
                       file=sys.stderr)
 
-    from edge.calibration import CalibratedTransform, Calibration, Intrinsics, Roi, prewarp_from_points
-    from edge.calibration import undistorted_camera_matrix
+    from edge.calibration.file import Calibration, Intrinsics, Roi
+    from edge.calibration.prewarp import prewarp_from_points
+    from edge.calibration.transform import CalibratedTransform
+    from edge.calibration.intrinsics import undistorted_camera_matrix
 
     for w, h in ((1920, 1080), (640, 360)):
         K = np.array([[1.1 * w, 0, w / 2], [0, 1.1 * w, h / 2], [0, 0, 1]])

@@ -149,7 +149,7 @@ def check_calibration(config) -> tuple[str, str] | None:
     path = config.calibration.path
     if not path:
         return None
-    from edge.calibration import load_calibration
+    from edge.calibration.file import load_calibration
     from edge.configuration.settings import resolve_path
 
     p = resolve_path(config, path)
@@ -162,7 +162,7 @@ def per_camera(config) -> list[tuple[Callable[[str], str], object]]:
     """(check name maker, a config with that camera's source and calibration) per camera."""
     import dataclasses
 
-    from edge.calibration import CalibrationConfig
+    from edge.calibration.file import CalibrationConfig
 
     if not config.camera:
         return [(lambda what: what, config)]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.calibration import CalibrationConfig
+from edge.calibration.file import CalibrationConfig
 from edge.cameras import CameraConfig, check_cameras
 from edge.clock import ClockConfig
 from edge.configuration.validation import ConfigError, from_mapping, load_toml

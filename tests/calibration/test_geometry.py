@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from edge.calibration import CalibrationError
+from edge.calibration.file import CalibrationError
 from edge.calibration.geometry import Camera, advise, focal_for_plate_width, max_shutter_s, plate_width_px
 from edge.cli import main
 

@@ -8,10 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.calibration import (
-    CalibratedTransform, Calibration, CalibrationConfig, CalibrationError, Roi, frame_transform,
-    load_calibration, prewarp_from_points, save_calibration,
+from edge.calibration.file import (
+    Calibration, CalibrationConfig, CalibrationError, Roi, load_calibration, save_calibration,
 )
+from edge.calibration.prewarp import prewarp_from_points
+from edge.calibration.transform import CalibratedTransform, frame_transform
 from edge.calibration import checkerboard
 from edge.configuration.validation import ConfigError, from_mapping
 from edge.cli import main
@@ -166,7 +167,8 @@ FW, FH = 1280, 720  # "full resolution" frames for the pipeline tests
 
 
 def lens_calibration(w: int, h: int, *, roi: bool = False, prewarp: bool = False) -> Calibration:
-    from edge.calibration import Intrinsics, undistorted_camera_matrix
+    from edge.calibration.file import Intrinsics
+    from edge.calibration.intrinsics import undistorted_camera_matrix
 
     K = np.array([[1.1 * w, 0, w / 2], [0, 1.1 * w, h / 2], [0, 0, 1]])
     D = np.array([-0.25, 0.07, 0.001, -0.001, 0])

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from edge.calibration import load_calibration
+from edge.calibration.file import load_calibration
 from edge.preview import PreviewConfig, PreviewServer
 from edge.preview.loop import PreviewLoop
 from edge.preview.setup import make_view
