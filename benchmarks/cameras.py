@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 def run(names: list[str], video: Path, seconds: float, tmp: Path) -> dict:
     from edge.app import Application
-    from edge.settings import build_config
+    from edge.configuration.settings import build_config
 
     outbox = tmp / f"outbox-{len(names)}.db"
     config = build_config({

@@ -174,7 +174,7 @@ class Soak:
             self.health_lost_max = max(self.health_lost_max, int(json.loads(body)["outbox"].get("lost", 0)))
 
     def finish(self) -> None:
-        from edge.outbox import Outbox, OutboxConfig
+        from edge.delivery.outbox import Outbox, OutboxConfig
 
         def delivered() -> bool:
             with Outbox(OutboxConfig(), self.state / "outbox.db", maintain=False) as ob:
@@ -189,7 +189,7 @@ class Soak:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from edge.outbox import Outbox, OutboxConfig
+    from edge.delivery.outbox import Outbox, OutboxConfig
 
     work = Path(tempfile.mkdtemp(prefix="edge-soak-"))
     soak = Soak(args, work)

@@ -6,7 +6,7 @@ the format rules, the clock, the GPS, the privacy stage, one outbox behind one d
 one MQTT publisher, the preview server. Per camera (`edge.cameras`): its source, its tracker,
 its calibration (ROI, lens, scale) and its pipeline, whose events carry the camera's name.
 
-The parts come from their own modules: the models from edge.inference.loading, the sinks from
+The parts come from their own modules: the models from edge.recognition.models.loading, the sinks from
 edge.sinks, the GPS hooks from edge.gps.hooks. The small factories below (clock, tracker,
 calibration transform) are also used by `edge read`, `edge bench`, `edge preview` and
 `edge doctor`, so each command builds a part the way the service does.
@@ -30,20 +30,20 @@ import numpy as np
 from edge.cameras import Camera, cameras_of, combine_health, combine_summaries
 from edge.clock import SystemClock
 from edge.gps.hooks import FirstFix, gps_clock_hook
-from edge.inference.loading import Models, load_readers, warm_up
+from edge.recognition.models.loading import Models, load_readers, warm_up
 from edge.pipeline import FrameTransform, Pipeline, PipelineOptions
 from edge.ports import EventSink, FrameSource, GpsSource
 from edge.records import PlateRead
 from edge.service import NullNotifier, SystemdNotifier
-from edge.settings import AppConfig
+from edge.configuration.settings import AppConfig
 from edge.sources import open_source
 
 if TYPE_CHECKING:
-    from edge.calibration import Calibration
-    from edge.durable import DurableSink
+    from edge.calibration.file import Calibration
+    from edge.delivery.durable import DurableSink
     from edge.formats import FormatRules
-    from edge.mqtt import MqttPublisher
-    from edge.outbox import Outbox, StoredEvent
+    from edge.delivery.mqtt import MqttPublisher
+    from edge.delivery.outbox import Outbox, StoredEvent
     from edge.preview import PreviewServer
     from edge.privacy_stage import PrivacyParts
     from edge.retention import RetentionSweeper
@@ -94,7 +94,7 @@ def _calibration_path(config: AppConfig, path: str | None) -> Path | None:
 
 def load_calibration_file(config: AppConfig, path: str | None = None) -> Calibration | None:
     """The calibration the config names (or `path`), or None when it names none."""
-    from edge.calibration import load_calibration
+    from edge.calibration.file import load_calibration
 
     p = _calibration_path(config, path)
     return load_calibration(p) if p is not None else None
@@ -104,7 +104,8 @@ def make_transform(config: AppConfig, calibration_path: str | None = None) -> Fr
     p = _calibration_path(config, calibration_path)
     if p is None:
         return None
-    from edge.calibration import CalibrationConfig, frame_transform
+    from edge.calibration.file import CalibrationConfig
+    from edge.calibration.transform import frame_transform
 
     return frame_transform(CalibrationConfig(str(p)))
 
@@ -164,13 +165,13 @@ class Application:
             run.pipeline.stop()
 
     def open(self) -> None:
-        from edge.durable import DurableSink
-        from edge.event_json import EventEncoder
+        from edge.delivery.durable import DurableSink
+        from edge.delivery.event_json import EventEncoder
         from edge.gps import open_gps
         from edge.integrations import start_integrations
-        from edge.mqtt import MqttPublisher
-        from edge.outbox import Outbox
-        from edge.spill import import_spill
+        from edge.delivery.mqtt import MqttPublisher
+        from edge.delivery.outbox import Outbox
+        from edge.delivery.spill import import_spill
 
         cfg = self.config
         cameras = cameras_of(cfg)
@@ -258,7 +259,7 @@ class Application:
 
     def _open_privacy(self) -> None:
         """Audit the config, then the key and watchlists (a ConfigError before any model loads)."""
-        from edge.config_audit import audit_startup
+        from edge.configuration.audit import audit_startup
         from edge.privacy_stage import open_privacy
 
         audit_startup(self.config, self.config.outbox.resolved_path().parent)

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.config import ConfigError
+from edge.configuration.validation import ConfigError
 from edge.sources import SourceConfig
 
 MAX_CAMERAS = 4

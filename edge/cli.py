@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.handler is None:
         parser.print_help(sys.stderr)
         return 2
-    from edge.config import ConfigError
+    from edge.configuration.validation import ConfigError
 
     try:
         return int(args.handler(args) or 0)

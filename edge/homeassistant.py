@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import __version__
-from edge.mqtt import MqttConfig, read_password, ssl_context
+from edge.delivery.mqtt import MqttConfig, read_password, ssl_context
 
 log = logging.getLogger(__name__)
 

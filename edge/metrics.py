@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from edge.config import ConfigError
+from edge.configuration.validation import ConfigError
 
 log = logging.getLogger(__name__)
 

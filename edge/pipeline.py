@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from edge.imaging import fast_resize
+from edge.recognition.imaging import fast_resize
 from edge.motion import MotionConfig, MotionGate, roi_contains
 from edge.ports import EventSink, FrameSource, PlateDetector, PlateReader, ServiceNotifier
-from edge.reading import CONTEXT, DEFAULT_POLICY, CropMargin, crop_bounds, read_detections
+from edge.recognition.reading import CONTEXT, DEFAULT_POLICY, CropMargin, crop_bounds, read_detections
 from edge.records import BoundingBox, Frame, PlateDetection, PlateEvent, PlateRead
 from edge.service import NullNotifier
-from edge.stills import BIG_PHOTO_BYTES
+from edge.recognition.stills import BIG_PHOTO_BYTES
 
 if TYPE_CHECKING:
     from edge.formats import FormatRules
@@ -50,7 +50,7 @@ FrameTransform = Callable[[np.ndarray], np.ndarray]
 
 @runtime_checkable
 class RegionTransform(Protocol):
-    """A FrameTransform that can also transform part of a frame (edge.calibration's
+    """A FrameTransform that can also transform part of a frame (edge.calibration.transform's
     CalibratedTransform). With one, the pipeline never transforms a whole full-resolution
     frame: it transforms the small detection frame, and cuts each plate crop from the
     full-resolution frame through `crop`. Boxes stay in full-resolution transformed pixels."""
@@ -64,7 +64,7 @@ class RegionTransform(Protocol):
 
 @runtime_checkable
 class ReversibleTransform(Protocol):
-    """A FrameTransform whose output points map back to the raw frame (edge.calibration's
+    """A FrameTransform whose output points map back to the raw frame (edge.calibration.transform's
     CalibratedTransform): the preview then shows the raw frame, with the boxes mapped back."""
 
     def output_to_input(self, points: np.ndarray, input_size: tuple[int, int]) -> np.ndarray: ...

@@ -22,11 +22,11 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
-    from edge.durable import DurableSink
-    from edge.event_json import EventEncoder
-    from edge.outbox import StoredEvent
+    from edge.delivery.durable import DurableSink
+    from edge.delivery.event_json import EventEncoder
+    from edge.delivery.outbox import StoredEvent
     from edge.ports import EventSink
-    from edge.settings import AppConfig
+    from edge.configuration.settings import AppConfig
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from edge.mqtt import MqttConfig
+from edge.delivery.mqtt import MqttConfig
 from tests.helpers import Collector, Mosquitto, Rig, TlsFiles, find_binary, make_clip
 
 

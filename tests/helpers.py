@@ -43,10 +43,10 @@ import jsonschema
 import numpy as np
 import pytest
 
-from edge.durable import DurableSink
-from edge.event_json import EventEncoder
-from edge.mqtt import MqttConfig, MqttPublisher
-from edge.outbox import Outbox, OutboxConfig
+from edge.delivery.durable import DurableSink
+from edge.delivery.event_json import EventEncoder
+from edge.delivery.mqtt import MqttConfig, MqttPublisher
+from edge.delivery.outbox import Outbox, OutboxConfig
 from edge.records import BoundingBox, CharConfidence, Frame, GeoFix, PlateDetection, PlateRead, PlateText
 
 REPO = Path(__file__).resolve().parents[1]

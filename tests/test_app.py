@@ -63,7 +63,7 @@ def test_application_video_plus_nmea_log_on_one_timeline(tmp_path, clip):
     import math
 
     from edge.app import Application
-    from edge.settings import build_config
+    from edge.configuration.settings import build_config
 
     log_start = datetime(2025, 9, 14, 16, 20, tzinfo=timezone.utc)
     track = write_nmea_log(tmp_path / "drive.nmea", log_start, seconds=10)
@@ -106,7 +106,7 @@ def test_application_video_plus_nmea_log_on_one_timeline(tmp_path, clip):
 def _edge_run_events(tmp_path: Path, source: dict) -> list[dict]:
     """The events `edge run` makes of `source` (the [source] table), without a broker."""
     from edge.app import Application
-    from edge.settings import build_config
+    from edge.configuration.settings import build_config
 
     out = PrintedEvents()
     config = build_config({
@@ -147,7 +147,7 @@ def test_edge_run_on_a_folder_of_big_photos_uses_the_fine_pass(tmp_path):
 
 
 def test_edge_run_on_a_photo_over_24_mp_decodes_it_reduced_and_gives_boxes_in_its_pixels(tmp_path):
-    from edge.stills import MAX_STILL_PIXELS
+    from edge.recognition.stills import MAX_STILL_PIXELS
     from edge.synth.big_photo import compose_big_photo, read_scene_labels
 
     scenes_dir = Path(__file__).parent / "fixtures" / "scenes"

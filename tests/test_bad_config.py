@@ -10,8 +10,8 @@ import typing
 
 import pytest
 
-from edge.config import ConfigError
-from edge.settings import AppConfig, build_config
+from edge.configuration.validation import ConfigError
+from edge.configuration.settings import AppConfig, build_config
 from tests.helpers import make_clip, start_edge, write_config
 
 

@@ -71,7 +71,7 @@ def test_fixture_video_events_show_each_plate_at_a_large_whole_view():
     at least 80% as wide as it ever gets (B123ABC's was the first, 59 px view of 249 px;
     AB12CDE's was cut by the frame edge)."""
     from edge.commands.read_video import read_video_events
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     truth = json.loads(FIXTURE.with_suffix(".json").read_text())
     per_frame = {p["frame"]: p["plates"] for p in truth["per_frame"]}

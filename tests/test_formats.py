@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.config import ConfigError, from_mapping
+from edge.configuration.validation import ConfigError, from_mapping
 from edge.formats import FormatRules, FormatsConfig, known_regions
 from edge.records import Candidate, CharConfidence
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import ConfigError
-from edge.settings import build_config
+from edge.configuration.validation import ConfigError
+from edge.configuration.settings import build_config
 from tests.helpers import REPO, free_port, wait_until
 
 pytest.importorskip("prometheus_client")

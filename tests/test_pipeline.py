@@ -17,12 +17,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.reading import CONTEXT, DEFAULT_POLICY, crop_bounds
-from edge.event_json import EventEncoder
+from edge.recognition.reading import CONTEXT, DEFAULT_POLICY, crop_bounds
+from edge.delivery.event_json import EventEncoder
 from edge.formats import FormatRules, FormatsConfig
 from edge.motion import MotionConfig
-from edge.durable import DurableSink
-from edge.outbox import Outbox, OutboxConfig
+from edge.delivery.durable import DurableSink
+from edge.delivery.outbox import Outbox, OutboxConfig
 from edge.pipeline import FrameQueue, Pipeline, PipelineOptions
 from edge.records import BoundingBox, CharConfidence, Frame, PlateDetection, PlateText
 from edge.sources import SourceConfig, open_source
@@ -243,7 +243,7 @@ class GroundTruthModels:
 
         def predict(self, crops: Sequence[np.ndarray]) -> list[PlateText]:
             plates = self.outer._last
-            # every crop must be one that edge.reading cuts from one of this frame's plates (one
+            # every crop must be one that edge.recognition.reading cuts from one of this frame's plates (one
             # of READ_CROPS, big enough to read): recognised by its size
             width, height = self.outer._size
             owner: dict[tuple[int, int], int] = {}
@@ -384,9 +384,9 @@ def test_shipped_models_one_event_per_vehicle_on_the_video_timeline():
     with its text, and its times inside that vehicle's pass on the video timeline (± 1 frame)."""
     import json
 
-    from edge.inference.loading import load_readers, model_paths
+    from edge.recognition.models.loading import load_readers, model_paths
     from edge.sinks import MemorySink
-    from edge.settings import AppConfig
+    from edge.configuration.settings import AppConfig
 
     config = AppConfig()
     det, rdr = model_paths(config)
@@ -452,7 +452,7 @@ class LoggingDetector:
 
 @pytest.mark.parametrize("stills", [True, False])
 def test_big_photos_are_decoded_one_at_a_time_but_video_frames_ahead(stills, tmp_path):
-    from edge.stills import BIG_PHOTO_BYTES
+    from edge.recognition.stills import BIG_PHOTO_BYTES
 
     assert 3000 * 2000 * 3 > BIG_PHOTO_BYTES
     log: list[str] = []

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main as edge_main
-from edge.event_json import EventEncoder
-from edge.outbox import Outbox, OutboxConfig
+from edge.delivery.event_json import EventEncoder
+from edge.delivery.outbox import Outbox, OutboxConfig
 from edge.retention import RetentionSweeper, sweep_interval_s
 from tests.helpers import make_event, wait_until
 

@@ -6,7 +6,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from edge.config import ConfigError, from_mapping
+from edge.configuration.validation import ConfigError, from_mapping
 from edge.formats import FormatRules
 from edge.ids import uuid7_time_ms
 from edge.records import BoundingBox, CharConfidence, PlateRead

@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 
 from edge.app import make_tracker, make_transform
-from edge.inference.loading import load_readers
+from edge.recognition.models.loading import load_readers
 from edge.sinks import MemorySink
-from edge.event_json import EventEncoder
+from edge.delivery.event_json import EventEncoder
 from edge.pipeline import Pipeline, PipelineOptions
 from edge.records import Direction, SpeedEstimate
-from edge.settings import build_config
+from edge.configuration.settings import build_config
 from edge.sources import SourceConfig, open_source
 from edge.synth.kinematics import frames_for_speed, true_motion
 from edge.synth.video import VehicleSpec, render_pass_video

@@ -192,8 +192,8 @@ path = "{wl}"
 
 
 def test_watchlist_config_is_validated_like_the_rest():
-    from edge.config import ConfigError
-    from edge.settings import build_config
+    from edge.configuration.validation import ConfigError
+    from edge.configuration.settings import build_config
 
     bad = [({"watchlist": [{"name": "a b", "path": "x"}]}, r"^watchlist\[0\]\.name: 'a b' must be 1-64 of"),
            ({"watchlist": [{"name": "a", "path": "x", "max_distance": 4}]},
@@ -225,7 +225,7 @@ def test_the_scan_path_finds_what_a_full_search_finds(tmp_path):
 
 
 def test_relative_list_paths_are_taken_from_the_config_folder(tmp_path):
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     (tmp_path / "edge.toml").write_text('[[watchlist]]\nname = "a"\npath = "lists/a.txt"\n')
     assert load_config(tmp_path / "edge.toml").watchlist[0].path == str(tmp_path / "lists" / "a.txt")

@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from edge.settings import AppConfig
+    from edge.configuration.settings import AppConfig
 
 
 def one_line(exc: BaseException) -> str:
@@ -27,7 +27,7 @@ def apply_overrides(config: AppConfig, *, source: str | None = None, no_mqtt: bo
 
     if source:
         if config.camera:
-            from edge.config import ConfigError
+            from edge.configuration.validation import ConfigError
 
             raise ConfigError("--source: the config has [[camera]] tables; set each camera's source there")
         config = dataclasses.replace(config, source=source_from_uri(source, config.source))

@@ -36,8 +36,8 @@ def peak_rss_mb() -> float:
 def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False,
           loop: bool = False, samples: bool = False) -> dict:
     from edge.app import make_tracker, make_transform
-    from edge.inference.loading import load_readers, warm_up
-    from edge.event_json import EventEncoder
+    from edge.recognition.models.loading import load_readers, warm_up
+    from edge.delivery.event_json import EventEncoder
     from edge.pipeline import Pipeline, PipelineOptions
     from edge.sinks import MemorySink
     from edge.sources import open_source
@@ -85,8 +85,8 @@ def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError
-    from edge.settings import load_config
+    from edge.configuration.validation import ConfigError
+    from edge.configuration.settings import load_config
 
     try:
         config = load_config(args.config)

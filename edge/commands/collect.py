@@ -44,12 +44,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _mqtt_config(args: argparse.Namespace) -> Any:
-    from edge.config import replace_section
-    from edge.mqtt import MqttConfig
+    from edge.configuration.validation import replace_section
+    from edge.delivery.mqtt import MqttConfig
 
     cfg = MqttConfig()
     if args.config is not None:
-        from edge.settings import load_config
+        from edge.configuration.settings import load_config
 
         cfg = load_config(args.config).mqtt
     changes = {k: v for k, v in (("host", args.host), ("port", args.port), ("username", args.username),
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         return _report(args)
     from edge.collect import StoreError, open_store
     from edge.collect.subscriber import Collector, CollectOptions
-    from edge.config import ConfigError
+    from edge.configuration.validation import ConfigError
 
     try:
         mqtt_cfg = _mqtt_config(args)

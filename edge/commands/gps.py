@@ -137,7 +137,7 @@ def run(args) -> int:
 def _source_config(args):
     """The GpsConfig that --source, --config and --realtime ask for, or the exit status (with
     its message printed) when they ask for nothing usable."""
-    from edge.config import ConfigError, from_mapping, load_toml
+    from edge.configuration.validation import ConfigError, from_mapping, load_toml
     from edge.gps import GpsConfig
 
     base = GpsConfig()

@@ -69,7 +69,7 @@ def _db_path(args: argparse.Namespace) -> Path:
         return args.db
     if args.state_dir is not None:
         return args.state_dir / "outbox.db"
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     return load_config(args.config).outbox.resolved_path()
 
@@ -88,8 +88,8 @@ def _iso(ts: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError
-    from edge.outbox import Outbox, OutboxConfig, OutboxError
+    from edge.configuration.validation import ConfigError
+    from edge.delivery.outbox import Outbox, OutboxConfig, OutboxError
 
     if args.outbox_command == "purge" and not (args.sent_only or args.yes or args.older_than is not None):
         print("edge outbox purge: say what to delete: --sent-only, --yes (everything) or --older-than AGE",

@@ -39,10 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError
+    from edge.configuration.validation import ConfigError
     from edge.preview import PreviewError, PreviewServer, read_token
     from edge.preview.loop import PreviewLoop
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     try:
         config = load_config(args.config)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         from edge.privacy_stage import preview_label
 
         from edge.app import make_clock, make_transform
-        from edge.inference.loading import load_readers
+        from edge.recognition.models.loading import load_readers
         from edge.preview.setup import make_view
         from edge.sources import open_source
 

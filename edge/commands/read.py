@@ -33,9 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.inference.loading import load_readers
-    from edge.config import ConfigError
-    from edge.settings import load_config
+    from edge.recognition.models.loading import load_readers
+    from edge.configuration.validation import ConfigError
+    from edge.configuration.settings import load_config
 
     try:
         config = load_config(args.config)
@@ -85,7 +85,7 @@ def _decoded_ahead(paths: Iterator[Path], decode: Callable[[Path], Any] | None =
         -> Iterator[tuple[Path, Future | None]]:
     """Each input with its image already being decoded by a helper thread, a few inputs ahead,
     so JPEG decoding (which releases the GIL) overlaps detection on the second core. After a
-    big image (edge.stills.BIG_PHOTO_BYTES) nothing is decoded until it has been read; the caller
+    big image (edge.recognition.stills.BIG_PHOTO_BYTES) nothing is decoded until it has been read; the caller
     drops its reference to an image before asking for the next.
     Videos come with None: they are read frame by frame by the pipeline."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
@@ -101,14 +101,14 @@ def _decoded_ahead(paths: Iterator[Path], decode: Callable[[Path], Any] | None =
 
 
 def _is_big(decoding: Future | None) -> bool:
-    from edge.stills import BIG_PHOTO_BYTES
+    from edge.recognition.stills import BIG_PHOTO_BYTES
 
     return decoding is not None and decoding.exception() is None \
         and decoding.result().nbytes > BIG_PHOTO_BYTES
 
 
 def _decode(path: Path):
-    from edge.stills import read_still
+    from edge.recognition.stills import read_still
 
     if not path.exists():
         raise InputError("no such file")
@@ -135,7 +135,7 @@ def _is_heif(path: Path) -> bool:
 
 
 def _read_image(path: Path, still, models) -> dict:
-    from edge.reading import read_image
+    from edge.recognition.reading import read_image
 
     result = read_image(still.image, models.detector, models.reader, models.rules)
     return {

@@ -7,16 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from edge.ports import EventSink
-from edge.settings import AppConfig
+from edge.configuration.settings import AppConfig
 
 
 def read_video_events(path: Path, config: AppConfig) -> Iterator[dict]:
     """All events of one video file, as published-event dicts (seq 1..N), in order."""
     from edge.app import make_tracker, make_transform
-    from edge.event_json import EventEncoder
+    from edge.delivery.event_json import EventEncoder
     from edge.gps import open_gps
     from edge.gps.hooks import FirstFix
-    from edge.inference.loading import load_readers
+    from edge.recognition.models.loading import load_readers
     from edge.pipeline import Pipeline, PipelineOptions
     from edge.sinks import MemorySink
     from edge.sources import open_source

@@ -30,8 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge.app import Application
-    from edge.config import ConfigError
-    from edge.settings import load_config
+    from edge.configuration.validation import ConfigError
+    from edge.configuration.settings import load_config
 
     try:
         config = load_config(args.config)

@@ -41,8 +41,8 @@ class FirstFix:
 
     def wait_start_time(self, config: GpsConfig, timeout: float = 30.0) -> str:
         """The first fix's time (RFC 3339), for a file source's `start_time = "gps"`."""
-        from edge.config import ConfigError
-        from edge.event_json import rfc3339_ms
+        from edge.configuration.validation import ConfigError
+        from edge.delivery.event_json import rfc3339_ms
 
         if config.kind in ("none", "static"):
             raise ConfigError("source.start_time: 'gps' needs a GPS with times ([gps] kind 'nmea' or 'gpsd')")

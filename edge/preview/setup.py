@@ -31,7 +31,7 @@ def aiming_settings(formats: Any, source: Any) -> AimingSettings:
 
 def calibration_file(config: Any, override: str | Path | None = None) -> Path | None:
     """The calibration file the ROI editor saves to: `override`, else `[calibration] path`."""
-    from edge.settings import resolve_path
+    from edge.configuration.settings import resolve_path
 
     value = override or config.calibration.path
     return resolve_path(config, value) if value else None
@@ -40,7 +40,7 @@ def calibration_file(config: Any, override: str | Path | None = None) -> Path | 
 def make_view(config: Any, transform: Any, label: Callable[[str], str], *,
               calibration: str | Path | None = None, source: Any = None) -> tuple[PreviewHub, RoiStore]:
     """(hub, ROI store) for one camera. `source`: that camera's `[source]` (default config.source)."""
-    from edge.calibration import CalibrationError, load_or_new
+    from edge.calibration.file import CalibrationError, load_or_new
 
     pc = config.preview
     hub = PreviewHub(pc.jpeg_quality, pc.max_width, label, geometry=ViewGeometry(transform),

@@ -8,12 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.calibration import (
-    CalibratedTransform, Calibration, CalibrationConfig, CalibrationError, Roi, frame_transform,
-    load_calibration, prewarp_from_points, save_calibration,
+from edge.calibration.file import (
+    Calibration, CalibrationConfig, CalibrationError, Roi, load_calibration, save_calibration,
 )
+from edge.calibration.prewarp import prewarp_from_points
+from edge.calibration.transform import CalibratedTransform, frame_transform
 from edge.calibration import checkerboard
-from edge.config import ConfigError, from_mapping
+from edge.configuration.validation import ConfigError, from_mapping
 from edge.cli import main
 
 W, H = 640, 480
@@ -147,7 +148,7 @@ def test_printable_checkerboard(tmp_path):
 def test_edge_run_config_applies_the_calibration_file(tmp_path):
     # The path in [calibration] (relative to the config file) becomes the pipeline's transform.
     from edge.app import make_transform
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     poly = ((100, 100), (500, 100), (500, 400), (100, 400))
     save_calibration(Calibration(image_size=(W, H), roi=Roi(poly)), tmp_path / "cal.json")
@@ -166,7 +167,8 @@ FW, FH = 1280, 720  # "full resolution" frames for the pipeline tests
 
 
 def lens_calibration(w: int, h: int, *, roi: bool = False, prewarp: bool = False) -> Calibration:
-    from edge.calibration import Intrinsics, undistorted_camera_matrix
+    from edge.calibration.file import Intrinsics
+    from edge.calibration.intrinsics import undistorted_camera_matrix
 
     K = np.array([[1.1 * w, 0, w / 2], [0, 1.1 * w, h / 2], [0, 0, 1]])
     D = np.array([-0.25, 0.07, 0.001, -0.001, 0])
@@ -270,7 +272,7 @@ def test_pipeline_detects_on_a_small_transformed_frame_and_reads_sharp_full_res_
     from datetime import datetime, timezone
 
     from edge.pipeline import Pipeline, PipelineOptions
-    from edge.reading import CONTEXT, DEFAULT_POLICY, crop_bounds
+    from edge.recognition.reading import CONTEXT, DEFAULT_POLICY, crop_bounds
     from edge.records import Frame
     from tests.helpers import ColourPlateDetector, NoFrames
 

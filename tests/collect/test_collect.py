@@ -173,7 +173,7 @@ def test_tls_and_credentials_come_from_the_config_files_mqtt_section(mosquitto_f
     try:
         assert wait_until(lambda: "connected to mqtts://localhost" in log.read_text(), 15), log.read_text()
         time.sleep(0.5)
-        from edge.event_json import EventEncoder
+        from edge.delivery.event_json import EventEncoder
         from tests.helpers import make_event
 
         topic, body = EventEncoder("gate-9", "cam", {}, topic_prefix="site9").encode(make_event(), 1)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from edge.commands.bench import bench
-from edge.settings import build_config
+from edge.configuration.settings import build_config
 from tests.helpers import photo_of_small_scenes
 
 

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from edge.inference import models_dir
+from edge.recognition.models import models_dir
 from tests.helpers import REPO
 
 

@@ -58,7 +58,7 @@ def test_a_photo_over_24_mp_is_read_reduced_with_boxes_in_its_own_pixels(tmp_pat
     import cv2
 
     from edge.synth.big_photo import compose_big_photo
-    from edge.stills import MAX_STILL_PIXELS
+    from edge.recognition.stills import MAX_STILL_PIXELS
 
     scenes = [(cv2.imread(str(FIXTURES / "scenes" / name)), labelled) for name, labelled in sorted(scene_labels().items())]
     image, plates = compose_big_photo(scenes, 6400, 4000, scale=1.0)
@@ -187,7 +187,7 @@ def test_images_are_decoded_ahead_but_never_two_big_ones_at_once():
     import numpy as np
 
     from edge.commands.read import _decoded_ahead
-    from edge.stills import BIG_PHOTO_BYTES
+    from edge.recognition.stills import BIG_PHOTO_BYTES
 
     started: dict[str, threading.Event] = {}
     small = np.zeros((100, 100, 3), np.uint8)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from edge.config import ConfigError, from_mapping
+from edge.configuration.validation import ConfigError, from_mapping
 from edge.gps import GpsConfig, GpsError, open_gps
 from edge.gps.gpsd import GpsdSource, tpv_to_fix
 from tests.gps import nmea_writer as w

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.calibration import load_calibration
+from edge.calibration.file import load_calibration
 from tests.helpers import REPO, free_port, wait_until
 from tests.preview.cdp import CHROMIUM, Browser
 

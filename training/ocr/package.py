@@ -40,7 +40,7 @@ def sidecar(precision: str, head: str = "ctc") -> dict:
         "input": {"name": "input", "layout": "NHWC", "height": IMG_H, "width": IMG_W, "color": "RGB",
                   "dtype": "uint8", "resize": "stretch", "interpolation": "linear",
                   "crop": "detector box plus a small margin (about 6% of the width and 12% of the "
-                          "height on each side, as edge.reading.crop_plate cuts)"},
+                          "height on each side, as edge.recognition.reading.crop_plate cuts)"},
         "output": output,
         "alphabet": VOCAB,
         "pad": "_",
