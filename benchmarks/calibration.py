@@ -29,11 +29,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edge.calibration import (  # noqa: E402
-    CalibratedTransform, Calibration, Intrinsics, Roi, prewarp_from_points, undistorted_camera_matrix,
-)
+from edge.calibration.file import Calibration, Intrinsics, Roi  # noqa: E402
+from edge.calibration.intrinsics import undistorted_camera_matrix  # noqa: E402
+from edge.calibration.prewarp import prewarp_from_points  # noqa: E402
+from edge.calibration.transform import CalibratedTransform  # noqa: E402
 from edge.pipeline import Pipeline, PipelineOptions, downscale_for_detection  # noqa: E402
-from edge.reading import crop_plate  # noqa: E402
+from edge.recognition.reading import crop_plate  # noqa: E402
 from edge.records import BoundingBox, Frame  # noqa: E402
 
 VIDEO = REPO / "tests" / "fixtures" / "video" / "passes_1080p.mp4"
@@ -52,8 +53,25 @@ def calibrations(w: int, h: int) -> dict[str, Calibration]:
                                                  prewarp=prewarp_from_points(quad, (w, h)))}
 
 
+class NoFrames:
+    """The source of a Pipeline used only for `prepare` (edge.ports.FrameSource, no frames)."""
+
+    name = "no-frames"
+    live = False
+    stills = False
+
+    def frames(self):
+        return iter(())
+
+    def stats(self) -> dict:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
 def pipeline(transform) -> Pipeline:
-    return Pipeline(object(), object(), object(), object(), object(), transform=transform,
+    return Pipeline(NoFrames(), object(), object(), object(), object(), transform=transform,
                     options=PipelineOptions(detect_side=SIDE))
 
 

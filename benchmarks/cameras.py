@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO))
 
 
 def run(names: list[str], video: Path, seconds: float, tmp: Path) -> dict:
-    from edge.application import Application
-    from edge.settings import build_config
+    from edge.app import Application
+    from edge.configuration.settings import build_config
 
     outbox = tmp / f"outbox-{len(names)}.db"
     config = build_config({

@@ -1,4 +1,4 @@
-"""Two reader models side by side in one process: ms per plate as `edge.reading` reads it, and
+"""Two reader models side by side in one process: ms per plate as `edge.recognition.reading` reads it, and
 ms per crop (batch 1), in interleaved rounds, so the ratio holds on a shared, noisy machine.
 
     python3 benchmarks/compare_readers.py OLD.onnx NEW.onnx [--rounds 15] [--photos DIR]
@@ -30,10 +30,10 @@ def main() -> int:
     ap.add_argument("--photos", type=Path)
     args = ap.parse_args()
 
-    from edge.app import load_readers
-    from edge.inference.reader import OnnxPlateReader
-    from edge.reading import read_detections
-    from edge.settings import load_config
+    from edge.recognition.models.loading import load_readers
+    from edge.recognition.models.reader import OnnxPlateReader
+    from edge.recognition.reading import read_detections
+    from edge.configuration.settings import load_config
 
     models = load_readers(load_config(None))
     readers = [OnnxPlateReader(m, sidecar=s) for m, s in zip(args.models, args.sidecars)]

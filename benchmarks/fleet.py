@@ -97,11 +97,11 @@ class Collectors:
 
 
 def make_devices(first: int, n: int, events: int, port: int, folder: Path) -> list:
-    from edge.event_json import EventEncoder
-    from edge.mqtt import MqttConfig, MqttPublisher
-    from edge.durable import DurableSink
-    from edge.outbox import Outbox, OutboxConfig
-    from tests.conftest import make_event
+    from edge.delivery.event_json import EventEncoder
+    from edge.delivery.mqtt import MqttConfig, MqttPublisher
+    from edge.delivery.durable import DurableSink
+    from edge.delivery.outbox import Outbox, OutboxConfig
+    from tests.helpers import make_event
 
     cfg = MqttConfig(host="127.0.0.1", port=port, health_interval_s=0, reconnect_min_s=0.2, reconnect_max_s=2.0)
     fleet = []

@@ -3,9 +3,9 @@
     python3 benchmarks/models.py [--photos DIR] [--runs 5] [--config edge.toml]
 
 * detector: ms per 1280x720 frame (pre- and post-processing included), fixture scenes
-* reader: ms per plate crop (batch of 1), fixture plates; ms per plate when all of READ_CROPS
-  are read (one batch, the worst case); and ms per plate as `edge.reading` reads the detector's
-  plates in the photos below (the first crops, the rest only when those disagree), with the
+* reader: ms per plate crop (batch of 1), fixture plates; ms per plate when all of the reading
+  policy's `read_crops` are read (one batch, the worst case); and ms per plate as `edge.recognition.reading`
+  reads the detector's plates in the photos below (the first crops, the rest only when those disagree), with the
   number of crops that took on average
 * `edge read DIR`: ms per photo end to end (a fresh process per run: start-up, model load,
   decode, detect, read, JSON out) and its peak RSS. DIR defaults to 100 real photos of
@@ -43,7 +43,7 @@ def _median_ms(fn, items, runs):
 
 
 class _CountingReader:
-    """Counts the crops that edge.reading asks the reader to read."""
+    """Counts the crops that edge.recognition.reading asks the reader to read."""
 
     def __init__(self, reader):
         self.reader, self.crops = reader, 0
@@ -108,10 +108,10 @@ def main() -> int:
     ap.add_argument("--config", type=Path, help="an edge.toml for the models and `edge read` (e.g. a Pi's settings)")
     args = ap.parse_args()
 
-    from edge.app import load_readers
-    from edge.reading import READ_CROPS, read_detections
+    from edge.recognition.models.loading import load_readers
+    from edge.recognition.reading import DEFAULT_POLICY, read_detections
     from edge.records import BoundingBox
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     models = load_readers(load_config(args.config))
     frames = [cv2.resize(cv2.imread(str(p)), (1280, 720)) for p in sorted((FIXTURES / "scenes").glob("*.jpg"))]
@@ -120,7 +120,7 @@ def main() -> int:
     models.reader.predict(plates[:1])
     det_ms, det_runs = _median_ms(models.detector.predict, frames * 10, args.runs)
     ocr_ms, ocr_runs = _median_ms(lambda c: models.reader.predict([c]), plates * 10, args.runs)
-    crops = len(READ_CROPS)
+    crops = len(DEFAULT_POLICY.read_crops)
     plate_ms, plate_runs = _median_ms(lambda c: models.reader.predict([c] * crops), plates * 10, args.runs)
 
     photos = _photo_dir(args.photos)

@@ -61,8 +61,8 @@ def main() -> int:
 
     import onnxruntime as ort
 
-    from edge.inference.detector import OnnxPlateDetector
-    from edge.inference.reader import OnnxPlateReader
+    from edge.recognition.models.detector import OnnxPlateDetector
+    from edge.recognition.models.reader import OnnxPlateReader
 
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
     det_path = ROOT / "models" / "plate_detector.onnx"

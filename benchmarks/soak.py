@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.soak_parts import (EdgeProcess, as_json, count, fill_disk, mount_small_fs,  # noqa: E402
                                    table, unmount, wait_for)
-from tests.conftest import Collector, Mosquitto  # noqa: E402
+from tests.helpers import Collector, Mosquitto  # noqa: E402
 
 USERS = {"collector": "collector-pw", "edge": "edge-pw"}
 COLLECTOR_ONLY = {"collector": "collector-pw"}
@@ -57,10 +57,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def video_and_models(args: argparse.Namespace, work: Path) -> tuple[Path, str]:
     if not args.fake_models:
         return FIXTURE, ""
-    from tests.test_pipeline import make_clip
+    from tests.helpers import make_clip
 
-    plugins = ('[detector]\nplugin = "tests.test_pipeline:detector_plugin"\n\n'
-               '[reader]\nplugin = "tests.test_pipeline:reader_plugin"\n')
+    plugins = ('[detector]\nplugin = "tests.helpers:detector_plugin"\n\n'
+               '[reader]\nplugin = "tests.helpers:reader_plugin"\n')
     return make_clip(work / "clip.avi"), plugins
 
 
@@ -174,7 +174,7 @@ class Soak:
             self.health_lost_max = max(self.health_lost_max, int(json.loads(body)["outbox"].get("lost", 0)))
 
     def finish(self) -> None:
-        from edge.outbox import Outbox, OutboxConfig
+        from edge.delivery.outbox import Outbox, OutboxConfig
 
         def delivered() -> bool:
             with Outbox(OutboxConfig(), self.state / "outbox.db", maintain=False) as ob:
@@ -189,7 +189,7 @@ class Soak:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from edge.outbox import Outbox, OutboxConfig
+    from edge.delivery.outbox import Outbox, OutboxConfig
 
     work = Path(tempfile.mkdtemp(prefix="edge-soak-"))
     soak = Soak(args, work)

@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO))
 def main() -> int:
     import json
 
-    from edge.app import load_readers
-    from edge.settings import build_config
+    from edge.recognition.models.loading import load_readers
+    from edge.configuration.settings import build_config
     from edge.synth.kinematics import true_motion
     from edge.synth.video import render_pass_video
     from tests.preview.fakes import GroundTruthDetector, GroundTruthReader

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.config import ConfigError
+from edge.configuration.validation import ConfigError
 from edge.sources import SourceConfig
 
 MAX_CAMERAS = 4
@@ -86,7 +86,7 @@ def cameras_of(config: Any) -> tuple[Camera, ...]:
     import dataclasses
 
     if not config.camera:
-        return (Camera(config.device.camera, config.source, getattr(config.calibration, "path", ""),
+        return (Camera(config.device.camera, config.source, config.calibration.path,
                        config.motion),)
     return tuple(Camera(c.name, c.source, c.calibration, dataclasses.replace(config.motion, roi=c.roi))
                  for c in config.camera)

@@ -18,14 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge", description="Edge licence-plate reader.")
     parser.add_argument("--version", action="version", version=f"edge {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.set_defaults(handler=None)  # no subcommand: the help
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"edge.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"edge.commands.{name}":
-                raise
-            continue  # not built yet in this checkout
+        module = importlib.import_module(f"edge.commands.{name}")
         module.add_parser(sub)
         sub.choices[name].set_defaults(handler=module.run)
     return parser
@@ -39,17 +35,17 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if not getattr(args, "handler", None):
+    if args.handler is None:
         parser.print_help(sys.stderr)
         return 2
-    from edge.config import ConfigError
+    from edge.configuration.validation import ConfigError
 
     try:
         return int(args.handler(args) or 0)
     except BrokenPipeError:
         # `edge read DIR | head -1`: the reader took what it wanted; end quietly, like other
         # tools killed by SIGPIPE (128 + 13), with no traceback.
-        from edge.app import silence_stdout
+        from edge.commands import silence_stdout
 
         silence_stdout()
         return 141

@@ -57,12 +57,12 @@ class ClockConfig:
 
     def __post_init__(self) -> None:
         if self.samples < 1:
-            raise ValueError(f"samples must be at least 1, got {self.samples}")
+            raise ValueError(f"samples: must be at least 1, got {self.samples}")
         if self.gps_window < 1:
-            raise ValueError(f"gps_window must be at least 1, got {self.gps_window}")
+            raise ValueError(f"gps_window: must be at least 1, got {self.gps_window}")
         for name in ("remeasure_s", "state_check_s", "max_error_ms", "gps_max_age_s"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
 
 
 class _Timeval(ctypes.Structure):

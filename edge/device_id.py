@@ -6,6 +6,8 @@ take each other's MQTT session and mix their events.
 The id is `edge-` + 10 hex digits of a hash (the machine id is confidential, see
 machine-id(5), so it is never shown as is). `python -m edge.device_id [--root DIR]` prints it
 with where it came from; install.sh writes it into the config (shown, editable).
+
+Also what health reports say about the box itself: its SoC temperature (`device_temperature`).
 """
 
 from __future__ import annotations
@@ -98,6 +100,14 @@ def shared_id_warning(device_id: str, source: str = "config") -> str | None:
                 "two boxes with one id take over each other's MQTT session and mix their events; "
                 f"set [device] id (e.g. {this_box().id if this_box().source != 'hostname' else 'gate-north-01'})")
     return None
+
+
+def device_temperature(path: str) -> float | None:
+    """The temperature in °C from a thermal zone file (millidegrees), None where there is none."""
+    try:
+        return round(int(Path(path).read_text().strip()) / 1000.0, 1)
+    except (OSError, ValueError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,11 +85,11 @@ class FormatsConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_score <= 1.0:
-            raise ValueError("min_score must be between 0 and 1")
+            raise ValueError("min_score: must be between 0 and 1")
         if not 0.0 <= self.max_fix_confidence <= 1.0:
-            raise ValueError("max_fix_confidence must be between 0 and 1")
+            raise ValueError("max_fix_confidence: must be between 0 and 1")
         if not 0.0 < self.unknown_prior < 1.0:
-            raise ValueError("unknown_prior must be between 0 and 1 (exclusive)")
+            raise ValueError("unknown_prior: must be between 0 and 1 (exclusive)")
         known = _aliases(DATA_DIR)
         for i, name in enumerate(self.regions):
             if name.upper() not in known:

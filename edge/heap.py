@@ -24,7 +24,7 @@ def give_big_buffers_back(threshold: int = BIG_BUFFER) -> bool:
 
     Not for small frames: a fresh mapping costs its page faults every time, which made
     `edge read` 8% slower on 100 photos of up to 1280x720 and saved it 1.5 MB. So it is called
-    when a big photo comes (edge.stills), where that cost is lost in the photo's 300 ms."""
+    when a big photo comes (edge.recognition.stills), where that cost is lost in the photo's 300 ms."""
     global _taken
     if _taken is None:
         try:

@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import __version__
-from edge.mqtt import MqttConfig, read_password, ssl_context
+from edge.delivery.mqtt import MqttConfig, read_password, ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -162,12 +162,12 @@ class DiscoveryPublisher:
             self._client = None
 
 
-def start_discovery(config: HomeAssistantConfig, mqtt_cfg: Any, device_id: str, camera: str,
+def start_discovery(config: HomeAssistantConfig, mqtt_cfg: MqttConfig, device_id: str, camera: str,
                     models: dict[str, str] | None = None) -> Callable[[], None] | None:
     """For `edge run`: the discovery connection when enabled (None when off or MQTT is off)."""
     if not config.enabled:
         return None
-    if not getattr(mqtt_cfg, "enabled", False):
+    if not mqtt_cfg.enabled:
         log.warning("homeassistant: enabled, but [mqtt] is off: no discovery messages are sent")
         return None
     base_id = mqtt_cfg.client_id or f"edge-{device_id}"

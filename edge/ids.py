@@ -17,11 +17,18 @@ import time
 import uuid
 from collections.abc import Callable
 
-__all__ = ["UUID7Generator", "uuid7", "uuid7_time_ms"]
+__all__ = ["UUID7Generator", "pack_uuid7", "uuid7", "uuid7_time_ms"]
 
 _RAND_BITS = 74
 _RAND_MAX = (1 << _RAND_BITS) - 1
 _INCREMENT_BITS = 32  # a random step in [1, 2**32]: ~2**42 ids per ms before overflow
+
+
+def pack_uuid7(ms: int, rand: int) -> uuid.UUID:
+    """The UUIDv7 of a 48-bit millisecond timestamp and 74 bits that follow it (the layout above)."""
+    rand_a = (rand >> 62) & 0x0FFF
+    rand_b = rand & ((1 << 62) - 1)
+    return uuid.UUID(int=(ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b)
 
 
 class UUID7Generator:
@@ -56,10 +63,7 @@ class UUID7Generator:
                 raise OverflowError("UUIDv7 timestamp does not fit in 48 bits")
             self._last_ms = ms
             self._last_rand = rand
-        rand_a = rand >> 62
-        rand_b = rand & ((1 << 62) - 1)
-        value = (ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
-        return uuid.UUID(int=value)
+        return pack_uuid7(ms, rand)
 
 
 _default = UUID7Generator()

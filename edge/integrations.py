@@ -5,22 +5,25 @@ default; each returns the function that stops it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge.app import Application
 
 
-def start_integrations(app: Any) -> list[Callable[[], None]]:
+def start_integrations(app: Application) -> list[Callable[[], None]]:
     """Start what `app.config` enables; ConfigError (one line) when one cannot start."""
     cfg = app.config
     stops: list[Callable[[], None]] = []
-    metrics = getattr(cfg, "metrics", None)
-    if getattr(metrics, "enabled", False):
+    metrics = cfg.metrics
+    if metrics.enabled:
         from edge.metrics import start_metrics
 
         stop = start_metrics(metrics, app)
         if stop is not None:
             stops.append(stop)
-    ha = getattr(cfg, "homeassistant", None)
-    if getattr(ha, "enabled", False):
+    ha = cfg.homeassistant
+    if ha.enabled:
         from edge.homeassistant import start_discovery
 
         names = app.models.names if app.models is not None else None

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from edge.config import ConfigError
+from edge.configuration.validation import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class ServiceCollector:
             yield from self._outbox(app.outbox.stats(), CounterMetricFamily, GaugeMetricFamily)
         if app.publisher is not None:
             yield from self._mqtt(app.publisher.state(), CounterMetricFamily, GaugeMetricFamily)
-        from edge.app import device_temperature
+        from edge.device_id import device_temperature
 
         temp = device_temperature(cfg.health.temperature_path)
         if temp is not None:

@@ -52,8 +52,9 @@ class MotionConfig:
             raise ValueError(f"min_area: must be in [0, 1), got {self.min_area}")
         if self.roi and len(self.roi) < 3:
             raise ValueError("roi: a polygon needs at least 3 points")
-        if self.detect_every_n < 0 or self.hold_frames < 0:
-            raise ValueError("detect_every_n and hold_frames must be >= 0")
+        for key in ("detect_every_n", "hold_frames"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}: must be >= 0, got {getattr(self, key)}")
 
 
 class MotionGate:

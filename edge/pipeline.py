@@ -26,17 +26,21 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from edge.imaging import fast_resize
+from edge.recognition.imaging import fast_resize
 from edge.motion import MotionConfig, MotionGate, roi_contains
 from edge.ports import EventSink, FrameSource, PlateDetector, PlateReader, ServiceNotifier
-from edge.reading import CONTEXT, CropMargin, crop_bounds, read_detections
+from edge.recognition.reading import CONTEXT, DEFAULT_POLICY, CropMargin, crop_bounds, read_detections
 from edge.records import BoundingBox, Frame, PlateDetection, PlateEvent, PlateRead
+from edge.service import NullNotifier
+from edge.recognition.stills import BIG_PHOTO_BYTES
 from edge.shrink_ahead import ShrinkAhead
-from edge.stills import BIG_PHOTO_BYTES
+
+if TYPE_CHECKING:
+    from edge.formats import FormatRules
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +49,9 @@ log = logging.getLogger(__name__)
 FrameTransform = Callable[[np.ndarray], np.ndarray]
 
 
+@runtime_checkable
 class RegionTransform(Protocol):
-    """A FrameTransform that can also transform part of a frame (edge.calibration's
+    """A FrameTransform that can also transform part of a frame (edge.calibration.transform's
     CalibratedTransform). With one, the pipeline never transforms a whole full-resolution
     frame: it transforms the small detection frame, and cuts each plate crop from the
     full-resolution frame through `crop`. Boxes stay in full-resolution transformed pixels."""
@@ -56,6 +61,14 @@ class RegionTransform(Protocol):
     def output_size(self, input_size: tuple[int, int]) -> tuple[int, int]: ...
 
     def crop(self, image: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ReversibleTransform(Protocol):
+    """A FrameTransform whose output points map back to the raw frame (edge.calibration.transform's
+    CalibratedTransform): the preview then shows the raw frame, with the boxes mapped back."""
+
+    def output_to_input(self, points: np.ndarray, input_size: tuple[int, int]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,15 +143,10 @@ class Tracker(Protocol):
 
     def flush(self) -> list[PlateEvent]: ...
 
-
-class NullNotifier:
-    def ready(self) -> None: ...
-
-    def watchdog(self) -> None: ...
-
-    def status(self, text: str) -> None: ...
-
-    def stopping(self) -> None: ...
+    @property
+    def open_tracks(self) -> int:
+        """Vehicles being followed now (the motion gate keeps detecting while there are any)."""
+        ...
 
 
 class FrameQueue:
@@ -233,7 +241,7 @@ class PipelineOptions:
     watchdog_interval_s: float = 5.0
     max_frames: int = 0  # stop after this many frames (bench); 0 = no limit
     detect_side: int | None = None  # shrink frames to this longest side before detection
-    # (None = the detector's `input_side` attribute if it has one; 0 = never)
+    # (None = the detector's `input_side`, or 0 when it has a fine pass; 0 = never)
     keep_crops: bool = False  # reads carry their plate's pixels (`[privacy] image`)
     keep_context: bool = False  # reads carry a small copy of the plate's surroundings (`[vehicle] colour`)
 
@@ -247,7 +255,7 @@ class Pipeline:
         tracker: Tracker,
         sink: EventSink,
         *,
-        rules: Any = None,
+        rules: FormatRules | None = None,
         motion: MotionConfig | None = None,
         transform: FrameTransform | None = None,
         notifier: ServiceNotifier | None = None,
@@ -269,15 +277,14 @@ class Pipeline:
         self.options = options or PipelineOptions()
         self.on_stored = on_stored
         self.on_frame = on_frame  # e.g. the live preview: (image, reads, t_utc), must be cheap
-        live = bool(getattr(source, "live", True))
         drop = self.options.drop_when_full
-        self.drop_when_full = live if drop is None else drop
+        self.drop_when_full = source.live if drop is None else drop
         # The detector's input size (OnnxPlateDetector.input_side): frames are shrunk to it here,
         # fast (see downscale_for_detection); boxes are scaled back to the full frame. Not for a
         # detector with a fine pass (stills: a folder of photos): that pass needs the full frame.
         side = self.options.detect_side
         if side is None:
-            side = 0 if getattr(detector, "fine_side", 0) > 0 else getattr(detector, "input_side", 0)
+            side = 0 if detector.fine_side > 0 else detector.input_side
         self.detect_side = int(side or 0)
         # the capture thread shrinks frames for the detector ahead (edge.shrink_ahead)
         self.shrink_ahead = ShrinkAhead(self.detect_side, downscale_for_detection, self.options.queue_size + 2) \
@@ -286,7 +293,7 @@ class Pipeline:
         # A folder of big photos (stills): the next photo is decoded only once the last big one
         # has been processed, as `edge read` does, so a 24 MP photo (72 MB) is not held three or
         # four times over in the queue and the capture thread.
-        self.one_big_photo_at_a_time = bool(getattr(source, "stills", False))
+        self.one_big_photo_at_a_time = source.stills
         self._big_photo_done = threading.Event()
         self._big_photo_done.set()
         self._big_photo_seq = -1
@@ -432,7 +439,7 @@ class Pipeline:
         transform = self.transform
         if transform is None:
             return PreparedFrame(image, frame.detect_image, (w, h))
-        if callable(getattr(transform, "crop", None)) and callable(getattr(transform, "output_size", None)):
+        if isinstance(transform, RegionTransform):
             small = frame.detect_image
             if small is not None and not _same_aspect(small, w, h):
                 small = None  # a lores stream of another shape: the calibration does not fit it
@@ -496,13 +503,12 @@ class Pipeline:
     def _preview_image(self, frame: Frame, prepared: PreparedFrame) -> np.ndarray:
         """The picture the preview shows: the raw frame when the transform can map boxes back
         to it (edge.preview.geometry), else the transformed one the boxes are in."""
-        if self.transform is None or callable(getattr(self.transform, "output_to_input", None)):
+        if self.transform is None or isinstance(self.transform, ReversibleTransform):
             return frame.image
         return prepared.image if prepared.image is not None else frame.image
 
     def _tracks_open(self) -> bool:
-        n = getattr(self.tracker, "open_tracks", 0)
-        return bool(n() if callable(n) else n)
+        return self.tracker.open_tracks > 0
 
     def _detect(self, prepared: PreparedFrame) -> list[PlateDetection]:
         image, detect_image = prepared.image, prepared.detect_image
@@ -529,7 +535,7 @@ class Pipeline:
     def _read(self, prepared: PreparedFrame, detections: list[PlateDetection], seq: int,
               t_start: float) -> list[PlateRead]:
         reads = read_detections(prepared.image, detections, self.reader, self.rules, seq, crop=prepared.crop,
-                                frame_size=prepared.size)
+                                frame_size=prepared.size, policy=DEFAULT_POLICY.for_detector(self.detector))
         self.latency.add("read", (time.perf_counter() - t_start) * 1e3)
         # A plate with no readable character (cut by the frame edge, too far) is not yet seen.
         reads = [r for r in reads if r.text]
@@ -597,7 +603,6 @@ class Pipeline:
         with self._lock:
             counts = dict(self.counts)
         counts["dropped"] = self.queue.dropped
-        source_stats = getattr(self.source, "stats", None)
         return {
             "fps": round(self.fps(), 2),
             "elapsed_s": round(((self._t_end or time.perf_counter()) - (self._t_start or 0)), 3)
@@ -605,7 +610,7 @@ class Pipeline:
             "frames": counts,
             "motion": dict(self.gate.counts),
             "latency_ms": self.latency.summary(),
-            "source": source_stats() if callable(source_stats) else {},
+            "source": self.source.stats(),
             "unsubmitted": len(self._unsubmitted),
         }
 
@@ -616,8 +621,7 @@ class Pipeline:
         for stage, v in lat.items():
             latency[stage] = v["p50"]
             latency[f"{stage}_p95"] = v["p95"]
-        src = getattr(self.source, "stats", None)
-        src_stats = src() if callable(src) else {}
+        src_stats = self.source.stats()
         drops = {"capture_queue": int(self.queue.dropped)}
         for key in ("read_failures", "disconnects", "reconnects", "unreadable"):
             if isinstance(src_stats.get(key), int):

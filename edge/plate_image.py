@@ -1,6 +1,6 @@
 """The optional `image` of an event: the plate's own pixels as a small JPEG, never the frame.
 
-The crop is cut with no margin around the detector's box (edge.reading.TIGHT), so the driver,
+The crop is cut with no margin around the detector's box (edge.recognition.reading.TIGHT), so the driver,
 passengers and other vehicles are not in it, and it is scaled down to at most `max_width`
 pixels: enough for a person to confirm a watchlist hit, small enough (a few kB) to publish.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.reading import TIGHT, crop_plate
+from edge.recognition.reading import TIGHT, crop_plate
 from edge.records import BoundingBox
 
 MARGIN = TIGHT

@@ -17,6 +17,12 @@ from edge.records import Frame, GeoFix, PlateDetection, PlateEvent, PlateText
 
 class PlateDetector(Protocol):
     name: str
+    # The side the detector letterboxes images to: the pipeline shrinks frames to it before
+    # detection, the cheap way (0 = it is given whole frames).
+    input_side: int
+    # > 0: it runs a fine pass over big still images, which needs the whole frame (then the
+    # pipeline never shrinks frames for it); 0 = no fine pass.
+    fine_side: int
 
     def predict(self, image: np.ndarray) -> list[PlateDetection]:
         """Plates in a BGR image, boxes in that image's pixels, best first."""
@@ -33,9 +39,19 @@ class PlateReader(Protocol):
 
 class FrameSource(Protocol):
     name: str
+    # True for cameras: a slow consumer must not stall them (the pipeline drops the oldest
+    # queued frame); False for files (a video, a folder of photos), which are never dropped from.
+    live: bool
+    # True for photos: the pipeline lets the source decode a big one only once the last big one
+    # has been processed, so that few are in memory at a time.
+    stills: bool
 
     def frames(self) -> Iterator[Frame]:
         """Frames until the source ends (a video) or `close()` is called (a camera)."""
+        ...
+
+    def stats(self) -> dict:
+        """Counters for health reports (read failures, reconnects...; {} when there are none)."""
         ...
 
     def close(self) -> None: ...

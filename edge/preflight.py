@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.commands import one_line
-from edge.config import ConfigError
-from edge.settings import AppConfig, resolve_path
+from edge.configuration.validation import ConfigError
+from edge.configuration.settings import AppConfig, resolve_path
 
 
 def check_config_files(config: AppConfig) -> None:
@@ -48,7 +48,7 @@ def _source(config: AppConfig) -> None:
 def _mqtt(config: AppConfig) -> None:
     if not config.mqtt_enabled:
         return
-    from edge.mqtt import read_password, ssl_context
+    from edge.delivery.mqtt import read_password, ssl_context
 
     cfg = config.mqtt
     for key in ("tls_ca", "tls_cert", "tls_key"):
@@ -62,7 +62,7 @@ def _mqtt(config: AppConfig) -> None:
 
 def _preview(config: AppConfig) -> None:
     pc = config.preview
-    if not getattr(pc, "enabled", False):
+    if not pc.enabled:
         return
     from edge.preview import PreviewError, is_loopback, parse_bind, read_token
 
@@ -77,10 +77,10 @@ def _preview(config: AppConfig) -> None:
 
 
 def _calibration(config: AppConfig) -> None:
-    cal = getattr(config.calibration, "path", "")
+    cal = config.calibration.path
     if not cal:
         return
-    from edge.calibration import CalibrationError, load_calibration
+    from edge.calibration.file import CalibrationError, load_calibration
 
     _guard("calibration.path", lambda: load_calibration(resolve_path(config, cal)),
            (CalibrationError, OSError))
@@ -90,7 +90,7 @@ def _cameras(config: AppConfig) -> None:
     """Each [[camera]]'s source and calibration, as the one camera's are checked."""
     import dataclasses
 
-    from edge.calibration import CalibrationConfig
+    from edge.calibration.file import CalibrationConfig
 
     for i, cam in enumerate(config.camera):
         one = dataclasses.replace(config, source=cam.source, calibration=CalibrationConfig(cam.calibration),

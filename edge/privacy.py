@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from edge.config import ConfigError
+from edge.configuration.validation import ConfigError
 
 CREDENTIAL_NAME = "plate-key"
 MIN_KEY_BYTES = 16  # a shorter key could itself be guessed

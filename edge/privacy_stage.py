@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from edge.config import ConfigError
+from edge.configuration.validation import ConfigError
 from edge.plate_image import plate_jpeg
 from edge.privacy import PlateHasher, PrivacyConfig, read_key, require_key
 from edge.records import PlateEvent

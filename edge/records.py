@@ -69,14 +69,14 @@ class Frame:
     # it are scaled back to `image`, which stays full resolution for plate crops.
     detect_image: np.ndarray | None = None
     # How many of the photo's pixels one pixel of `image` spans along x and y, when a very big
-    # photo was decoded reduced (edge.stills): reads' boxes are given back in the photo's pixels.
+    # photo was decoded reduced (edge.recognition.stills): reads' boxes are given back in the photo's pixels.
     photo_scale: tuple[float, float] = (1.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
 class PlateDetection:
     """A plate found by the detector. `confirm`: scored below the detector's sure threshold, so
-    it is kept only if the reader reads it confidently (edge.reading.read_detections)."""
+    it is kept only if the reader reads it confidently (edge.recognition.reading.read_detections)."""
 
     box: BoundingBox
     score: float

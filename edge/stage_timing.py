@@ -129,7 +129,7 @@ class StageTimer:
 
     def instrument(self, pipeline: Any) -> StageTimer:
         import edge.pipeline as pipeline_module
-        import edge.reading as reading
+        import edge.recognition.reading as reading
 
         timer = self
         source = pipeline.source

@@ -119,19 +119,19 @@ class TrackerConfig:
                      "conflict_min_confidence",
                      "min_confidence", "early_min_confidence", "format_miss_penalty"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1")
+                raise ValueError(f"{name}: must be between 0 and 1")
         for name in ("max_center_distance", "text_max_center_distance", "max_gap_s", "max_wait_s",
                      "repeat_suppress_s", "repeat_suppress_m"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
+                raise ValueError(f"{name}: must not be negative")
         if self.max_size_ratio < 1.0:
-            raise ValueError("max_size_ratio must be at least 1")
+            raise ValueError("max_size_ratio: must be at least 1")
         for name in ("min_reads", "min_text_length", "early_reads", "max_candidates", "max_variants",
                      "max_tracks"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+                raise ValueError(f"{name}: must be at least 1")
         if self.max_gap_frames < 0:
-            raise ValueError("max_gap_frames must not be negative")
+            raise ValueError("max_gap_frames: must not be negative")
 
 
 # ----------------------------------------------------------------------------- track state
@@ -257,6 +257,59 @@ class _Sighting:
     track: _Track  # the track that made it: still being seen while it is open
 
 
+@dataclass(frozen=True, slots=True)
+class _ReadBox:
+    """A read's box (corners, width, area, centre) and text, as association compares them."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    w: float
+    area: float
+    cx: float
+    cy: float
+    text: str
+    confident: bool  # its mean character confidence is at least `conflict_min_confidence`
+
+    @classmethod
+    def of(cls, rd: PlateRead, sure: float) -> _ReadBox:
+        b = rd.box
+        ch = rd.chars
+        mean_p = sum(c.p for c in ch) / len(ch) if ch else rd.confidence
+        return cls(b.x, b.y, b.x + b.w, b.y + b.h, b.w, b.w * b.h,
+                   b.x + b.w * 0.5, b.y + b.h * 0.5, rd.text, mean_p >= sure)
+
+
+@dataclass(frozen=True, slots=True)
+class _ExpectedBox:
+    """Where a track's plate is expected now (its last box moved by its velocity), with the
+    track's text and whether that text is established (read twice, confidently): such a text
+    is not given up for a clearly different one."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    w: float
+    area: float
+    cx: float
+    cy: float
+    key: str
+    established: bool
+
+    @classmethod
+    def of(cls, tr: _Track, now: int, sure: float) -> _ExpectedBox:
+        dt = (now - tr.last_mono) * 1e-9
+        pcx = tr.cx + tr.vx * dt
+        pcy = tr.cy + tr.vy * dt
+        pw, ph = tr.box.w, tr.box.h
+        px1, py1 = pcx - pw * 0.5, pcy - ph * 0.5
+        var = tr.variants.get(tr.key_text)
+        established = var is not None and var[1] >= 2 and var[0] >= sure * var[1]
+        return cls(px1, py1, px1 + pw, py1 + ph, pw, pw * ph, pcx, pcy, tr.key_text, established)
+
+
 # ----------------------------------------------------------------------------- tracker
 
 
@@ -298,87 +351,46 @@ class PlateTracker:
 
     def update(self, frame: Frame, reads: Sequence[PlateRead]) -> list[PlateEvent]:
         """Feed one frame's reads (possibly none); returns events of passes that ended."""
-        cfg = self.config
         self._updates += 1
         now = frame.t_mono_ns
         events: list[PlateEvent] = []
-
         # 1. end tracks whose gap is over (before associating: a late read starts a new pass)
-        if self._tracks:
-            keep = []
-            for tr in self._tracks:
-                if now - tr.last_mono > self._gap_ns or (
-                    cfg.max_gap_frames and self._updates - tr.last_update > cfg.max_gap_frames
-                ):
-                    self._close(tr, events)
-                else:
-                    keep.append(tr)
-            self._tracks = keep
-
+        self._end_quiet_tracks(now, events)
         if not reads:
             return events
-
         # 2. associate greedily by score
+        touched = self._associate(frame, reads, now)
+        # 3. early events, and passes that stay in view (a parked car is reported after a while)
+        if self.config.early_event or self._wait_ns:
+            self._early_events(touched, now, events)
+        # bound the number of open tracks: end the stalest
+        if len(self._tracks) > self.config.max_tracks:
+            self._tracks.sort(key=lambda t: t.last_mono)
+            while len(self._tracks) > self.config.max_tracks:
+                self._close(self._tracks.pop(0), events)
+        return events
+
+    def _end_quiet_tracks(self, now: int, events: list[PlateEvent]) -> None:
+        """End the tracks with no read for `max_gap_s` (or `max_gap_frames` updates)."""
+        if not self._tracks:
+            return
+        max_gap_frames = self.config.max_gap_frames
+        keep = []
+        for tr in self._tracks:
+            if now - tr.last_mono > self._gap_ns or (
+                max_gap_frames and self._updates - tr.last_update > max_gap_frames
+            ):
+                self._close(tr, events)
+            else:
+                keep.append(tr)
+        self._tracks = keep
+
+    def _associate(self, frame: Frame, reads: Sequence[PlateRead], now: int) -> list[_Track]:
+        """Give each read to the open track it pairs with best (greedily, by score), start a track
+        for each read left over; returns the tracks that got a read."""
+        cfg = self.config
         tracks = self._tracks
-        pairs: list[tuple[float, int, int]] = []
-        if tracks:
-            near = cfg.max_center_distance
-            far = cfg.text_max_center_distance
-            reach = far if far > near else near
-            iou_min, size_ratio = cfg.iou_min, cfg.max_size_ratio
-            text_min, conflict, conflict_iou = (
-                cfg.text_min_similarity, cfg.text_conflict_similarity, cfg.conflict_iou)
-            sure = cfg.conflict_min_confidence
-            # Photos are seconds apart, and a trigger camera takes every car at the same place:
-            # only the same text (a plate in the next photo too) continues a track there.
-            photos = self.photos
-            rboxes = []
-            for rd in reads:
-                b = rd.box
-                ch = rd.chars
-                mean_p = sum(c.p for c in ch) / len(ch) if ch else rd.confidence
-                rboxes.append((b.x, b.y, b.x + b.w, b.y + b.h, b.w, b.w * b.h,
-                               b.x + b.w * 0.5, b.y + b.h * 0.5, rd.text, mean_p >= sure))
-            for ti, tr in enumerate(tracks):
-                dt = (now - tr.last_mono) * 1e-9
-                pcx = tr.cx + tr.vx * dt
-                pcy = tr.cy + tr.vy * dt
-                pw, ph = tr.box.w, tr.box.h
-                px1, py1 = pcx - pw * 0.5, pcy - ph * 0.5
-                px2, py2 = px1 + pw, py1 + ph
-                parea = pw * ph
-                key = tr.key_text
-                var = tr.variants.get(key)
-                # a text read twice, confidently, is not given up for a clearly different one
-                established = var is not None and var[1] >= 2 and var[0] >= sure * var[1]
-                for ri, (x1, y1, x2, y2, w, area, rcx, rcy, text, confident) in enumerate(rboxes):
-                    scale = pw if pw > w else w
-                    if scale < 1.0:
-                        scale = 1.0
-                    dist = math.hypot(rcx - pcx, rcy - pcy) / scale
-                    if dist > reach:
-                        continue
-                    ix = (px2 if px2 < x2 else x2) - (px1 if px1 > x1 else x1)
-                    iy = (py2 if py2 < y2 else y2) - (py1 if py1 > y1 else y1)
-                    inter = ix * iy if ix > 0 and iy > 0 else 0.0
-                    union = parea + area - inter
-                    iou = inter / union if union > 0 else 0.0
-                    if text and key:
-                        sim = 1.0 if text == key else _similarity(text, key)
-                    else:
-                        sim = -1.0
-                    small = pw if pw < w else w
-                    geo_ok = (scale <= size_ratio * small) and (iou >= iou_min or dist <= near)
-                    text_ok = sim >= text_min and dist <= far
-                    if not (text_ok if photos else geo_ok or text_ok):
-                        continue
-                    if established and confident and 0.0 <= sim < conflict and iou < conflict_iou:
-                        continue
-                    gate = far if text_ok else near
-                    closeness = 1.0 - dist / gate if gate > 0 and dist < gate else 0.0
-                    score = iou + 0.5 * closeness + (sim if sim > 0 else 0.0)
-                    pairs.append((score, ti, ri))
-            pairs.sort(reverse=True)
+        pairs = self._pairs(reads, now) if tracks else []
         used_t: set[int] = set()
         used_r: set[int] = set()
         touched: list[_Track] = []
@@ -398,37 +410,82 @@ class PlateTracker:
             self._tracks.append(tr)
             touched.append(tr)
             self.stats["tracks"] += 1
+        return touched
 
-        # 3. early events, and passes that stay in view (a parked car is reported after a while)
-        if cfg.early_event or self._wait_ns:
-            for tr in touched:
-                if tr.early_text is not None or tr.suppressed or now < tr.next_check:
-                    continue
-                stays = bool(self._wait_ns) and now - tr.first_mono >= self._wait_ns \
-                    and tr.reads >= self.min_reads
-                consistent = False
-                if cfg.early_event and tr.reads >= cfg.early_reads:
-                    var = tr.variants.get(tr.key_text)
-                    consistent = var is not None and var[1] >= cfg.early_reads
-                if not (consistent or stays):
-                    continue
-                cons = self._consensus(tr)
-                if (stays and cons.confidence >= cfg.min_confidence) or (
-                    consistent and cons.raw == tr.key_text
-                    and cons.confidence >= cfg.early_min_confidence
-                ):
-                    ev = self._emit(tr, cons, early=True)
-                    if ev is not None:
-                        events.append(ev)
-                if tr.early_text is None and not tr.suppressed:
-                    tr.next_check = now + _RETRY_NS  # not yet: look again a little later
+    def _pairs(self, reads: Sequence[PlateRead], now: int) -> list[tuple[float, int, int]]:
+        """(score, track index, read index) of every allowed pair, best first."""
+        sure = self.config.conflict_min_confidence
+        boxes = [_ReadBox.of(rd, sure) for rd in reads]
+        pairs: list[tuple[float, int, int]] = []
+        for ti, tr in enumerate(self._tracks):
+            expected = _ExpectedBox.of(tr, now, sure)
+            for ri, box in enumerate(boxes):
+                score = self._pair_score(expected, box)
+                if score is not None:
+                    pairs.append((score, ti, ri))
+        pairs.sort(reverse=True)
+        return pairs
 
-        # bound the number of open tracks: end the stalest
-        if len(self._tracks) > cfg.max_tracks:
-            self._tracks.sort(key=lambda t: t.last_mono)
-            while len(self._tracks) > cfg.max_tracks:
-                self._close(self._tracks.pop(0), events)
-        return events
+    def _pair_score(self, t: _ExpectedBox, r: _ReadBox) -> float | None:
+        """How well a read fits a track (IoU + 0.5 x closeness + text similarity), or None when
+        the pair is not allowed (the gates of the module docstring, step 2)."""
+        cfg = self.config
+        near, far = cfg.max_center_distance, cfg.text_max_center_distance
+        reach = far if far > near else near
+        scale = t.w if t.w > r.w else r.w
+        if scale < 1.0:
+            scale = 1.0
+        dist = math.hypot(r.cx - t.cx, r.cy - t.cy) / scale
+        if dist > reach:
+            return None
+        ix = (t.x2 if t.x2 < r.x2 else r.x2) - (t.x1 if t.x1 > r.x1 else r.x1)
+        iy = (t.y2 if t.y2 < r.y2 else r.y2) - (t.y1 if t.y1 > r.y1 else r.y1)
+        inter = ix * iy if ix > 0 and iy > 0 else 0.0
+        union = t.area + r.area - inter
+        iou = inter / union if union > 0 else 0.0
+        if r.text and t.key:
+            sim = 1.0 if r.text == t.key else _similarity(r.text, t.key)
+        else:
+            sim = -1.0
+        small = t.w if t.w < r.w else r.w
+        geo_ok = (scale <= cfg.max_size_ratio * small) and (iou >= cfg.iou_min or dist <= near)
+        text_ok = sim >= cfg.text_min_similarity and dist <= far
+        # Photos are seconds apart, and a trigger camera takes every car at the same place:
+        # only the same text (a plate in the next photo too) continues a track there.
+        if not (text_ok if self.photos else geo_ok or text_ok):
+            return None
+        if t.established and r.confident and 0.0 <= sim < cfg.text_conflict_similarity \
+                and iou < cfg.conflict_iou:
+            return None
+        gate = far if text_ok else near
+        closeness = 1.0 - dist / gate if gate > 0 and dist < gate else 0.0
+        return iou + 0.5 * closeness + (sim if sim > 0 else 0.0)
+
+    def _early_events(self, touched: list[_Track], now: int, events: list[PlateEvent]) -> None:
+        """The early event of each touched track whose reads agree (`early_event`), and the event
+        of each pass still in view after `max_wait_s`."""
+        cfg = self.config
+        for tr in touched:
+            if tr.early_text is not None or tr.suppressed or now < tr.next_check:
+                continue
+            stays = bool(self._wait_ns) and now - tr.first_mono >= self._wait_ns \
+                and tr.reads >= self.min_reads
+            consistent = False
+            if cfg.early_event and tr.reads >= cfg.early_reads:
+                var = tr.variants.get(tr.key_text)
+                consistent = var is not None and var[1] >= cfg.early_reads
+            if not (consistent or stays):
+                continue
+            cons = self._consensus(tr)
+            if (stays and cons.confidence >= cfg.min_confidence) or (
+                consistent and cons.raw == tr.key_text
+                and cons.confidence >= cfg.early_min_confidence
+            ):
+                ev = self._emit(tr, cons, early=True)
+                if ev is not None:
+                    events.append(ev)
+            if tr.early_text is None and not tr.suppressed:
+                tr.next_check = now + _RETRY_NS  # not yet: look again a little later
 
     def flush(self) -> list[PlateEvent]:
         """End every open track (end of video, shutdown) and return their events."""

@@ -15,8 +15,8 @@ cd "$(dirname "$0")/.."
 if [ "${PI_TESTS:-}" = all ]; then
     set -- "$@"
 else
-    set -- tests/inference tests/calibration tests/sources tests/synth tests/preview tests/commands \
-        tests/test_pipeline.py tests/test_reading.py tests/test_tilt.py tests/test_stills.py \
-        tests/test_tracking.py tests/test_formats.py tests/test_event_json.py "$@"
+    set -- tests/recognition tests/calibration tests/sources tests/synth tests/preview tests/commands \
+        tests/test_pipeline.py tests/test_app.py tests/test_motion.py \
+        tests/test_tracking.py tests/test_formats.py tests/delivery/test_event_json.py "$@"
 fi
 exec .venv-pi/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -15,12 +15,12 @@ import pytest
 
 from edge.audit import AuditLog, JournalSink, LogSink
 from edge.cli import main as edge_main
-from edge.config_audit import SNAPSHOT_NAME, audit_startup
-from edge.event_json import EventEncoder
-from edge.outbox import Outbox, OutboxConfig
+from edge.configuration.audit import SNAPSHOT_NAME, audit_startup
+from edge.delivery.event_json import EventEncoder
+from edge.delivery.outbox import Outbox, OutboxConfig
 from edge.preview import PreviewConfig, PreviewHub, PreviewServer
-from edge.settings import build_config
-from tests.conftest import make_event
+from edge.configuration.settings import build_config
+from tests.helpers import make_event
 
 
 def audited(caplog) -> list[dict]:

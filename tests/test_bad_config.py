@@ -10,10 +10,9 @@ import typing
 
 import pytest
 
-from edge.config import ConfigError
-from edge.settings import AppConfig, build_config
-from tests.test_service import start_edge, write_config
-from tests.test_pipeline import make_clip
+from edge.configuration.validation import ConfigError
+from edge.configuration.settings import AppConfig, build_config
+from tests.helpers import make_clip, start_edge, write_config
 
 
 def _float_keys() -> list[tuple[str, str]]:

@@ -11,18 +11,18 @@ from pathlib import Path
 import numpy as np
 
 from edge.records import BoundingBox
-from tests.test_tracking import Clock, drain, make, read
+from tests.helpers import FrameClock, drain, new_tracker, plate_read
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "video" / "passes.mp4"
 
 
 def test_an_approaching_plate_is_recorded_at_its_largest_not_its_first_read():
-    clock, tracker = Clock(), make()
+    clock, tracker = FrameClock(), new_tracker()
     widths = [59 + 10 * i for i in range(20)]  # 59 px far away ... 249 px close up
     events = []
     for w in widths:
         f = clock.frame()
-        events += tracker.update(f, [read("B123ABC", 400 - w / 2, 300, f, p=0.97, w=w, h=w / 4.5)])
+        events += tracker.update(f, [plate_read("B123ABC", 400 - w / 2, 300, f, p=0.97, w=w, h=w / 4.5)])
     events += drain(tracker, clock)
     assert len(events) == 1
     assert events[0].box.w == 249 and events[0].best_frame_seq == 19
@@ -30,11 +30,11 @@ def test_an_approaching_plate_is_recorded_at_its_largest_not_its_first_read():
 
 
 def test_a_view_cut_by_the_frame_edge_is_not_the_best_one():
-    clock, tracker = Clock(), make()
+    clock, tracker = FrameClock(), new_tracker()
     events = []
     for i in range(12):
         f = clock.frame()
-        r = read("AB12CDE", 10 + 40 * i, 300, f, p=0.95, w=170 if i < 10 else 200, h=40)
+        r = plate_read("AB12CDE", 10 + 40 * i, 300, f, p=0.95, w=170 if i < 10 else 200, h=40)
         events += tracker.update(f, [replace(r, clipped=i >= 10)])  # the last two leave the picture
     events += drain(tracker, clock)
     assert len(events) == 1 and events[0].best_frame_seq < 10 and events[0].box.w == 170
@@ -43,13 +43,13 @@ def test_a_view_cut_by_the_frame_edge_is_not_the_best_one():
 def test_view_score_prefers_sharp_large_confident_whole_views():
     from edge.sighting import view_score
 
-    clock = Clock()
+    clock = FrameClock()
     f = clock.frame()
-    base = read("AB12CDE", 100, 100, f, p=0.9, w=150, h=35)
+    base = plate_read("AB12CDE", 100, 100, f, p=0.9, w=150, h=35)
     assert view_score(replace(base, box=BoundingBox(100, 100, 200, 45))) > view_score(base)
     assert view_score(replace(base, sharpness=400.0)) > view_score(replace(base, sharpness=40.0))
     assert view_score(replace(base, clipped=True)) < view_score(replace(base, box=BoundingBox(0, 0, 60, 15)))
-    assert view_score(read("AB12CDE", 100, 100, f, p=0.95, w=150)) > view_score(base)
+    assert view_score(plate_read("AB12CDE", 100, 100, f, p=0.95, w=150)) > view_score(base)
 
 
 def test_sharpness_falls_with_blur_and_edges_are_found():
@@ -70,8 +70,8 @@ def test_fixture_video_events_show_each_plate_at_a_large_whole_view():
     """The real models on the bundled video: each event's best frame shows its plate whole and
     at least 80% as wide as it ever gets (B123ABC's was the first, 59 px view of 249 px;
     AB12CDE's was cut by the frame edge)."""
-    from edge.app import read_video_events
-    from edge.settings import load_config
+    from edge.commands.read_video import read_video_events
+    from edge.configuration.settings import load_config
 
     truth = json.loads(FIXTURE.with_suffix(".json").read_text())
     per_frame = {p["frame"]: p["plates"] for p in truth["per_frame"]}

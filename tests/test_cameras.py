@@ -16,7 +16,7 @@ import pytest
 
 from edge.cli import main
 from edge.watchdog import WatchdogGroup
-from tests.conftest import REPO, wait_until
+from tests.helpers import REPO, wait_until
 
 VIDEOS = REPO / "tests" / "fixtures" / "video"
 

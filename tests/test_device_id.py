@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from edge.device_id import derive_device_id, read_host_identity, shared_id_warning
-from edge.settings import build_config
+from edge.configuration.settings import build_config
 
 
 def stock_pi(root: Path, serial: str | None, machine_id: str | None = None) -> Path:
@@ -86,7 +86,7 @@ def test_install_sh_writes_the_derived_id_into_the_config(tmp_path):
     into /etc/edge/edge.toml; it wrote id = "" before (so the id was the host name)."""
     import tomllib
 
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     deploy = Path(__file__).resolve().parents[1] / "deploy" / "raspberrypi"
     script = (deploy / "install.sh").read_text()

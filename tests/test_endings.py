@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge.sources import SourceConfig, SourceError, open_source
-from tests.test_pipeline import make_clip
-from tests.test_service import write_config
+from tests.helpers import make_clip, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCENES = REPO / "tests" / "fixtures" / "scenes"

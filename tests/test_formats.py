@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.config import ConfigError, from_mapping
+from edge.configuration.validation import ConfigError, from_mapping
 from edge.formats import FormatRules, FormatsConfig, known_regions
 from edge.records import Candidate, CharConfidence
 
@@ -137,7 +137,7 @@ def test_config_validation_names_the_key():
     assert FormatRules.from_config(cfg).regions == ("RO", "BR")
     with pytest.raises(ConfigError, match=r"^formats: regions\[1\]: unknown region 'XX' \(known: AT, "):
         from_mapping(FormatsConfig, {"regions": ["RO", "XX"]}, "formats")
-    with pytest.raises(ConfigError, match=r"^formats: min_score must be between 0 and 1$"):
+    with pytest.raises(ConfigError, match=r"^formats\.min_score: must be between 0 and 1$"):
         from_mapping(FormatsConfig, {"min_score": 2}, "formats")
     with pytest.raises(ConfigError, match=r"^formats\.region: unknown key"):
         from_mapping(FormatsConfig, {"region": ["RO"]}, "formats")

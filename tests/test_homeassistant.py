@@ -16,11 +16,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.config import ConfigError
+from edge.configuration.validation import ConfigError
 from edge.homeassistant import DeviceTopics, DiscoveryPublisher, HomeAssistantConfig, discovery_messages
-from edge.mqtt import MqttConfig
-from edge.settings import build_config
-from tests.conftest import REPO, wait_until
+from edge.delivery.mqtt import MqttConfig
+from edge.configuration.settings import build_config
+from tests.helpers import REPO, wait_until
 
 VIDEO = REPO / "tests" / "fixtures" / "video" / "passes.mp4"
 SENSORS = {"last_plate", "status", "fps", "outbox_depth"}

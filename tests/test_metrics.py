@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import ConfigError
-from edge.settings import build_config
-from tests.conftest import REPO, free_port, wait_until
+from edge.configuration.validation import ConfigError
+from edge.configuration.settings import build_config
+from tests.helpers import REPO, free_port, wait_until
 
 pytest.importorskip("prometheus_client")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402

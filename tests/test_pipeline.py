@@ -10,113 +10,28 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from edge.reading import CONTEXT, MIN_CROP_H, MIN_CROP_W, READ_CROPS, TILT_BAND, crop_bounds
-from edge.event_json import EventEncoder
+from edge.recognition.reading import CONTEXT, DEFAULT_POLICY, crop_bounds
+from edge.delivery.event_json import EventEncoder
 from edge.formats import FormatRules, FormatsConfig
-from edge.motion import MotionConfig, MotionGate
-from edge.durable import DurableSink
-from edge.outbox import Outbox, OutboxConfig
+from edge.motion import MotionConfig
+from edge.delivery.durable import DurableSink
+from edge.delivery.outbox import Outbox, OutboxConfig
 from edge.pipeline import FrameQueue, Pipeline, PipelineOptions
 from edge.records import BoundingBox, CharConfidence, Frame, PlateDetection, PlateText
 from edge.sources import SourceConfig, open_source
 from edge.sources.stream import StreamSource
 from edge.tracking import PlateTracker, TrackerConfig
+from tests.helpers import FRAME, START, VEHICLES, ColourPlateDetector, HueTableReader, NoFrames
 
-FPS = 25.0
-FRAME = timedelta(seconds=1 / FPS)
-START = datetime(2026, 5, 4, 7, 30, tzinfo=timezone.utc)
-W, H = 480, 270
-# text, plate hue (OpenCV 0-179), first frame, last frame, start x, speed px/frame
-VEHICLES = [
-    ("ABC123", 60, 5, 40, 20, 8),
-    ("XYZ789", 120, 100, 125, 380, -9),
-    ("KLM456", 15, 140, 149, 300, 5),  # still in view when the video ends: flushed
-]
-
-
-def plate_box(vehicle, i: int) -> tuple[int, int, int, int] | None:
-    _, _, first, last, x0, vx = vehicle
-    if not first <= i <= last:
-        return None
-    x = x0 + vx * (i - first)
-    return x + 20, 170, 72, 24
-
-
-def draw_frame(i: int) -> np.ndarray:
-    image = np.empty((H, W, 3), np.uint8)
-    image[:] = np.linspace(60, 110, W, dtype=np.uint8)[None, :, None]  # static, textured road
-    cv2.line(image, (0, 200), (W, 200), (200, 200, 200), 2)
-    for v in VEHICLES:
-        box = plate_box(v, i)
-        if box is None:
-            continue
-        x, y, w, h = box
-        cv2.rectangle(image, (x - 20, y - 60), (x + w + 20, y + h + 10), (45, 45, 50), -1)  # car body
-        bgr = cv2.cvtColor(np.uint8([[[v[1], 220, 230]]]), cv2.COLOR_HSV2BGR)[0, 0]
-        cv2.rectangle(image, (x, y), (x + w - 1, y + h - 1), tuple(int(c) for c in bgr), -1)
-    return image
-
-
-def make_clip(path: Path, frames: int = 150) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
-    for i in range(frames):
-        writer.write(draw_frame(i))
-    writer.release()
-    return path
-
-
-class ColourPlateDetector:
-    """Finds saturated rectangles (the clip's plates) in the pixels."""
-
-    name = "colour-plates"
-
-    def __init__(self, delay_s: float = 0.0) -> None:
-        self.delay_s = delay_s
-        self.calls = 0
-
-    def predict(self, image: np.ndarray) -> list[PlateDetection]:
-        self.calls += 1
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
-        mask = cv2.inRange(hsv, (0, 120, 120), (179, 255, 255))
-        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        out = []
-        for c in contours:
-            x, y, w, h = cv2.boundingRect(c)
-            if w * h >= 300 and 1.5 < w / h < 6:
-                out.append(PlateDetection(BoundingBox(x, y, w, h), 0.9))
-        return sorted(out, key=lambda d: -d.box.area)
-
-
-class HueTableReader:
-    """Reads a crop's text from its plate colour, through the clip's ground-truth table."""
-
-    name = "hue-table"
-
-    def __init__(self) -> None:
-        self.batches: list[int] = []
-
-    def predict(self, crops: Sequence[np.ndarray]) -> list[PlateText]:
-        self.batches.append(len(crops))
-        out = []
-        for crop in crops:
-            hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)
-            sat = hsv[..., 1] > 120
-            hue = float(np.median(hsv[..., 0][sat])) if sat.any() else -100.0
-            text, ref = min(((t, h) for t, h, *_ in VEHICLES), key=lambda th: abs(th[1] - hue))
-            if abs(ref - hue) > 8:
-                out.append(PlateText("", ()))
-                continue
-            out.append(PlateText(text, tuple(CharConfidence(c, 0.97) for c in text)))
-        return out
+MIN_CROP_H, MIN_CROP_W, READ_CROPS, TILT_BAND = (DEFAULT_POLICY.min_crop_h, DEFAULT_POLICY.min_crop_w,
+                                                 DEFAULT_POLICY.read_crops, DEFAULT_POLICY.tilt_band)
 
 
 def truth_times(vehicle) -> tuple[datetime, datetime]:
@@ -135,11 +50,6 @@ def build(tmp_path: Path, clip: Path, motion: MotionConfig, source=None, detecto
     pipeline = Pipeline(source, detector or ColourPlateDetector(), reader, tracker, sink,
                         rules=rules, motion=motion)
     return pipeline, outbox, reader
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("clip") / "passes.avi")
 
 
 @pytest.mark.parametrize("gated", [True, False], ids=["motion-gate", "detect-every-frame"])
@@ -246,38 +156,6 @@ def test_frame_queue_drop_oldest_counts():
     assert [q.get(0.01), q.get(0.01), q.get(0.01)] == [2, 3, None]
 
 
-def test_motion_gate_skips_static_frames_and_is_cheap():
-    gate = MotionGate(MotionConfig(detect_every_n=10, hold_frames=0))
-    rng = np.random.default_rng(1)
-    road = rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8)
-    noisy = [np.clip(road.astype(np.int16) + rng.integers(-4, 5, road.shape), 0, 255).astype(np.uint8)
-             for _ in range(3)]
-    decisions = [gate.should_detect(noisy[i % 3]) for i in range(40)]
-    assert decisions[0] is True  # first frame: nothing to compare with
-    assert sum(decisions[1:]) == 3  # only the periodic checks (frames 10, 20, 30... of 39)
-    moving = noisy[0].copy()
-    cv2.rectangle(moving, (800, 500), (1100, 700), (0, 0, 0), -1)
-    assert gate.should_detect(moving) is True
-    t0 = time.perf_counter()
-    for i in range(50):
-        gate.should_detect(noisy[i % 3])
-    per_frame_ms = (time.perf_counter() - t0) / 50 * 1e3
-    assert per_frame_ms < 5.0  # ~0.5 ms on a quiet core; generous for a busy CI box
-
-
-def test_motion_outside_the_roi_is_ignored():
-    roi = ((0, 0), (960, 0), (960, 1080), (0, 1080))  # left half only
-    gate = MotionGate(MotionConfig(roi=roi, detect_every_n=0, hold_frames=0))
-    still = np.full((1080, 1920, 3), 90, np.uint8)
-    gate.should_detect(still)
-    right = still.copy()
-    cv2.rectangle(right, (1300, 300), (1700, 700), (255, 255, 255), -1)
-    left = still.copy()
-    cv2.rectangle(left, (200, 300), (600, 700), (255, 255, 255), -1)
-    assert gate.should_detect(right) is False
-    assert gate.should_detect(left) is True
-
-
 def test_motion_roi_is_in_full_frame_pixels_when_the_gate_sees_a_small_detection_frame():
     # picamera2's lores stream (and the calibrated pipeline) gate on a ~416-640 px copy; the ROI
     # is still in full-frame pixels: motion in the right half of the full frame is outside it.
@@ -287,13 +165,15 @@ def test_motion_roi_is_in_full_frame_pixels_when_the_gate_sees_a_small_detection
     detector = ColourPlateDetector()
 
     class NoTracks:
+        open_tracks = 0
+
         def update(self, frame, reads):
             return []
 
         def flush(self):
             return []
 
-    pipeline = Pipeline(object(), detector, HueTableReader(), NoTracks(), object(),
+    pipeline = Pipeline(NoFrames(), detector, HueTableReader(), NoTracks(), object(),
                         motion=MotionConfig(roi=roi, detect_every_n=0, hold_frames=0),
                         options=PipelineOptions(detect_side=0))
     still = np.full((1080, 1920, 3), 90, np.uint8)
@@ -306,105 +186,6 @@ def test_motion_roi_is_in_full_frame_pixels_when_the_gate_sees_a_small_detection
         pipeline.process(Frame(i, image, i, START, "cam", detect_image=lores))
         calls.append(detector.calls)
     assert calls == [1, 1, 2]  # first frame: no background yet; right: ignored; left: detected
-
-
-def detector_plugin(_section=None) -> ColourPlateDetector:
-    """`detector.plugin = "tests.test_pipeline:detector_plugin"` (used by tests/test_service.py)."""
-    return ColourPlateDetector()
-
-
-def reader_plugin(_section=None) -> HueTableReader:
-    return HueTableReader()
-
-
-def _nmea(body: str) -> str:
-    cs = 0
-    for ch in body:
-        cs ^= ord(ch)
-    return f"${body}*{cs:02X}"
-
-
-def write_nmea_log(path: Path, start: datetime, seconds: int, lat0: float = 52.0, lon0: float = 5.0,
-                   north_mps: float = 10.0) -> list[tuple[datetime, float, float]]:
-    """A 1 Hz RMC+GGA log of a receiver moving north; returns the true track."""
-    track, lines = [], []
-    for s in range(seconds):
-        t = start + timedelta(seconds=s)
-        lat = lat0 + north_mps * s / 111_320.0
-        lat_txt = f"{int(lat):02d}{(lat - int(lat)) * 60:07.4f}"
-        lon_txt = f"{int(lon0):03d}{(lon0 - int(lon0)) * 60:07.4f}"
-        hms, dmy = t.strftime("%H%M%S.00"), t.strftime("%d%m%y")
-        knots = north_mps / 0.514444
-        lines.append(_nmea(f"GPRMC,{hms},A,{lat_txt},N,{lon_txt},E,{knots:.2f},0.0,{dmy},,,A"))
-        lines.append(_nmea(f"GPGGA,{hms},{lat_txt},N,{lon_txt},E,1,09,0.8,10.0,M,46.0,M,,"))
-        track.append((t, lat, lon0))
-    path.write_text("\r\n".join(lines) + "\r\n")
-    return track
-
-
-class PrintedEvents:
-    """The `out` an Application prints its events to (one JSON line each)."""
-
-    def __init__(self) -> None:
-        self.chunks: list[str] = []
-
-    def write(self, text: str) -> None:
-        self.chunks.append(text)
-
-    def flush(self) -> None:
-        pass
-
-    def events(self) -> list[dict]:
-        import json
-
-        return [json.loads(line) for line in "".join(self.chunks).splitlines()]
-
-
-def test_application_video_plus_nmea_log_on_one_timeline(tmp_path, clip):
-    """The whole wiring (edge.app): video times start at the log's first fix; each event is
-    placed where the log says the camera was at that frame's time."""
-    import dataclasses
-    import math
-
-    from edge.app import Application
-    from edge.settings import build_config
-
-    log_start = datetime(2025, 9, 14, 16, 20, tzinfo=timezone.utc)
-    track = write_nmea_log(tmp_path / "drive.nmea", log_start, seconds=10)
-    config = build_config({
-        "device": {"id": "app-test"},
-        "source": {"kind": "video", "path": str(clip), "start_time": "gps"},
-        "detector": {"plugin": "tests.test_pipeline:detector_plugin"},
-        "reader": {"plugin": "tests.test_pipeline:reader_plugin"},
-        "gps": {"kind": "nmea", "path": str(tmp_path / "drive.nmea")},
-        "outbox": {"path": str(tmp_path / "outbox.db")},
-        "mqtt": {"enabled": False},
-    })
-    out = PrintedEvents()
-
-    app = Application(config, print_events=True, out=out)
-    try:
-        app.open()
-        summary = app.run()
-    finally:
-        app.close()
-    assert summary["frames"]["events"] == 3
-    events = out.events()
-    assert [e["seq"] for e in events] == [1, 2, 3]
-    for e in events:
-        v = next(v for v in VEHICLES if v[0] == e["plate"]["text"])
-        best = datetime.fromisoformat(e["time"]["best"].replace("Z", "+00:00"))
-        first = datetime.fromisoformat(e["time"]["first_seen"].replace("Z", "+00:00"))
-        assert abs(first - (log_start + v[2] * FRAME)) <= FRAME
-        # true position at the best frame's time (the receiver moves north at 10 m/s)
-        s = (best - log_start).total_seconds()
-        lat_true = 52.0 + 10.0 * s / 111_320.0
-        loc = e["location"]
-        assert loc["source"] == "nmea"
-        err_m = math.hypot((loc["lat"] - lat_true) * 111_320.0,
-                           (loc["lon"] - 5.0) * 111_320.0 * math.cos(math.radians(52.0)))
-        assert err_m < 3.0, (e["plate"]["text"], err_m)
-    assert dataclasses.asdict(app.config.source)["start_time"] == "2025-09-14T16:20:00.000Z"
 
 
 # --- the renderer's fixture video, with a ground-truth replay detector/reader --------------
@@ -442,6 +223,8 @@ class GroundTruthModels:
 
     class _Detector:
         name = "ground-truth"
+        input_side = 0
+        fine_side = 0
 
         def __init__(self, outer: GroundTruthModels) -> None:
             self.outer = outer
@@ -460,7 +243,7 @@ class GroundTruthModels:
 
         def predict(self, crops: Sequence[np.ndarray]) -> list[PlateText]:
             plates = self.outer._last
-            # every crop must be one that edge.reading cuts from one of this frame's plates (one
+            # every crop must be one that edge.recognition.reading cuts from one of this frame's plates (one
             # of READ_CROPS, big enough to read): recognised by its size
             width, height = self.outer._size
             owner: dict[tuple[int, int], int] = {}
@@ -601,8 +384,9 @@ def test_shipped_models_one_event_per_vehicle_on_the_video_timeline():
     with its text, and its times inside that vehicle's pass on the video timeline (± 1 frame)."""
     import json
 
-    from edge.app import MemorySink, load_readers, model_paths
-    from edge.settings import AppConfig
+    from edge.recognition.models.loading import load_readers, model_paths
+    from edge.sinks import MemorySink
+    from edge.configuration.settings import AppConfig
 
     config = AppConfig()
     det, rdr = model_paths(config)
@@ -630,72 +414,10 @@ def test_shipped_models_one_event_per_vehicle_on_the_video_timeline():
             assert start <= t <= end, (v["text"], key, t, start, end)
 
 
-def _edge_run_events(tmp_path: Path, source: dict) -> list[dict]:
-    """The events `edge run` makes of `source` (the [source] table), without a broker."""
-    from edge.app import Application
-    from edge.settings import build_config
-
-    out = PrintedEvents()
-    config = build_config({
-        "device": {"id": "stills-test"},
-        "source": source,
-        "outbox": {"path": str(tmp_path / f"outbox-{source['kind']}.db")},
-        "mqtt": {"enabled": False},
-    })
-    app = Application(config, print_events=True, out=out)
-    try:
-        app.open()
-        app.run()
-    finally:
-        app.close()
-    return out.events()
-
-
-def test_edge_run_on_a_folder_of_big_photos_uses_the_fine_pass(tmp_path):
-    from tests.commands.test_read import _photo_of_small_scenes
-
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    plates = _photo_of_small_scenes(folder / "big_0.jpg")  # one photo: a pass of its own
-
-    def run(source: dict) -> set[str]:
-        return {e["plate"]["text"] for e in _edge_run_events(tmp_path, source)}
-
-    want = {text for _, text in plates}
-    texts = run({"kind": "images", "path": str(folder), "fps": 1.0})
-    assert len(texts & want) >= len(want) - 1, texts
-    # the same photo as a video gets no fine pass, and loses plates (3 of 7 read, 2026-12-06);
-    # two frames of it, as a video needs two reads of a plate (min_reads) for an event
-    video = tmp_path / "big.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 1.0, (4000, 3000))
-    frame = cv2.imread(str(folder / "big_0.jpg"))
-    for _ in range(2):
-        writer.write(frame)
-    writer.release()
-    assert len(run({"kind": "video", "path": str(video)}) & want) < len(texts & want)
-
-
-def test_edge_run_on_a_photo_over_24_mp_decodes_it_reduced_and_gives_boxes_in_its_pixels(tmp_path):
-    from edge.stills import MAX_STILL_PIXELS
-    from edge.synth.big_photo import compose_big_photo, read_scene_labels
-
-    scenes_dir = Path(__file__).parent / "fixtures" / "scenes"
-    scenes = [(cv2.imread(str(scenes_dir / name)), labelled)
-              for name, labelled in sorted(read_scene_labels(scenes_dir / "labels.tsv").items())]
-    image, plates = compose_big_photo(scenes, 6400, 4000, scale=1.0)
-    assert image.shape[0] * image.shape[1] > MAX_STILL_PIXELS  # decoded at 3200x2000
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    assert cv2.imwrite(str(folder / "26mp.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    events = _edge_run_events(tmp_path, {"kind": "images", "path": str(folder)})
-    read = [(BoundingBox(*e["box"]), e["plate"]["text"]) for e in events]
-    found = sum(any(t == text and b.iou(box) >= 0.5 for b, t in read) for box, text in plates)
-    assert found >= len(plates) - 1, (found, read, plates)
-
-
 class BigPhotos:
     """A source of photos over BIG_PHOTO_BYTES that logs when it decodes each one."""
 
+    name = "big-photos"
     live = False
 
     def __init__(self, log: list[str], n: int, stills: bool) -> None:
@@ -707,11 +429,18 @@ class BigPhotos:
             image = np.zeros((3000, 2000, 3), np.uint8)  # 18 MB, over BIG_PHOTO_BYTES
             yield Frame(i, image, i * 10**9, START + timedelta(seconds=i), f"images:{i}.jpg")
 
+    def stats(self) -> dict:
+        return {}
+
     def close(self) -> None:
         pass
 
 
 class LoggingDetector:
+    name = "logging"
+    input_side = 0
+    fine_side = 0
+
     def __init__(self, log: list[str]) -> None:
         self.log = log
 
@@ -723,7 +452,7 @@ class LoggingDetector:
 
 @pytest.mark.parametrize("stills", [True, False])
 def test_big_photos_are_decoded_one_at_a_time_but_video_frames_ahead(stills, tmp_path):
-    from edge.stills import BIG_PHOTO_BYTES
+    from edge.recognition.stills import BIG_PHOTO_BYTES
 
     assert 3000 * 2000 * 3 > BIG_PHOTO_BYTES
     log: list[str] = []

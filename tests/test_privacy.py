@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.config import ConfigError
-from edge.event_json import EventEncoder
+from edge.configuration.validation import ConfigError
+from edge.delivery.event_json import EventEncoder
 from edge.privacy import PlateHasher, PrivacyConfig, normalise, read_key
 from edge.privacy_stage import PrivacySink, PrivacyStage, open_privacy, preview_label
 from edge.records import PlateRead
-from edge.settings import build_config
+from edge.configuration.settings import build_config
 from edge.watchlist import WatchlistConfig, Watchlists
-from tests.conftest import make_event
+from tests.helpers import make_event
 
 KEY = b"privacy-unit-test-key-0123456789"
 ENC = EventEncoder("dev", "cam", {"detector": "d", "reader": "r"})

@@ -21,7 +21,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from tests.conftest import Collector, Mosquitto, wait_until
+from tests.helpers import Collector, Mosquitto, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEO = REPO / "tests" / "fixtures" / "video" / "passes.mp4"
@@ -32,8 +32,8 @@ HEALTH_SCHEMA = json.loads((REPO / "schemas" / "edge.health-1.schema.json").read
 
 
 def _models_present() -> bool:
-    from edge.app import model_paths
-    from edge.settings import AppConfig
+    from edge.recognition.models.loading import model_paths
+    from edge.configuration.settings import AppConfig
 
     return all(p.is_file() for p in model_paths(AppConfig()))
 
@@ -252,7 +252,7 @@ def test_no_image_by_default(tmp_path):
 def test_health_names_the_mode_and_counts_suppressed_reads(tmp_path):
     """In process (no broker): the `privacy` field of health after a matches-only run."""
     from edge.app import Application
-    from edge.settings import build_config
+    from edge.configuration.settings import build_config
 
     (tmp_path / "stolen.txt").write_text("7ABC123\n")
     config = build_config({"device": {"id": "priv"}, "source": {"kind": "video", "path": str(VIDEO)},

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from edge.progress import CounterBar, progress
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 VIDEO = REPO / "tests" / "fixtures" / "video" / "passes.mp4"
 

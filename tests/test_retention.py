@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main as edge_main
-from edge.event_json import EventEncoder
-from edge.outbox import Outbox, OutboxConfig
+from edge.delivery.event_json import EventEncoder
+from edge.delivery.outbox import Outbox, OutboxConfig
 from edge.retention import RetentionSweeper, sweep_interval_s
-from tests.conftest import make_event, wait_until
+from tests.helpers import make_event, wait_until
 
 ENC = EventEncoder("dev", "cam", {})
 TEXTS = ("RET0001", "RET0002", "RET0003")

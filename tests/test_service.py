@@ -9,88 +9,13 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from edge.service import NullNotifier, SystemdNotifier, notifier_from_env, watchdog_interval_s
-from tests.test_pipeline import make_clip
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-class NotifyListener:
-    """The systemd side of sd_notify: a bound datagram socket collecting messages."""
-
-    def __init__(self, path: Path) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.2)
-        self.messages: list[tuple[float, str]] = []
-        self._stop = False
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop:
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.messages.append((time.monotonic(), data.decode()))
-
-    def wait_for(self, prefix: str, timeout: float) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for t, m in list(self.messages):
-                if any(line.startswith(prefix) for line in m.splitlines()):
-                    return t
-            time.sleep(0.02)
-        raise AssertionError(f"no {prefix!r} within {timeout} s; got {[m for _, m in self.messages]}")
-
-    def close(self) -> None:
-        self._stop = True
-        self.sock.close()
-
-
-def write_config(tmp_path: Path, clip: Path) -> Path:
-    cfg = tmp_path / "edge.toml"
-    cfg.write_text(f"""
-[device]
-id = "svc-test"
-
-[source]
-kind = "video"
-path = "{clip}"
-pacing = "realtime"
-start_time = "2026-05-04T07:30:00Z"
-
-[detector]
-plugin = "tests.test_pipeline:detector_plugin"
-
-[reader]
-plugin = "tests.test_pipeline:reader_plugin"
-
-[outbox]
-path = "{tmp_path / 'outbox.db'}"
-
-[mqtt]
-enabled = false
-""")
-    return cfg
-
-
-def start_edge(args: list[str], env_extra: dict[str, str], cwd: Path) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update(env_extra)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.Popen([sys.executable, "-m", "edge", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+from tests.helpers import REPO, NotifyListener, make_clip, start_edge, write_config
 
 
 def test_sigterm_mid_video_commits_the_open_track_and_notifies_systemd(tmp_path):
@@ -224,7 +149,7 @@ def test_sigkill_mid_video_then_restart_records_each_vehicle_once(tmp_path):
 def test_edge_run_publishes_one_valid_event_per_vehicle_to_a_real_broker(tmp_path, mosquitto):
     import jsonschema
 
-    from tests.conftest import Collector, wait_until
+    from tests.helpers import Collector, wait_until
 
     clip = make_clip(tmp_path / "passes.avi")
     cfg = tmp_path / "broker.toml"
@@ -289,25 +214,11 @@ def test_bench_reports_fps_latency_and_memory(tmp_path):
     assert {"motion", "detect", "read", "track", "total"} <= set(result["latency_ms"])
 
 
-class SlowDetector:
-    """A detector stuck for seconds per frame (a wedged model), for the second-signal test."""
-
-    name = "slow"
-
-    def predict(self, image):
-        time.sleep(2.0)
-        return []
-
-
-def slow_detector_plugin(_section=None) -> SlowDetector:
-    return SlowDetector()
-
-
 def test_second_signal_exits_at_once(tmp_path):
     clip = make_clip(tmp_path / "passes.avi")
     cfg = tmp_path / "slow.toml"
     cfg.write_text(write_config(tmp_path, clip).read_text().replace(
-        "tests.test_pipeline:detector_plugin", "tests.test_service:slow_detector_plugin"))
+        "tests.helpers:detector_plugin", "tests.helpers:slow_detector_plugin"))
     listener = NotifyListener(tmp_path / "notify.sock")
     proc = start_edge(["run", "--config", str(cfg)], {"NOTIFY_SOCKET": str(tmp_path / "notify.sock")},
                       tmp_path)

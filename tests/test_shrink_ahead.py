@@ -9,7 +9,8 @@ import numpy as np
 
 from edge.motion import MotionConfig
 from edge.shrink_ahead import ShrinkAhead
-from tests.test_pipeline import ColourPlateDetector, build, clip  # noqa: F401 - clip is a fixture
+from tests.helpers import ColourPlateDetector
+from tests.test_pipeline import build
 
 
 class RecordingDetector(ColourPlateDetector):
@@ -24,7 +25,7 @@ class RecordingDetector(ColourPlateDetector):
         return super().predict(image)
 
 
-def _run(tmp_path, clip, motion, ahead: bool):  # noqa: F811
+def _run(tmp_path, clip, motion, ahead: bool):
     detector = RecordingDetector()
     pipeline, outbox, _ = build(tmp_path, clip, motion, detector=detector)
     if not ahead:
@@ -38,7 +39,7 @@ def _run(tmp_path, clip, motion, ahead: bool):  # noqa: F811
     return detector.seen, events, sum(t is not None for t in taken)
 
 
-def test_frames_shrunk_ahead_give_the_detector_the_same_pixels(tmp_path, clip):  # noqa: F811
+def test_frames_shrunk_ahead_give_the_detector_the_same_pixels(tmp_path, clip):
     for motion in (MotionConfig(enabled=False), MotionConfig()):
         before = _run(tmp_path / f"a{motion.enabled}", clip, motion, ahead=False)
         after = _run(tmp_path / f"b{motion.enabled}", clip, motion, ahead=True)

@@ -1,67 +1,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import numpy as np
 import pytest
 
-from edge.config import ConfigError, from_mapping
+from edge.configuration.validation import ConfigError, from_mapping
 from edge.formats import FormatRules
 from edge.ids import uuid7_time_ms
-from edge.records import BoundingBox, CharConfidence, Frame, GeoFix, PlateRead
+from edge.records import BoundingBox, CharConfidence, PlateRead
 from edge.tracking import PlateTracker, TrackerConfig
+from tests.helpers import FrameClock as Clock, Located, drain, new_tracker as make, plate_read as read
 
-T0 = datetime(2026, 11, 27, 21, 0, 0, tzinfo=timezone.utc)
-IMAGE = np.zeros((1, 1, 3), np.uint8)  # the tracker never looks at pixels
 RULES = FormatRules.for_regions(None)
-
-
-class Clock:
-    """Frames at a fixed rate, with exact UTC and monotonic times."""
-
-    def __init__(self, fps: float = 25.0) -> None:
-        self.fps = fps
-        self.seq = -1
-
-    def frame(self, seq: int | None = None) -> Frame:
-        self.seq = self.seq + 1 if seq is None else seq
-        t = self.seq / self.fps
-        return Frame(self.seq, IMAGE, 10**12 + round(t * 1e9), T0 + timedelta(seconds=t), "test")
-
-    def t(self, seq: int) -> datetime:
-        return T0 + timedelta(seconds=seq / self.fps)
-
-
-def read(text, x, y, frame, p=0.95, w=100.0, h=25.0, low=None):
-    """A read whose characters all have confidence p, except positions in `low` {i: p}."""
-    low = low or {}
-    chars = tuple(CharConfidence(c, low.get(i, p)) for i, c in enumerate(text))
-    conf = min(ch.p for ch in chars) if chars else 0.0
-    return PlateRead(text, chars, conf, BoundingBox(x, y, w, h), 0.9, frame.seq)
-
-
-class Located:
-    """locate() that records what it was asked and returns a fix there."""
-
-    def __init__(self, lat=52.0, lon=13.0):
-        self.asked: list[datetime] = []
-        self.lat, self.lon = lat, lon
-
-    def __call__(self, t):
-        self.asked.append(t)
-        return GeoFix(self.lat, self.lon, None, 0.0, None, 5.0, t, "static")
-
-
-def make(config=None, rules=RULES, locate=None, state="ntp"):
-    return PlateTracker(config or TrackerConfig(), rules, locate or Located(), lambda: state)
-
-
-def drain(tracker, clock, frames=60):
-    out = []
-    for _ in range(frames):
-        out += tracker.update(clock.frame(), [])
-    return out
 
 
 def test_one_event_per_pass_with_noisy_reads():
@@ -374,7 +326,7 @@ def test_config_from_toml_mapping():
     assert cfg.max_gap_s == 2.0 and cfg.early_event
     with pytest.raises(ConfigError, match=r"^tracking\.max_gap: unknown key \(did you mean 'max_gap_s'\?\)$"):
         from_mapping(TrackerConfig, {"max_gap": 2}, "tracking")
-    with pytest.raises(ConfigError, match=r"^tracking: min_reads must be at least 1$"):
+    with pytest.raises(ConfigError, match=r"^tracking\.min_reads: must be at least 1$"):
         from_mapping(TrackerConfig, {"min_reads": 0}, "tracking")
 
 

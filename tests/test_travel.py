@@ -20,11 +20,13 @@ import jsonschema
 import numpy as np
 import pytest
 
-from edge.app import MemorySink, load_readers, make_tracker, make_transform
-from edge.event_json import EventEncoder
+from edge.app import make_tracker, make_transform
+from edge.recognition.models.loading import load_readers
+from edge.sinks import MemorySink
+from edge.delivery.event_json import EventEncoder
 from edge.pipeline import Pipeline, PipelineOptions
 from edge.records import Direction, SpeedEstimate
-from edge.settings import build_config
+from edge.configuration.settings import build_config
 from edge.sources import SourceConfig, open_source
 from edge.synth.kinematics import frames_for_speed, true_motion
 from edge.synth.video import VehicleSpec, render_pass_video
@@ -152,7 +154,7 @@ def test_estimator_needs_a_scale_a_known_plate_and_motion():
 def test_direction_of_every_pass_of_the_committed_fixture_videos(name):
     """The fixtures' passes (tests/fixtures/video/*.json: towards, away, across) with the shipped
     models: every event names the way its vehicle went, including where two passes overlap."""
-    from edge.app import read_video_events
+    from edge.commands.read_video import read_video_events
 
     fixture = Path(__file__).resolve().parent / "fixtures" / "video" / f"{name}.mp4"
     truth = json.loads(fixture.with_suffix(".json").read_text())

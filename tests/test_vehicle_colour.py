@@ -18,11 +18,13 @@ import jsonschema
 import numpy as np
 import pytest
 
-from edge.app import MemorySink, load_readers, make_tracker
-from edge.event_json import EventEncoder
+from edge.app import make_tracker
+from edge.recognition.models.loading import load_readers
+from edge.sinks import MemorySink
+from edge.delivery.event_json import EventEncoder
 from edge.pipeline import Pipeline, PipelineOptions
 from edge.records import BoundingBox
-from edge.settings import build_config
+from edge.configuration.settings import build_config
 from edge.sources import SourceConfig, open_source
 from edge.synth.video import VehicleSpec, render_pass_video
 from edge.vehicle_colour import VehicleColourSink, VehicleConfig, classify, cut_context, name_colour

@@ -18,7 +18,7 @@ from edge.plate_distance import distance, neighbourhood
 from edge.privacy import PlateHasher
 from edge.watchlist import (Watchlist, WatchlistConfig, WatchlistError, Watchlists, WatchlistWatcher,
                             load_watchlist, parse_lines)
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = b"watchlist-test-key-0123456789"
@@ -146,9 +146,9 @@ def test_request_reload_reloads_every_list_soon(tmp_path, caplog):
 
 def test_sighup_reloads_the_watchlists_of_a_running_service(tmp_path):
     """A real `edge run` (video paced in real time, so it is still running), a real SIGHUP."""
-    from tests.test_service import NotifyListener
+    from tests.helpers import NotifyListener
 
-    from tests.test_pipeline import make_clip
+    from tests.helpers import make_clip
 
     wl = tmp_path / "stolen.txt"
     wl.write_text("7ABC123\n")
@@ -159,9 +159,9 @@ kind = "video"
 path = "{make_clip(tmp_path / 'clip.avi')}"
 pacing = "realtime"
 [detector]
-plugin = "tests.test_pipeline:detector_plugin"
+plugin = "tests.helpers:detector_plugin"
 [reader]
-plugin = "tests.test_pipeline:reader_plugin"
+plugin = "tests.helpers:reader_plugin"
 [outbox]
 path = "{tmp_path / 'outbox.db'}"
 [mqtt]
@@ -192,8 +192,8 @@ path = "{wl}"
 
 
 def test_watchlist_config_is_validated_like_the_rest():
-    from edge.config import ConfigError
-    from edge.settings import build_config
+    from edge.configuration.validation import ConfigError
+    from edge.configuration.settings import build_config
 
     bad = [({"watchlist": [{"name": "a b", "path": "x"}]}, r"^watchlist\[0\]\.name: 'a b' must be 1-64 of"),
            ({"watchlist": [{"name": "a", "path": "x", "max_distance": 4}]},
@@ -225,7 +225,7 @@ def test_the_scan_path_finds_what_a_full_search_finds(tmp_path):
 
 
 def test_relative_list_paths_are_taken_from_the_config_folder(tmp_path):
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     (tmp_path / "edge.toml").write_text('[[watchlist]]\nname = "a"\npath = "lists/a.txt"\n')
     assert load_config(tmp_path / "edge.toml").watchlist[0].path == str(tmp_path / "lists" / "a.txt")

@@ -3,7 +3,7 @@
     python -m training.eval_br [--shared ../shared] [--config TOML] [--first 400] [--show-errors]
 
 Each crop of `datasets/val_only/br_grey_openalpr` is read as `edge read` reads a photo
-(`edge.reading.read_image`: detection, then the reader, including the look at a plate that
+(`edge.recognition.reading.read_image`: detection, then the reader, including the look at a plate that
 fills the picture); the plate counts as read when the surest read's text equals the label.
 Prints exact accuracy and the character confusions (label x read, for same-length misreads).
 """
@@ -26,9 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-errors", action="store_true")
     args = ap.parse_args(argv)
 
-    from edge.app import load_readers
-    from edge.reading import read_image
-    from edge.settings import load_config
+    from edge.recognition.models.loading import load_readers
+    from edge.recognition.reading import read_image
+    from edge.configuration.settings import load_config
 
     models = load_readers(load_config(args.config), stills=True)
     root = args.shared / "datasets" / "val_only" / "br_grey_openalpr"

@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mosaic", type=int, default=1, metavar="N", help="read N x N mosaics of each source's images")
     args = ap.parse_args(argv)
 
-    from edge.app import load_readers
-    from edge.reading import read_image
-    from edge.settings import load_config
+    from edge.recognition.models.loading import load_readers
+    from edge.recognition.reading import read_image
+    from edge.configuration.settings import load_config
 
     models = load_readers(load_config(args.config), stills=True)
     root = args.shared / "datasets" / "e2e_val"

@@ -2,7 +2,7 @@
 
     python -m training.eval_val [--show-errors]
 
-Runs the product path (`edge.app.load_readers`, `edge.reading.read_image`) on every val image
+Runs the product path (`edge.recognition.models.loading.load_readers`, `edge.recognition.reading.read_image`) on every val image
 (D1: val_noleak.txt) that has a plate with a confident teacher label (written by
 `python -m training.ocr.prepare` to $OCR_SCRATCH/real_val.pkl), and counts a plate as read when
 a detection overlaps its box (IoU >= 0.5) and reads the teacher's text. The labels are only the
@@ -96,7 +96,7 @@ def _warped(images, warp):
 
 
 def score(models, images, show_errors: bool = False) -> dict[str, tuple[int, int]]:
-    from edge.reading import read_image
+    from edge.recognition.reading import read_image
 
     per = defaultdict(lambda: [0, 0])
     for (src, name), (image, truth) in images.items():
@@ -122,8 +122,8 @@ def main(argv=None) -> int:
                     help="warp the images as seen from one side and the other in turn, the far edge "
                          "shrunk to 1 - K of the height (plates seen at an angle)")
     args = ap.parse_args(argv)
-    from edge.app import load_readers
-    from edge.settings import load_config
+    from edge.recognition.models.loading import load_readers
+    from edge.configuration.settings import load_config
 
     images = labelled_images()
     if args.turn:

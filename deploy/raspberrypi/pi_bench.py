@@ -96,7 +96,7 @@ def main() -> int:
     threads = [int(t) for t in args.threads.split(",")]
     sides = [int(s) for s in args.sides.split(",")]
 
-    from edge.inference import models_dir
+    from edge.recognition.models import models_dir
 
     mdir = args.models or Path(models_dir())
     frame = frame_1080p()
@@ -112,7 +112,7 @@ def main() -> int:
 
     import cv2
 
-    from edge.inference.detector import OnnxPlateDetector
+    from edge.recognition.models.detector import OnnxPlateDetector
 
     for model in sorted(mdir.glob("plate_detector*.onnx")):
         for t in threads:
@@ -133,7 +133,7 @@ def main() -> int:
                     print(f"detector {model.name:28s} threads={t} side={side} coarse={coarse}: "
                           f"{ms:7.2f} ms wall, {cpu:7.2f} ms CPU", file=sys.stderr)
 
-    from edge.inference.reader import OnnxPlateReader
+    from edge.recognition.models.reader import OnnxPlateReader
 
     for model in sorted(mdir.glob("plate_reader*.onnx")):
         sidecar = model.with_suffix(".json")
@@ -149,8 +149,10 @@ def main() -> int:
                 print(f"reader   {model.name:28s} threads={t} batch={batch}: {ms:7.2f} ms wall, {cpu:7.2f} ms CPU",
                       file=sys.stderr)
 
-    from edge.calibration import CalibratedTransform, Calibration, Intrinsics, Roi, prewarp_from_points
-    from edge.calibration import undistorted_camera_matrix
+    from edge.calibration.file import Calibration, Intrinsics, Roi
+    from edge.calibration.prewarp import prewarp_from_points
+    from edge.calibration.transform import CalibratedTransform
+    from edge.calibration.intrinsics import undistorted_camera_matrix
 
     for w, h in ((1920, 1080), (640, 360)):
         K = np.array([[1.1 * w, 0, w / 2], [0, 1.1 * w, h / 2], [0, 0, 1]])

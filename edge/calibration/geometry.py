@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from edge.calibration import CalibrationError
+from edge.calibration.file import CalibrationError
 
 EU_PLATE_WIDTH_M = 0.520
 US_PLATE_WIDTH_M = 0.305

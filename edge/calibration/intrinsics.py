@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.calibration import CalibrationError, Intrinsics, undistorted_camera_matrix
+from edge.calibration.file import CalibrationError, Intrinsics
 
 log = logging.getLogger(__name__)
 
@@ -216,3 +216,12 @@ def intrinsics_from_inputs(inputs: Iterable[str | Path], board: Board, *, every:
                            k3: bool = False, max_views: int = 60, alpha: float = 0.0) -> IntrinsicsResult:
     views, size, seen = collect_views(iter_images(inputs, every=every), board)
     return calibrate(views, board, size, k3=k3, max_views=max_views, alpha=alpha, frames_seen=seen)
+
+
+def undistorted_camera_matrix(K: np.ndarray, D: np.ndarray, size: tuple[int, int], alpha: float) -> np.ndarray:
+    import cv2
+
+    K_new, _ = cv2.getOptimalNewCameraMatrix(K, D, size, alpha, size)
+    if not np.all(np.isfinite(K_new)) or K_new[0, 0] <= 0 or K_new[1, 1] <= 0:
+        return K.copy()
+    return K_new

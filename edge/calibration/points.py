@@ -7,11 +7,12 @@ both ways (lens intrinsics, when the file has them) and scale between frame size
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from edge.calibration import Calibration, CalibrationError
+from edge.calibration.file import Calibration, CalibrationError
 
 Point = tuple[float, float]
 
@@ -74,3 +75,21 @@ def view_to_roi(cal: Calibration, points: Sequence[Point], view_size: tuple[int,
     check_same_shape(view_size, target)
     und = raw_to_undistorted(cal, points, view_size)
     return scale_points(und, view_size, target)
+
+
+def parse_points(text: str) -> list[tuple[float, float]]:
+    """'x,y x,y ...' (or 'x,y;x,y') -> [(x, y), ...]; a one-line error names the bad item."""
+    items = [t for t in text.replace(";", " ").split() if t]
+    out = []
+    for item in items:
+        parts = item.split(",")
+        try:
+            if len(parts) != 2:
+                raise ValueError
+            x, y = float(parts[0]), float(parts[1])
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise ValueError
+        except ValueError:
+            raise CalibrationError(f"bad point {item!r}: expected x,y in pixels") from None
+        out.append((x, y))
+    return out

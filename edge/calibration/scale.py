@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from edge.calibration import Calibration, CalibrationError, Scale
+from edge.calibration.file import Calibration, CalibrationError, Scale
 from edge.travel import TravelScale
 
 INTRINSICS_UNCERTAINTY = 0.01

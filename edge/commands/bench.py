@@ -37,9 +37,11 @@ def peak_rss_mb() -> float:
 
 def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False,
           loop: bool = False, samples: bool = False, stages: bool = True) -> dict:
-    from edge.app import MemorySink, load_readers, make_tracker, make_transform, warm_up
-    from edge.event_json import EventEncoder
+    from edge.app import make_tracker, make_transform
+    from edge.recognition.models.loading import load_readers, warm_up
+    from edge.delivery.event_json import EventEncoder
     from edge.pipeline import Pipeline, PipelineOptions
+    from edge.sinks import MemorySink
     from edge.sources import open_source
 
     kind = "images" if Path(video).is_dir() else "video"
@@ -91,8 +93,8 @@ def bench(video: Path, config, frames: int = 0, detect_every_frame: bool = False
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError
-    from edge.settings import load_config
+    from edge.configuration.validation import ConfigError
+    from edge.configuration.settings import load_config
 
     try:
         config = load_config(args.config)

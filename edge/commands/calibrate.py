@@ -108,7 +108,7 @@ def _points_args(s) -> None:
 
 
 def run(args) -> int:
-    from edge.calibration import CalibrationError
+    from edge.calibration.file import CalibrationError
 
     tool = getattr(args, "calibrate_command", None)
     if not tool:
@@ -124,7 +124,7 @@ def run(args) -> int:
 
 
 def _intrinsics(args) -> int:
-    from edge.calibration import load_or_new, save_calibration
+    from edge.calibration.file import load_or_new, save_calibration
     from edge.calibration.intrinsics import Board, calibrate, collect_views, iter_images
     from edge.progress import progress
 
@@ -176,7 +176,7 @@ def _frame_size(args, cal) -> tuple[int, int]:
 def _read_first_frame(path: str):
     import cv2
 
-    from edge.calibration import CalibrationError
+    from edge.calibration.file import CalibrationError
 
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
@@ -192,7 +192,7 @@ def _to_undistorted(points, args, cal, size):
     import cv2
     import numpy as np
 
-    from edge.calibration import CalibrationError
+    from edge.calibration.file import CalibrationError
 
     if not args.raw:
         return points
@@ -208,7 +208,8 @@ def _to_undistorted(points, args, cal, size):
 def _roi(args) -> int:
     import dataclasses as dc
 
-    from edge.calibration import Roi, load_or_new, parse_points, save_calibration
+    from edge.calibration.file import Roi, load_or_new, save_calibration
+    from edge.calibration.points import parse_points
 
     cal = load_or_new(args.out)
     size = _frame_size(args, cal)
@@ -231,7 +232,9 @@ def _roi(args) -> int:
 def _prewarp(args) -> int:
     import dataclasses as dc
 
-    from edge.calibration import load_or_new, parse_points, prewarp_from_points, save_calibration
+    from edge.calibration.file import load_or_new, save_calibration
+    from edge.calibration.points import parse_points
+    from edge.calibration.prewarp import prewarp_from_points
 
     cal = load_or_new(args.out)
     size = _frame_size(args, cal)
@@ -256,7 +259,7 @@ def _prewarp(args) -> int:
 def _scale(args) -> int:
     import dataclasses as dc
 
-    from edge.calibration import Scale, load_or_new, save_calibration
+    from edge.calibration.file import Scale, load_or_new, save_calibration
     from edge.calibration.scale import from_lens, from_plate
 
     cal = load_or_new(args.out)
@@ -294,7 +297,7 @@ def _scale(args) -> int:
 
 def _resize_for(cal, size):
     """Keep parts made at the same size; refuse to silently mix sizes."""
-    from edge.calibration import CalibrationError
+    from edge.calibration.file import CalibrationError
 
     if cal.image_size and cal.image_size != size:
         raise CalibrationError(f"the calibration file is for {cal.image_size[0]}x{cal.image_size[1]} frames "
@@ -310,7 +313,7 @@ def _maybe_preview(args, cal) -> None:
     import cv2
     import numpy as np
 
-    from edge.calibration import CalibratedTransform
+    from edge.calibration.transform import CalibratedTransform
 
     img = _read_first_frame(args.image)
     out = CalibratedTransform(cal)(img)
@@ -382,7 +385,8 @@ def _checkerboard(args) -> int:
 def _apply(args) -> int:
     import cv2
 
-    from edge.calibration import CalibratedTransform, load_calibration
+    from edge.calibration.file import load_calibration
+    from edge.calibration.transform import CalibratedTransform
 
     cal = load_calibration(args.calibration)
     img = _read_first_frame(args.image)

@@ -11,7 +11,6 @@ between collectors that share the load (--share GROUP).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import signal
 import sys
 import threading
@@ -45,16 +44,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _mqtt_config(args: argparse.Namespace) -> Any:
-    from edge.mqtt import MqttConfig
+    from edge.configuration.validation import replace_section
+    from edge.delivery.mqtt import MqttConfig
 
     cfg = MqttConfig()
     if args.config is not None:
-        from edge.settings import load_config
+        from edge.configuration.settings import load_config
 
         cfg = load_config(args.config).mqtt
     changes = {k: v for k, v in (("host", args.host), ("port", args.port), ("username", args.username),
                                  ("password_file", args.password_file)) if v is not None}
-    return dataclasses.replace(cfg, **changes) if changes else cfg
+    return replace_section(cfg, "mqtt", **changes) if changes else cfg
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         return _report(args)
     from edge.collect import StoreError, open_store
     from edge.collect.subscriber import Collector, CollectOptions
-    from edge.config import ConfigError
+    from edge.configuration.validation import ConfigError
 
     try:
         mqtt_cfg = _mqtt_config(args)

@@ -67,7 +67,7 @@ def check_source(config, timeout: float) -> tuple[str, str]:
 
 
 def check_models(config) -> tuple[str, str]:
-    from edge.app import load_readers, model_paths, warm_up
+    from edge.recognition.models.loading import load_readers, model_paths, warm_up
 
     det, rdr = model_paths(config)
     t0 = time.perf_counter()
@@ -101,7 +101,7 @@ def check_gps(config, timeout: float) -> tuple[str, str]:
 
 
 def check_broker(config, timeout: float) -> tuple[str, str]:
-    from edge.mqtt import check_broker as probe
+    from edge.delivery.mqtt import check_broker as probe
 
     if not config.mqtt_enabled:
         return WARN, "mqtt disabled: events stay in the outbox"
@@ -129,7 +129,7 @@ def check_clock(config, source_is_file: bool) -> tuple[str, str]:
 
 
 def check_state_dir(config) -> tuple[str, str]:
-    path = config.outbox.resolved_path() if hasattr(config.outbox, "resolved_path") else Path("state/outbox.db")
+    path = config.outbox.resolved_path()
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -146,11 +146,11 @@ def check_state_dir(config) -> tuple[str, str]:
 
 
 def check_calibration(config) -> tuple[str, str] | None:
-    path = getattr(config.calibration, "path", "")
+    path = config.calibration.path
     if not path:
         return None
-    from edge.calibration import load_calibration
-    from edge.settings import resolve_path
+    from edge.calibration.file import load_calibration
+    from edge.configuration.settings import resolve_path
 
     p = resolve_path(config, path)
     cal = load_calibration(p)
@@ -162,7 +162,7 @@ def per_camera(config) -> list[tuple[Callable[[str], str], object]]:
     """(check name maker, a config with that camera's source and calibration) per camera."""
     import dataclasses
 
-    from edge.calibration import CalibrationConfig
+    from edge.calibration.file import CalibrationConfig
 
     if not config.camera:
         return [(lambda what: what, config)]
@@ -194,8 +194,8 @@ def guarded_device(config) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError
-    from edge.settings import load_config
+    from edge.configuration.validation import ConfigError
+    from edge.configuration.settings import load_config
 
     results: list[tuple[str, str, str]] = []
 

@@ -99,8 +99,46 @@ def fix_json(fix: GeoFix) -> str:
 
 
 def run(args) -> int:
-    from edge.config import ConfigError, from_mapping, load_toml
-    from edge.gps import GpsConfig, GpsError, open_gps
+    from edge.gps import GpsError, open_gps
+
+    config = _source_config(args)
+    if isinstance(config, int):
+        return config
+    if not getattr(args, "verbose", False):
+        # the source's own retry warnings would repeat what the one-line error says
+        logging.getLogger("edge.gps").setLevel(logging.ERROR)
+    fixes: queue.Queue[GeoFix] = queue.Queue()
+    try:
+        source = open_gps(config, on_fix=lambda fix, _mono: fixes.put(fix))
+    except GpsError as exc:
+        print(f"edge {exc}", file=sys.stderr)
+        return 1
+
+    printer = _Printer(sys.stdout)
+    replay = getattr(source, "fixes", None) is not None
+    try:
+        failed = _print_fixes(args, config, source, fixes, printer, replay)
+        if failed is not None:
+            return failed
+    except BrokenPipeError:  # `edge gps | head`
+        return 0
+    finally:
+        status = source.status() if hasattr(source, "status") else {}
+        source.close()
+        if printer.printed:
+            summary = {k: v for k, v in status.items() if v not in (None, 0, [], "")}
+            print(f"edge gps: {printer.printed} fixes; {json.dumps(summary)}", file=sys.stderr)
+    if printer.printed == 0:
+        print(f"edge gps: {_why_nothing(config, source, args.timeout, replay)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _source_config(args):
+    """The GpsConfig that --source, --config and --realtime ask for, or the exit status (with
+    its message printed) when they ask for nothing usable."""
+    from edge.configuration.validation import ConfigError, from_mapping, load_toml
+    from edge.gps import GpsConfig
 
     base = GpsConfig()
     try:
@@ -123,66 +161,54 @@ def run(args) -> int:
     if args.count is not None and args.count < 1:
         print("edge gps: --count must be at least 1", file=sys.stderr)
         return 2
+    return config
 
-    if not getattr(args, "verbose", False):
-        # the source's own retry warnings would repeat what the one-line error says
-        logging.getLogger("edge.gps").setLevel(logging.ERROR)
-    fixes: queue.Queue[GeoFix] = queue.Queue()
-    try:
-        source = open_gps(config, on_fix=lambda fix, _mono: fixes.put(fix))
-    except GpsError as exc:
-        print(f"edge {exc}", file=sys.stderr)
-        return 1
 
-    printed = 0
-    out = sys.stdout
-    pending: GeoFix | None = None  # gpsd re-reports an epoch as sentences arrive: print the last
+class _Printer:
+    """Writes fixes as JSON lines, counting them."""
 
-    def emit(fix: GeoFix) -> None:
-        nonlocal printed
-        out.write(fix_json(fix) + "\n")
-        out.flush()
-        printed += 1
+    def __init__(self, out) -> None:
+        self.out = out
+        self.printed = 0
 
-    try:
-        if config.kind == "static":
-            for _ in range(args.count or 1):
-                emit(source.latest())
-            return 0
-        done = getattr(source, "done", None)  # NMEA source: set when the log is exhausted
-        replay = getattr(source, "fixes", None) is not None
-        started = time.monotonic()
-        deadline = started + args.timeout
-        while args.count is None or printed < args.count:
-            if not replay and time.monotonic() > deadline:
-                break
-            try:
-                fix = fixes.get(timeout=0.1)
-            except queue.Empty:
-                if done is not None and done.is_set() and fixes.empty():
-                    break
-                if (config.kind == "gpsd" and printed == 0 and pending is None and source.error
-                        and time.monotonic() - started > min(2.0, args.timeout)):
-                    print(f"edge gps: {source.error}", file=sys.stderr)
-                    return 1
-                continue
-            if pending is not None and pending.fix_utc != fix.fix_utc:
-                emit(pending)
-            pending = fix
-        if pending is not None and (args.count is None or printed < args.count):
-            emit(pending)
-    except BrokenPipeError:  # `edge gps | head`
+    def emit(self, fix: GeoFix) -> None:
+        self.out.write(fix_json(fix) + "\n")
+        self.out.flush()
+        self.printed += 1
+
+
+def _print_fixes(args, config, source, fixes: queue.Queue[GeoFix], printer: _Printer,
+                 replay: bool) -> int | None:
+    """Print the source's fixes until --count, --timeout or the end of a replayed log; an exit
+    status when it has to stop early (0: a static source's fixes are all printed; 1: gpsd is
+    unreachable), else None."""
+    if config.kind == "static":
+        for _ in range(args.count or 1):
+            printer.emit(source.latest())
         return 0
-    finally:
-        status = source.status() if hasattr(source, "status") else {}
-        source.close()
-        if printed:
-            summary = {k: v for k, v in status.items() if v not in (None, 0, [], "")}
-            print(f"edge gps: {printed} fixes; {json.dumps(summary)}", file=sys.stderr)
-    if printed == 0:
-        print(f"edge gps: {_why_nothing(config, source, args.timeout, replay)}", file=sys.stderr)
-        return 1
-    return 0
+    pending: GeoFix | None = None  # gpsd re-reports an epoch as sentences arrive: print the last
+    done = getattr(source, "done", None)  # NMEA source: set when the log is exhausted
+    started = time.monotonic()
+    deadline = started + args.timeout
+    while args.count is None or printer.printed < args.count:
+        if not replay and time.monotonic() > deadline:
+            break
+        try:
+            fix = fixes.get(timeout=0.1)
+        except queue.Empty:
+            if done is not None and done.is_set() and fixes.empty():
+                break
+            if (config.kind == "gpsd" and printer.printed == 0 and pending is None and source.error
+                    and time.monotonic() - started > min(2.0, args.timeout)):
+                print(f"edge gps: {source.error}", file=sys.stderr)
+                return 1
+            continue
+        if pending is not None and pending.fix_utc != fix.fix_utc:
+            printer.emit(pending)
+        pending = fix
+    if pending is not None and (args.count is None or printer.printed < args.count):
+        printer.emit(pending)
+    return None
 
 
 def _why_nothing(config, source, timeout: float, replay: bool) -> str:

@@ -55,7 +55,7 @@ def _figures(role: str, meta: dict[str, Any]) -> dict[str, Any]:
 
 def describe(role: str, config: Any, model: Any, path: Path) -> dict[str, Any]:
     section = getattr(config, role)
-    entry: dict[str, Any] = {"role": role, "name": str(getattr(model, "name", "unknown"))}
+    entry: dict[str, Any] = {"role": role, "name": str(model.name)}
     if section.plugin:
         entry.update(kind="plugin", plugin=section.plugin)
         return entry
@@ -63,7 +63,7 @@ def describe(role: str, config: Any, model: Any, path: Path) -> dict[str, Any]:
     if role == "detector":
         side = _detector_sidecar(path)
     else:
-        from edge.settings import resolve_path
+        from edge.configuration.settings import resolve_path
 
         side = resolve_path(config, section.sidecar) if section.sidecar else path.with_suffix(".json")
     meta = json.loads(side.read_text()) if side.is_file() else {}
@@ -114,9 +114,9 @@ def _text(entry: dict[str, Any], ms: float | None, runs: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.app import load_readers, model_paths
-    from edge.config import ConfigError
-    from edge.settings import load_config
+    from edge.recognition.models.loading import load_readers, model_paths
+    from edge.configuration.validation import ConfigError
+    from edge.configuration.settings import load_config
 
     try:
         config = load_config(args.config)

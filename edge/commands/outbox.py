@@ -69,20 +69,9 @@ def _db_path(args: argparse.Namespace) -> Path:
         return args.db
     if args.state_dir is not None:
         return args.state_dir / "outbox.db"
-    from edge.outbox import OutboxConfig
+    from edge.configuration.settings import load_config
 
-    cfg: Any = OutboxConfig()
-    try:
-        from edge.settings import load_config
-    except ImportError:
-        load_config = None  # type: ignore[assignment]
-    if load_config is not None:
-        cfg = load_config(args.config).outbox
-    elif args.config is not None:
-        from edge.config import from_mapping, load_toml
-
-        cfg = from_mapping(OutboxConfig, load_toml(args.config).get("outbox"), "outbox")
-    return cfg.resolved_path()
+    return load_config(args.config).outbox.resolved_path()
 
 
 def _audit(event: str, path: Path, **fields: Any) -> None:
@@ -99,8 +88,8 @@ def _iso(ts: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError
-    from edge.outbox import Outbox, OutboxConfig, OutboxError
+    from edge.configuration.validation import ConfigError
+    from edge.delivery.outbox import Outbox, OutboxConfig, OutboxError
 
     if args.outbox_command == "purge" and not (args.sent_only or args.yes or args.older_than is not None):
         print("edge outbox purge: say what to delete: --sent-only, --yes (everything) or --older-than AGE",

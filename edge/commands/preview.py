@@ -17,7 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
-from edge.commands import one_line
+from edge.commands import apply_overrides, one_line
 
 log = logging.getLogger("edge.preview")
 
@@ -39,16 +39,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError
+    from edge.configuration.validation import ConfigError
     from edge.preview import PreviewError, PreviewServer, read_token
     from edge.preview.loop import PreviewLoop
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     try:
         config = load_config(args.config)
         if args.source:
-            from edge.app import apply_overrides
-
             config = apply_overrides(config, source=args.source)
         pcfg = config.preview
         if args.bind:
@@ -64,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         token = read_token(pcfg, args.token)
         from edge.privacy_stage import preview_label
 
-        from edge.app import load_readers, make_clock, make_transform
+        from edge.app import make_clock, make_transform
+        from edge.recognition.models.loading import load_readers
         from edge.preview.setup import make_view
         from edge.sources import open_source
 

@@ -30,9 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError
+    from edge.configuration.validation import ConfigError
     from edge.privacy import PlateHasher, require_key
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
     from edge.watchlist import WatchlistError, parse_lines
 
     try:

@@ -37,8 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge.commands.read_workers import default_workers, in_workers
-    from edge.config import ConfigError
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
+    from edge.configuration.validation import ConfigError
 
     if args.workers < 0:
         print("edge read: --workers: must be 0 (one per core) or more", file=sys.stderr)
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_models(config):
-    from edge.app import load_readers
+    from edge.recognition.models.loading import load_readers
 
     return load_readers(config, stills=True)
 
@@ -122,7 +122,7 @@ def _decoded_ahead(paths: Iterator[Path], decode: Callable[[Path], Any] | None =
         -> Iterator[tuple[Path, Future | None]]:
     """Each input with its image already being decoded by a helper thread, a few inputs ahead,
     so JPEG decoding (which releases the GIL) overlaps detection on the second core. After a
-    big image (edge.stills.BIG_PHOTO_BYTES) nothing is decoded until it has been read; the caller
+    big image (edge.recognition.stills.BIG_PHOTO_BYTES) nothing is decoded until it has been read; the caller
     drops its reference to an image before asking for the next.
     Videos come with None: they are read frame by frame by the pipeline."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
@@ -138,14 +138,14 @@ def _decoded_ahead(paths: Iterator[Path], decode: Callable[[Path], Any] | None =
 
 
 def _is_big(decoding: Future | None) -> bool:
-    from edge.stills import BIG_PHOTO_BYTES
+    from edge.recognition.stills import BIG_PHOTO_BYTES
 
     return decoding is not None and decoding.exception() is None \
         and decoding.result().nbytes > BIG_PHOTO_BYTES
 
 
 def _decode(path: Path):
-    from edge.stills import read_still
+    from edge.recognition.stills import read_still
 
     if not path.exists():
         raise InputError("no such file")
@@ -172,7 +172,7 @@ def _is_heif(path: Path) -> bool:
 
 
 def _read_image(path: Path, still, models) -> dict:
-    from edge.reading import read_image
+    from edge.recognition.reading import read_image
 
     result = read_image(still.image, models.detector, models.reader, models.rules)
     return {
@@ -198,7 +198,7 @@ def _plate_json(read: PlateRead, scale_x: float = 1.0, scale_y: float = 1.0) -> 
 
 
 def _read_video(path: Path, config) -> Iterator[dict]:
-    from edge.app import read_video_events
+    from edge.commands.read_video import read_video_events
     from edge.sources import SourceError
 
     if not path.exists():

@@ -13,7 +13,7 @@ two workers), its OpenCV as many; the reads are the same as one process's (the m
 same outputs whatever their thread count; checked on real photos, benchmarks/speed.md).
 
 Memory: each worker holds one photo at a time; a 24 MP photo peaks at about 235 MB in one
-process (edge.stills), so the default number of workers is also bounded by the memory the
+process (edge.recognition.stills), so the default number of workers is also bounded by the memory the
 system says is available (MEMORY_PER_WORKER_MB each).
 """
 
@@ -81,7 +81,7 @@ def _load() -> Any:
     if _models is None:
         import dataclasses
 
-        from edge.app import load_readers
+        from edge.recognition.models.loading import load_readers
 
         config = dataclasses.replace(_config, detector=dataclasses.replace(
             _config.detector, stills_threads=_threads))
@@ -123,9 +123,9 @@ def in_workers(paths: list[Path], config: Any, workers: int, is_video) \
         -> Iterator[tuple[Path, Future | None]]:
     """Each input in order with the future of its photo's (line, warnings); None for a video."""
     import edge.app  # noqa: F401 - imported once here, shared by forked workers
-    import edge.inference.detector  # noqa: F401
-    import edge.inference.reader  # noqa: F401
-    import edge.reading  # noqa: F401
+    import edge.recognition.models.detector  # noqa: F401
+    import edge.recognition.models.reader  # noqa: F401
+    import edge.recognition.reading  # noqa: F401
 
     threads = max(1, cores() // workers)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(),

@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from edge.commands import one_line
+from edge.commands import apply_overrides, one_line
 
 log = logging.getLogger("edge.run")
 
@@ -29,9 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.app import Application, apply_overrides
-    from edge.config import ConfigError
-    from edge.settings import load_config
+    from edge.app import Application
+    from edge.configuration.validation import ConfigError
+    from edge.configuration.settings import load_config
 
     try:
         config = load_config(args.config)
@@ -105,7 +105,7 @@ def _check_extra(config) -> None:
 
     check_config_files(config)
     open_privacy(config.privacy, config.watchlist, watch=False).close()
-    if getattr(getattr(config, "metrics", None), "enabled", False):
+    if config.metrics.enabled:
         from edge.metrics import require_prometheus_client
 
         require_prometheus_client()  # ConfigError naming the extra to install

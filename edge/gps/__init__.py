@@ -67,24 +67,24 @@ class GpsConfig:
     def __post_init__(self) -> None:
         if self.kind == "static":
             if self.lat is None or self.lon is None:
-                raise ValueError("kind = 'static' needs lat and lon")
+                raise ValueError("lat: kind = 'static' needs lat and lon")
         if self.lat is not None and not -90.0 <= self.lat <= 90.0:
-            raise ValueError(f"lat {self.lat} is outside -90..90")
+            raise ValueError(f"lat: must be in -90..90, got {self.lat}")
         if self.lon is not None and not -180.0 <= self.lon <= 180.0:
-            raise ValueError(f"lon {self.lon} is outside -180..180")
+            raise ValueError(f"lon: must be in -180..180, got {self.lon}")
         if self.heading_deg is not None and not 0.0 <= self.heading_deg < 360.0:
-            raise ValueError(f"heading_deg {self.heading_deg} is outside 0..360")
+            raise ValueError(f"heading_deg: must be in [0, 360), got {self.heading_deg}")
         if not 0 < self.port < 65536:
-            raise ValueError(f"port {self.port} is not a TCP port")
+            raise ValueError(f"port: must be 1..65535, got {self.port}")
         if self.kind == "nmea" and not self.path:
-            raise ValueError("kind = 'nmea' needs path (a serial device or a log file)")
+            raise ValueError("path: kind = 'nmea' needs a path (a serial device or a log file)")
         for name in ("max_fix_age_s", "extrapolate_s", "max_gap_s", "history_s", "uere_m",
                      "replay_speed", "reconnect_max_s", "accuracy_m"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value}")
+                raise ValueError(f"{name}: must be a positive number, got {value}")
         if self.baud <= 0:
-            raise ValueError(f"baud must be positive, got {self.baud}")
+            raise ValueError(f"baud: must be positive, got {self.baud}")
         self.rollover_floor(serial=True)  # validates the date text
 
     def rollover_floor(self, serial: bool) -> date | None:
@@ -96,7 +96,7 @@ class GpsConfig:
         try:
             return date.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"week_rollover_floor {self.week_rollover_floor!r} is not "
+            raise ValueError(f"week_rollover_floor: {self.week_rollover_floor!r} is not "
                              "'auto', 'off' or an ISO date") from None
 
 

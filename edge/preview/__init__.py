@@ -56,8 +56,10 @@ class PreviewConfig:
             raise ValueError(f"max_fps: must be in (0, 60], got {self.max_fps}")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality: must be 1-100, got {self.jpeg_quality}")
-        if self.max_width < 64 or self.max_clients < 1:
-            raise ValueError("max_width must be >= 64 and max_clients >= 1")
+        if self.max_width < 64:
+            raise ValueError(f"max_width: must be >= 64, got {self.max_width}")
+        if self.max_clients < 1:
+            raise ValueError(f"max_clients: must be >= 1, got {self.max_clients}")
 
 
 def parse_bind(text: str) -> tuple[str, int]:

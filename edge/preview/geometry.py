@@ -3,7 +3,7 @@
 The preview shows the camera's raw frame (so an installer sees outside the ROI while editing
 it, and no whole-frame remap is paid for the page); the pipeline's boxes are in the calibrated
 frame (undistorted, masked, prewarped). `ViewGeometry` maps them back through the transform's
-`output_to_input` (edge.calibration.CalibratedTransform); without a calibration it is the identity.
+`output_to_input` (edge.calibration.transform.CalibratedTransform); without a calibration it is the identity.
 """
 
 from __future__ import annotations

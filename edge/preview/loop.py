@@ -36,7 +36,7 @@ class PreviewLoop:
         self._thread: threading.Thread | None = None
 
     def run(self) -> int:
-        from edge.reading import read_image
+        from edge.recognition.reading import read_image
 
         try:
             for frame in self.source.frames():

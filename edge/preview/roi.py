@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.audit import audit
-from edge.calibration import Calibration, CalibrationError, Roi, load_or_new, save_calibration
+from edge.calibration.file import Calibration, CalibrationError, Roi, load_or_new, save_calibration
 from edge.calibration.points import Point, roi_in_view, view_to_roi
 
 MAX_POINTS = 64

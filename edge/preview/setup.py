@@ -17,7 +17,7 @@ def aiming_settings(formats: Any, source: Any) -> AimingSettings:
     """The plate size the camera expects (`[formats] regions`) and its shutter (`[source]`)."""
     from edge.plate_sizes import expected_plates
 
-    expected = expected_plates(tuple(getattr(formats, "regions", ())))
+    expected = expected_plates(tuple(formats.regions))
     plate = expected.reference
     if not expected.configured:
         note = f"no [formats] regions configured: measured against a {plate.width_mm:.0f} mm EU plate"
@@ -26,21 +26,21 @@ def aiming_settings(formats: Any, source: Any) -> AimingSettings:
     else:
         note = (f"[formats] regions have plates of several sizes: measured against the widest, "
                 f"{plate.width_mm:.0f} mm ({plate.region})")
-    return AimingSettings(plate=plate, plate_note=note, exposure_us=int(getattr(source, "exposure_us", 0) or 0))
+    return AimingSettings(plate=plate, plate_note=note, exposure_us=int(source.exposure_us or 0))
 
 
 def calibration_file(config: Any, override: str | Path | None = None) -> Path | None:
     """The calibration file the ROI editor saves to: `override`, else `[calibration] path`."""
-    from edge.settings import resolve_path
+    from edge.configuration.settings import resolve_path
 
-    value = override or getattr(config.calibration, "path", "")
+    value = override or config.calibration.path
     return resolve_path(config, value) if value else None
 
 
 def make_view(config: Any, transform: Any, label: Callable[[str], str], *,
               calibration: str | Path | None = None, source: Any = None) -> tuple[PreviewHub, RoiStore]:
     """(hub, ROI store) for one camera. `source`: that camera's `[source]` (default config.source)."""
-    from edge.calibration import CalibrationError, load_or_new
+    from edge.calibration.file import CalibrationError, load_or_new
 
     pc = config.preview
     hub = PreviewHub(pc.jpeg_quality, pc.max_width, label, geometry=ViewGeometry(transform),

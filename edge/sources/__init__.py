@@ -1,11 +1,12 @@
 """Frame sources: where frames come from (a video file, an RTSP/USB camera, a Pi camera, a folder).
 
 `open_source(config, clock)` is the one entry point; every source yields `edge.records.Frame`s
-and implements `edge.ports.FrameSource` plus two extras the pipeline uses:
+and implements `edge.ports.FrameSource`, including what the pipeline uses besides the frames:
 
 - `live: bool` — True for cameras (a slow consumer must not stall them: the pipeline drops
   the oldest queued frame and counts it), False for files (nothing is dropped: the capture
   thread waits for the inference thread, because a file can always be read later).
+- `stills: bool` — True for a folder of photos (big ones are decoded one at a time).
 - `stats() -> dict` — counters (frames, reconnects, read failures, ...) for health/bench.
 """
 
@@ -99,7 +100,7 @@ class SourceConfig:
         if self.fps < 0:
             raise ValueError(f"fps: must be >= 0, got {self.fps}")
         if self.reconnect_initial_s <= 0 or self.reconnect_max_s < self.reconnect_initial_s:
-            raise ValueError("reconnect_initial_s must be > 0 and <= reconnect_max_s")
+            raise ValueError("reconnect_initial_s: must be > 0 and <= reconnect_max_s")
         if not 0 <= self.exposure_us <= MAX_EXPOSURE_US:
             raise ValueError(f"exposure_us: must be 0 (automatic) or 1-{MAX_EXPOSURE_US} microseconds, "
                              f"got {self.exposure_us}")

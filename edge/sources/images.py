@@ -2,7 +2,7 @@
 
 Times are deterministic like a video's: start_time + index / fps. An unreadable image is
 skipped with a warning and counted, so one bad file does not stop the run. Photos are decoded as
-`edge read` decodes them (edge.stills): upright by their EXIF orientation, and very big ones
+`edge read` decodes them (edge.recognition.stills): upright by their EXIF orientation, and very big ones
 reduced while they are decoded, so a folder of 108 MP photos fits a Pi's memory.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from edge.records import Frame
 from edge.sources import (IMAGE_SUFFIXES, UNDECODABLE_PHOTO_HINT, UNDECODABLE_PHOTO_SUFFIXES, SourceConfig,
                           SourceError, start_of)
-from edge.stills import Still, read_still
+from edge.recognition.stills import Still, read_still
 
 log = logging.getLogger(__name__)
 

@@ -45,6 +45,7 @@ def camera_controls(config: SourceConfig) -> dict:
 
 class PiCameraSource:
     live = True
+    stills = False
 
     def __init__(self, config: SourceConfig, clock: Clock) -> None:
         try:

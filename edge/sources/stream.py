@@ -43,6 +43,7 @@ def exposure_properties(config: SourceConfig) -> list[tuple[int, float]]:
 
 class StreamSource:
     live = True
+    stills = False
 
     def __init__(self, config: SourceConfig, clock: Clock) -> None:
         self.config = config

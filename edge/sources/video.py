@@ -39,6 +39,7 @@ MAX_FAILED_IN_ROW = 50  # undecodable frames in a row before a file counts as en
 
 class VideoFileSource:
     live = False
+    stills = False
 
     def __init__(self, path: Path, config: SourceConfig | None = None) -> None:
         self.config = config or SourceConfig(kind="video", path=str(path))

@@ -149,12 +149,25 @@ def draw_vehicle(rng: np.random.Generator, plate: SynthPlate, plate_w: float, fr
     car_w = max(car_w, pw * 2.5)
     car_h = car_w * rng.uniform(0.62, 0.85)
     W, H = int(np.ceil(car_w)), int(np.ceil(car_h))
-    img = np.zeros((H, W, 3), np.uint8)
-    alpha = np.zeros((H, W), np.float32)
     body = jitter(rng, body_colour if body_colour is not None else _pick_col(rng, _CAR_COLOURS), 12)
     dark = tuple(int(c * 0.45) for c in body)
     if front is None:
         front = rng.random() < 0.3
+    img, alpha, belt, bottom = _car_body(rng, W, H, body)
+    by = _lights_and_bumper(rng, img, body, dark, belt, bottom, front)
+    # wheels
+    for wx in (W * 0.08, W * 0.78):
+        cv2.rectangle(img, (int(wx), int(bottom - 2)), (int(wx + W * 0.14), H - 1), (20, 20, 20), -1)
+        cv2.rectangle(alpha, (int(wx), int(bottom - 2)), (int(wx + W * 0.14), H - 1), 1.0, -1)
+    quad = _mount_plate(rng, img, plate, pw, ph, body, belt, bottom, by, front)
+    return _Vehicle(img, alpha, quad)
+
+
+def _car_body(rng: np.random.Generator, W: int, H: int, body) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(image, alpha, belt line y, bottom y) of a W x H car's silhouette: the roof/cabin
+    trapezoid with its window on top of the lower body, shaded darker towards the bottom."""
+    img = np.zeros((H, W, 3), np.uint8)
+    alpha = np.zeros((H, W), np.float32)
     # silhouette: roof/cabin trapezoid on top of the lower body
     cabin_top = H * rng.uniform(0.0, 0.08)
     belt = H * rng.uniform(0.38, 0.48)
@@ -180,6 +193,14 @@ def draw_vehicle(rng: np.random.Generator, plate: SynthPlate, plate_w: float, fr
     img = np.clip(img.astype(np.float32) * shade, 0, 255).astype(np.uint8)
     cv2.line(img, (int(W * 0.04), int(belt)), (int(W * 0.96), int(belt)), tuple(min(255, c + 40) for c in body),
              max(1, int(H * 0.01)), cv2.LINE_AA)
+    return img, alpha, belt, bottom
+
+
+def _lights_and_bumper(rng: np.random.Generator, img: np.ndarray, body, dark, belt: float, bottom: float,
+                       front: bool) -> float:
+    """Draw the lights (and a front's grille) below the belt line and the bumper above the
+    bottom, in place; returns the bumper's top y."""
+    H, W = img.shape[:2]
     # lights
     lw, lh = W * rng.uniform(0.12, 0.2), H * rng.uniform(0.08, 0.14)
     ly = belt + H * rng.uniform(0.02, 0.08)
@@ -194,12 +215,15 @@ def draw_vehicle(rng: np.random.Generator, plate: SynthPlate, plate_w: float, fr
     by = bottom - H * rng.uniform(0.1, 0.16)
     bump_col = dark if rng.random() < 0.5 else tuple(int(c * 0.8) for c in body)
     rounded_rect(img, (W * 0.01, by), (W * 0.99, bottom), bump_col, -1, int(H * 0.03))
-    # wheels
+    return by
+
+
+def _mount_plate(rng: np.random.Generator, img: np.ndarray, plate: SynthPlate, pw: float, ph: float, body,
+                 belt: float, bottom: float, by: float, front: bool) -> np.ndarray:
+    """Paste the plate, pw x ph, in place: centred (sometimes a little off) on the boot lid (rear)
+    or the bumper (front), maybe in a recess and next to a model badge; returns its corners."""
+    H, W = img.shape[:2]
     wh = H - bottom
-    for wx in (W * 0.08, W * 0.78):
-        cv2.rectangle(img, (int(wx), int(bottom - 2)), (int(wx + W * 0.14), H - 1), (20, 20, 20), -1)
-        cv2.rectangle(alpha, (int(wx), int(bottom - 2)), (int(wx + W * 0.14), H - 1), 1.0, -1)
-    # plate: centred, on the boot lid (rear) or the bumper (front), sometimes off-centre
     cx = W / 2 + W * rng.normal(0, 0.03)
     py = (by - ph * rng.uniform(0.3, 1.1)) if not front else (by + (bottom - by - ph) / 2)
     py = float(np.clip(py, belt + H * 0.02, H - ph - wh - 1))
@@ -220,8 +244,7 @@ def draw_vehicle(rng: np.random.Generator, plate: SynthPlate, plate_w: float, fr
     x0, y0 = int(round(px)), int(round(py))
     h_, w_ = pimg.shape[:2]
     img[y0: y0 + h_, x0: x0 + w_] = pimg[: H - y0, : W - x0]
-    quad = np.float32([[x0, y0], [x0 + w_, y0], [x0 + w_, y0 + h_], [x0, y0 + h_]])
-    return _Vehicle(img, alpha, quad)
+    return np.float32([[x0, y0], [x0 + w_, y0], [x0 + w_, y0 + h_], [x0, y0 + h_]])
 
 
 def _place(scene: np.ndarray, veh: _Vehicle, M: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from edge.calibration import CalibrationError
+from edge.calibration.file import CalibrationError
 from edge.calibration.geometry import Camera, advise, focal_for_plate_width, max_shutter_s, plate_width_px
 from edge.cli import main
 
@@ -64,7 +64,7 @@ def test_advice_cli_with_sensor_preset(capsys):
     assert main(["calibrate", "advice", "--sensor", "imx477", "--focal-mm", "12", "--width-px", "2028",
                  "--distance-m", "15", "--speed-kmh", "30"]) == 0
     assert "[source] exposure_us = 465 " in capsys.readouterr().out
-    from edge.settings import build_config
+    from edge.configuration.settings import build_config
 
     assert build_config({"source": {"kind": "picamera", "fps": 30, "exposure_us": 465}}).source.exposure_us == 465
 

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.calibration import CalibratedTransform, CalibrationError, load_calibration
+from edge.calibration.file import CalibrationError, load_calibration
+from edge.calibration.transform import CalibratedTransform
 from edge.calibration.intrinsics import Board, collect_views, calibrate, find_corners
 from edge.cli import main
 from tests.calibration.synthcam import Renderer, SynthCamera, poses
@@ -90,7 +91,7 @@ def test_intrinsics_from_video_recovers_known_camera(video, tmp_path, capsys):
 def test_undistort_transform_straightens_the_board(shots, tmp_path):
     views, size, _ = collect_views(((str(i), img) for i, (img, _) in enumerate(shots)), BOARD)
     result = calibrate(views, BOARD, size)
-    from edge.calibration import Calibration, save_calibration
+    from edge.calibration.file import Calibration, save_calibration
 
     path = save_calibration(Calibration(image_size=size, intrinsics=result.intrinsics), tmp_path / "c.json")
     transform = CalibratedTransform(load_calibration(path))

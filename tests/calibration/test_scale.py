@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edge.calibration import CalibrationError, load_calibration
+from edge.calibration.file import CalibrationError, load_calibration
 from edge.calibration.scale import from_lens, from_plate, travel_scale
 from edge.cli import main
 

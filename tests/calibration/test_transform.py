@@ -8,12 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.calibration import (
-    CalibratedTransform, Calibration, CalibrationConfig, CalibrationError, Roi, frame_transform,
-    load_calibration, prewarp_from_points, save_calibration,
+from edge.calibration.file import (
+    Calibration, CalibrationConfig, CalibrationError, Roi, load_calibration, save_calibration,
 )
+from edge.calibration.prewarp import prewarp_from_points
+from edge.calibration.transform import CalibratedTransform, frame_transform
 from edge.calibration import checkerboard
-from edge.config import ConfigError, from_mapping
+from edge.configuration.validation import ConfigError, from_mapping
 from edge.cli import main
 
 W, H = 640, 480
@@ -147,7 +148,7 @@ def test_printable_checkerboard(tmp_path):
 def test_edge_run_config_applies_the_calibration_file(tmp_path):
     # The path in [calibration] (relative to the config file) becomes the pipeline's transform.
     from edge.app import make_transform
-    from edge.settings import load_config
+    from edge.configuration.settings import load_config
 
     poly = ((100, 100), (500, 100), (500, 400), (100, 400))
     save_calibration(Calibration(image_size=(W, H), roi=Roi(poly)), tmp_path / "cal.json")
@@ -166,7 +167,8 @@ FW, FH = 1280, 720  # "full resolution" frames for the pipeline tests
 
 
 def lens_calibration(w: int, h: int, *, roi: bool = False, prewarp: bool = False) -> Calibration:
-    from edge.calibration import Intrinsics, undistorted_camera_matrix
+    from edge.calibration.file import Intrinsics
+    from edge.calibration.intrinsics import undistorted_camera_matrix
 
     K = np.array([[1.1 * w, 0, w / 2], [0, 1.1 * w, h / 2], [0, 0, 1]])
     D = np.array([-0.25, 0.07, 0.001, -0.001, 0])
@@ -240,6 +242,8 @@ class RecordingReader:
 
 
 class RecordingTracker:
+    open_tracks = 0
+
     def __init__(self):
         self.reads = []
 
@@ -268,9 +272,9 @@ def test_pipeline_detects_on_a_small_transformed_frame_and_reads_sharp_full_res_
     from datetime import datetime, timezone
 
     from edge.pipeline import Pipeline, PipelineOptions
-    from edge.reading import CONTEXT, SURE_ALONE, crop_bounds
+    from edge.recognition.reading import CONTEXT, DEFAULT_POLICY, crop_bounds
     from edge.records import Frame
-    from tests.test_pipeline import ColourPlateDetector
+    from tests.helpers import ColourPlateDetector, NoFrames
 
     cal = lens_calibration(FW, FH, roi="roi" in parts, prewarp="prewarp" in parts)
     frames = [Frame(i, plate_scene(i), i * 40_000_000, datetime(2026, 1, 1, tzinfo=timezone.utc), "t")
@@ -278,7 +282,7 @@ def test_pipeline_detects_on_a_small_transformed_frame_and_reads_sharp_full_res_
 
     def run(transform):
         reader, tracker, detector = RecordingReader(), RecordingTracker(), ColourPlateDetector()
-        p = Pipeline(object(), detector, reader, tracker, object(), transform=transform,
+        p = Pipeline(NoFrames(), detector, reader, tracker, object(), transform=transform,
                      options=PipelineOptions(detect_side=416))
         for f in frames:
             p.process(f)
@@ -293,7 +297,7 @@ def test_pipeline_detects_on_a_small_transformed_frame_and_reads_sharp_full_res_
     assert cheap.whole and set(cheap.whole) == {(416, 234)}
     assert len(tracker.reads) == 2 * len(frames)
     # the reader is sure of every plate (RecordingReader: 0.99), so each is read from its context crop only
-    assert RecordingReader().predict([np.zeros((8, 8, 3), np.uint8)])[0].confidence >= SURE_ALONE
+    assert RecordingReader().predict([np.zeros((8, 8, 3), np.uint8)])[0].confidence >= DEFAULT_POLICY.sure_alone
     first = (CONTEXT,)
     assert cheap.crops == len(reader.crops) == len(first) * len(tracker.reads)
     assert pipeline.summary()["latency_ms"]["transform"]["n"] == len(frames)

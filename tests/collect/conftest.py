@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 _names = itertools.count(1)
 
@@ -106,10 +106,10 @@ class Device:
     """One simulated box: the real outbox, encoder, durable sink and MQTT publisher."""
 
     def __init__(self, folder: Path, broker: Any, device_id: str, **mqtt: Any) -> None:
-        from edge.event_json import EventEncoder
-        from edge.mqtt import MqttConfig, MqttPublisher
-        from edge.durable import DurableSink
-        from edge.outbox import Outbox, OutboxConfig
+        from edge.delivery.event_json import EventEncoder
+        from edge.delivery.mqtt import MqttConfig, MqttPublisher
+        from edge.delivery.durable import DurableSink
+        from edge.delivery.outbox import Outbox, OutboxConfig
 
         self.id = device_id
         self.outbox = Outbox(OutboxConfig(), path=folder / f"{device_id}.db")
@@ -121,7 +121,7 @@ class Device:
         self.publisher.start()
 
     def submit(self, n: int) -> list[str]:
-        from tests.conftest import make_event
+        from tests.helpers import make_event
 
         return [self.sink.submit(make_event(f"P{i:05d}")).id for i in range(n)]
 
@@ -152,7 +152,7 @@ def collectors() -> Iterator[Any]:
     """make(broker, db, client_id=..., share_group=...) -> a started, subscribed in-process Collector."""
     from edge.collect import open_store
     from edge.collect.subscriber import Collector, CollectOptions
-    from edge.mqtt import MqttConfig
+    from edge.delivery.mqtt import MqttConfig
 
     running: list[Any] = []
 

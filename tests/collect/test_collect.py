@@ -17,7 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.collect import open_store
-from tests.conftest import REPO, wait_until
+from tests.helpers import REPO, wait_until
 
 
 def stored_ids(db: Path) -> list[str]:
@@ -173,8 +173,8 @@ def test_tls_and_credentials_come_from_the_config_files_mqtt_section(mosquitto_f
     try:
         assert wait_until(lambda: "connected to mqtts://localhost" in log.read_text(), 15), log.read_text()
         time.sleep(0.5)
-        from edge.event_json import EventEncoder
-        from tests.conftest import make_event
+        from edge.delivery.event_json import EventEncoder
+        from tests.helpers import make_event
 
         topic, body = EventEncoder("gate-9", "cam", {}, topic_prefix="site9").encode(make_event(), 1)
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="edge-gate-9")
@@ -196,7 +196,7 @@ def test_tls_and_credentials_come_from_the_config_files_mqtt_section(mosquitto_f
     (["--batch", "0"], "batch must be 1..10000", 2),
     (["--db", "/no/such/folder/x.db"], "folder /no/such/folder does not exist", 1),
     (["--report", "--db", "/no/such/x.db"], "no database at /no/such/x.db", 2),
-    (["--port", "0"], "mqtt.port must be 1..65535", 2),
+    (["--port", "0"], "mqtt.port: must be 1..65535", 2),
 ])
 def test_bad_options_give_one_line_errors(args, message, code, tmp_path):
     base = ["collect", "--db", str(tmp_path / "r.db")]
@@ -214,10 +214,10 @@ def test_an_unknown_config_key_is_named(tmp_path):
 
 
 def test_report_exits_1_and_names_the_missing_seqs(tmp_path):
-    from tests.collect.test_store import read
+    from tests.helpers import collected_read
 
     s = open_store(str(tmp_path / "r.db"))
-    s.write([read("gate-1", n) for n in (1, 2, 5, 9)], "c")
+    s.write([collected_read("gate-1", n) for n in (1, 2, 5, 9)], "c")
     s.close()
     r = subprocess.run(edge_cmd("collect", "--db", str(tmp_path / "r.db"), "--report"), cwd=REPO,
                        capture_output=True, text=True, timeout=60)

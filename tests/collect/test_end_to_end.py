@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Mosquitto, wait_until
+from tests.helpers import REPO, Mosquitto, wait_until
 
 VIDEO = REPO / "tests" / "fixtures" / "video" / "passes.mp4"
 

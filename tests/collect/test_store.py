@@ -13,17 +13,7 @@ import pytest
 from edge.collect import BadRead, StoreError, open_store, parse_read
 from edge.collect.ranges import format_ranges, gaps
 from edge.collect.report import as_json, as_table
-from edge.event_json import EventEncoder
-from tests.conftest import make_event
-
-
-def payload(device: str, seq: int, text: str = "AB12CDE", event=None) -> bytes:
-    enc = EventEncoder(device, "cam", {"detector": "d", "reader": "r"})
-    return enc.encode(event or make_event(text), seq)[1]
-
-
-def read(device: str, seq: int, **kw):
-    return parse_read(f"alpr/{device}/read", payload(device, seq, **kw))
+from tests.helpers import collected_read, make_event
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -38,20 +28,20 @@ def test_seqs_in_any_order_merge_into_ranges_and_the_report_shows_the_holes(stor
     seqs = [s for s in range(1, 41) if s not in (7, 8, 9, 30)]
     random.Random(4).shuffle(seqs)
     for i in range(0, len(seqs), 5):
-        store.write([read("gate-1", s) for s in seqs[i:i + 5]], "c1")
-    store.write([read("gate-2", s) for s in (3, 4)], "c1")
+        store.write([collected_read("gate-1", s) for s in seqs[i:i + 5]], "c1")
+    store.write([collected_read("gate-2", s) for s in (3, 4)], "c1")
     [one, two] = store.report()
     assert (one.device, one.received, one.duplicates, one.first_seq, one.last_seq) == ("gate-1", 36, 0, 1, 40)
     assert one.missing == ((7, 9), (30, 30)) and one.missing_count == 4
     assert two.missing == ((1, 2),) and two.received == 2  # before the first received is missing too
-    store.write([read("gate-1", 30), read("gate-1", 8), read("gate-1", 7), read("gate-1", 9)], "c1")
+    store.write([collected_read("gate-1", 30), collected_read("gate-1", 8), collected_read("gate-1", 7), collected_read("gate-1", 9)], "c1")
     assert store.report()[0].missing == () and store.count() == 42
 
 
 def test_an_id_is_stored_once_and_its_redeliveries_are_counted(store):
-    first = [read("d", s) for s in (1, 2, 3)]
+    first = [collected_read("d", s) for s in (1, 2, 3)]
     assert store.write(first, "c1").stored == 3
-    result = store.write(first[1:] + [first[1], read("d", 4)], "c2")  # same ids again, one twice in a batch
+    result = store.write(first[1:] + [first[1], collected_read("d", 4)], "c2")  # same ids again, one twice in a batch
     assert (result.stored, result.duplicates) == (1, 3)
     [r] = store.report()
     assert (r.received, r.duplicates, r.missing, r.seq_reused) == (4, 3, (), 0)
@@ -59,8 +49,8 @@ def test_an_id_is_stored_once_and_its_redeliveries_are_counted(store):
 
 
 def test_a_new_id_on_a_seq_already_stored_is_kept_and_counted_as_reused(store):
-    store.write([read("d", 1), read("d", 2)], "c1")
-    store.write([read("d", 2, text="ZZ99ZZZ")], "c1")  # a device whose outbox was deleted starts at 1 again
+    store.write([collected_read("d", 1), collected_read("d", 2)], "c1")
+    store.write([collected_read("d", 2, text="ZZ99ZZZ")], "c1")  # a device whose outbox was deleted starts at 1 again
     [r] = store.report()
     assert (r.received, r.seq_reused, r.missing) == (3, 1, ())
     assert "1 seq reused" in as_table([r], "x")
@@ -72,7 +62,7 @@ def test_location_time_and_payload_columns(store):
     from edge.records import GeoFix
 
     fix = GeoFix(52.3702, 4.8952, 2.0, 1.5, 90.0, 3.2, datetime(2026, 11, 27, 20, 0, tzinfo=timezone.utc), "gpsd")
-    r = read("d", 5, event=make_event("XY12ABC", location=fix))
+    r = collected_read("d", 5, event=make_event("XY12ABC", location=fix))
     store.write([r], "c1")
     sql = ("SELECT plate, lat, lon, alt, accuracy_m, heading_deg, speed_mps, location_source, time_best, "
            "received_by, payload FROM edge_reads")
@@ -125,7 +115,7 @@ def test_gaps_and_their_text():
 def test_report_as_json_and_an_empty_database(tmp_path):
     s = open_store(str(tmp_path / "r.db"))
     assert s.report() == [] and "no events stored yet" in as_table([], s.describe())
-    s.write([read("d", 2)], "c")
+    s.write([collected_read("d", 2)], "c")
     data = json.loads(as_json(s.report()))
     assert data["missing_total"] == 1 and data["devices"][0]["missing"] == [[1, 1]]
     s.close()
@@ -143,7 +133,7 @@ def test_unusable_targets_give_one_line_errors(tmp_path):
 
 def test_an_unreachable_postgresql_names_the_server_without_the_password():
     pytest.importorskip("psycopg")
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     with pytest.raises(StoreError) as info:
         open_store(f"postgresql://edge:s3cret@127.0.0.1:{free_port()}/x")

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from edge.commands.bench import bench
-from edge.settings import build_config
-from tests.commands.test_read import _photo_of_small_scenes
+from edge.configuration.settings import build_config
+from tests.helpers import photo_of_small_scenes
 
 
 def test_bench_on_a_folder_of_photos_measures_what_edge_run_does(tmp_path):
@@ -10,7 +10,7 @@ def test_bench_on_a_folder_of_photos_measures_what_edge_run_does(tmp_path):
     # reports a car seen in one photo; bench must measure that path, not the video one
     folder = tmp_path / "photos"
     folder.mkdir()
-    want = {text for _, text in _photo_of_small_scenes(folder / "big.jpg")}
+    want = {text for _, text in photo_of_small_scenes(folder / "big.jpg")}
     config = build_config({"outbox": {"path": str(tmp_path / "outbox.db")}})
     result = bench(folder, config, detect_every_frame=True)
     assert result["frames"]["processed"] == 1
@@ -23,7 +23,7 @@ def test_bench_json_samples_are_every_frames_latency(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     video = REPO / "tests" / "fixtures" / "video" / "passes.mp4"
     r = subprocess.run([sys.executable, "-m", "edge", "bench", str(video), "--frames", "60", "--json", "--samples"],
@@ -44,7 +44,7 @@ def test_bench_json_samples_are_every_frames_latency(tmp_path):
 
 
 def test_stage_timing_unwires_what_it_wired():
-    from edge.reading import crop_plate
+    from edge.recognition.reading import crop_plate
     from edge.stage_timing import StageTimer
 
     class Part:
@@ -65,7 +65,7 @@ def test_stage_timing_unwires_what_it_wired():
     summary = timer.summary()
     assert summary["reader batch"]["n"] == 1 and summary["per frame"]["crops read"]["p50"] == 2
     timer.restore()
-    import edge.reading
+    import edge.recognition.reading
 
-    assert edge.reading.crop_plate is crop_plate
+    assert edge.recognition.reading.crop_plate is crop_plate
     assert "predict" not in vars(pipeline.reader) and "process" not in vars(pipeline)

@@ -8,21 +8,8 @@ import shutil
 import subprocess
 import sys
 
-from edge.inference import models_dir
-from tests.conftest import REPO
-
-
-class StillDetector:
-    """A detector plugin: the PlateDetector protocol, finding nothing."""
-
-    name = "still-detector:1"
-
-    def predict(self, image):
-        return []
-
-
-def make_detector(_section=None):
-    return StillDetector()
+from edge.recognition.models import models_dir
+from tests.helpers import REPO
 
 
 def models(*args: str) -> subprocess.CompletedProcess:
@@ -49,12 +36,12 @@ def test_a_reader_from_a_local_file_and_a_detector_plugin(tmp_path):
     side.update(name="my_reader", version="7")
     (tmp_path / "my_reader.json").write_text(json.dumps(side))
     (tmp_path / "edge.toml").write_text('[reader]\nmodel = "my_reader.onnx"\n'
-                                        '[detector]\nplugin = "tests.commands.test_models:make_detector"\n')
+                                        '[detector]\nplugin = "tests.helpers:still_detector_plugin"\n')
     r = models("--config", str(tmp_path / "edge.toml"), "--json", "--time", "--runs", "2")
     assert r.returncode == 0, r.stderr
     det, rdr = json.loads(r.stdout)["models"]
     assert det == {"role": "detector", "name": "still-detector:1", "kind": "plugin",
-                   "plugin": "tests.commands.test_models:make_detector", "measured_ms": det["measured_ms"]}
+                   "plugin": "tests.helpers:still_detector_plugin", "measured_ms": det["measured_ms"]}
     assert (rdr["name"], rdr["shipped"], rdr["card"]) == ("my_reader@7", False, None)
     assert rdr["model"]["path"] == str(tmp_path / "my_reader.onnx") and rdr["measured_ms"] > 0
 

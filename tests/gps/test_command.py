@@ -10,7 +10,7 @@ import pytest
 from edge.cli import main
 from edge.commands.gps import parse_source
 from tests.gps import nmea_writer as w
-from tests.gps.test_sources import write_log
+from tests.helpers import write_truth_log
 
 KEYS = {"time", "lat", "lon", "alt", "speed_mps", "heading_deg", "accuracy_m", "mode", "source"}
 
@@ -18,7 +18,7 @@ KEYS = {"time", "lat", "lon", "alt", "speed_mps", "heading_deg", "accuracy_m", "
 def test_replays_a_log_as_json_lines(tmp_path, capsys):
     truth = w.drive(w.start_time(), 10)
     log = tmp_path / "drive.nmea"
-    write_log(log, truth)
+    write_truth_log(log, truth)
     assert main(["gps", "--source", f"nmea:{log}"]) == 0
     out = capsys.readouterr()
     rows = [json.loads(line) for line in out.out.splitlines()]
@@ -74,7 +74,7 @@ def test_source_syntax():
 def test_gpsd_reports_of_one_epoch_print_once_and_installer_hints(capsys):
     import threading
 
-    from tests.gps.test_sources import FakeGpsd, tpv
+    from tests.helpers import FakeGpsd, tpv
 
     truth = w.drive(w.start_time(), 3)
     server = FakeGpsd()

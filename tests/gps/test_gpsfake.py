@@ -16,8 +16,7 @@ import pytest
 from edge.gps import GpsConfig, open_gps
 from edge.gps.nmea import parse_bytes
 from tests.gps import nmea_writer as w
-from tests.gps.test_nmea import dist_m
-from tests.gps.test_sources import wait_for, write_log
+from tests.helpers import dist_m, wait_until, write_truth_log
 
 GPSFAKE = shutil.which("gpsfake")
 GPSD = shutil.which("gpsd") or next(
@@ -72,12 +71,12 @@ def gpsfake(tmp_path):
 def test_real_gpsd_via_gpsfake_gives_the_logs_positions(tmp_path, gpsfake):
     truth = w.drive(w.start_time(), 15, dt=1.0, speed=13.9, heading0=350.0)
     log = tmp_path / "drive.nmea"
-    write_log(log, truth)
+    write_truth_log(log, truth)
     port = gpsfake(log)
     src = open_gps(GpsConfig(kind="gpsd", port=port, reconnect_max_s=0.5))
     try:
         times = {p.t for p in truth[:-1]}  # the last epoch closes only when the log loops
-        ok = wait_for(lambda: times <= {f.fix_utc for f in src.history.fixes()}, timeout=15.0)
+        ok = wait_until(lambda: times <= {f.fix_utc for f in src.history.fixes()}, timeout=15.0)
         out = (tmp_path / "gpsfake.out").read_text(errors="replace")[-500:]
         assert ok, f"gpsd gave {len(src.history)} fixes; status {src.status()}; gpsfake: {out}"
         by_time = {f.fix_utc: f for f in src.history.fixes()}

@@ -11,12 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 from edge.gps.nmea import (GPS_WEEK_ROLLOVER, NmeaParser, NmeaStats, checksum, parse_bytes,
                            parse_sentence, parse_tod, with_checksum)
 from tests.gps import nmea_writer as w
-
-
-def dist_m(lat1, lon1, lat2, lon2) -> float:
-    dy = math.radians(lat2 - lat1) * w.R
-    dx = math.radians(lon2 - lon1) * w.R * math.cos(math.radians(lat1))
-    return math.hypot(dx, dy)
+from tests.helpers import dist_m
 
 
 def test_checksum_of_the_textbook_sentence():

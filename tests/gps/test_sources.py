@@ -3,7 +3,6 @@ speaking gpsd's JSON, then the real gpsd through gpsfake in test_gpsfake.py), co
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
@@ -12,25 +11,11 @@ from datetime import timedelta
 
 import pytest
 
-from edge.config import ConfigError, from_mapping
+from edge.configuration.validation import ConfigError, from_mapping
 from edge.gps import GpsConfig, GpsError, open_gps
 from edge.gps.gpsd import GpsdSource, tpv_to_fix
 from tests.gps import nmea_writer as w
-from tests.gps.test_nmea import dist_m
-
-
-def write_log(path, truth) -> None:
-    lines = [line for i, p in enumerate(truth) for line in w.epoch_lines(p, i)]
-    path.write_text("\r\n".join(lines) + "\r\n")
-
-
-def wait_for(cond, timeout=5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
+from tests.helpers import FakeGpsd, dist_m, tpv, wait_until, write_truth_log
 
 
 def test_none_and_static():
@@ -50,7 +35,7 @@ def test_config_errors_name_the_key():
         from_mapping(GpsConfig, {"kind": "gps"}, "gps")
     with pytest.raises(ConfigError, match="needs lat and lon"):
         from_mapping(GpsConfig, {"kind": "static", "lat": 1.0}, "gps")
-    with pytest.raises(ConfigError, match="lat 95.0 is outside"):
+    with pytest.raises(ConfigError, match=r"^gps\.lat: must be in -90\.\.90, got 95\.0$"):
         from_mapping(GpsConfig, {"kind": "static", "lat": 95, "lon": 0}, "gps")
     with pytest.raises(ConfigError, match="week_rollover_floor"):
         from_mapping(GpsConfig, {"week_rollover_floor": "soon"}, "gps")
@@ -61,7 +46,7 @@ def test_config_errors_name_the_key():
 def test_nmea_log_replay_fast_is_loaded_when_opened(tmp_path):
     truth = w.drive(w.start_time(), 20, dt=0.2, speed=25.0)  # 5 Hz receiver
     log = tmp_path / "drive.nmea"
-    write_log(log, truth)
+    write_truth_log(log, truth)
     src = open_gps(GpsConfig(kind="nmea", path=str(log)))
     try:
         assert src.done.is_set() and len(src.history) == 20
@@ -77,7 +62,7 @@ def test_nmea_log_replay_fast_is_loaded_when_opened(tmp_path):
 def test_nmea_log_replay_realtime_paces_fixes(tmp_path):
     truth = w.drive(w.start_time(), 6, dt=0.1)
     log = tmp_path / "drive.nmea"
-    write_log(log, truth)
+    write_truth_log(log, truth)
     got = []
     t0 = time.monotonic()
     src = open_gps(GpsConfig(kind="nmea", path=str(log), pacing="realtime"),
@@ -106,7 +91,7 @@ def test_nmea_serial_device_through_a_pty():
         for i, p in enumerate(truth):
             os.write(master, ("\r\n".join(w.epoch_lines(p, i)) + "\r\n").encode())
         # the last epoch is emitted once the line goes quiet, not a cycle later
-        assert wait_for(lambda: len(src.history) == 8)
+        assert wait_until(lambda: len(src.history) == 8)
         for (fix, mono), p in zip(got, truth):
             assert fix.fix_utc == p.t and dist_m(fix.lat, fix.lon, p.lat, p.lon) < 0.01
             assert 0 < mono <= time.monotonic_ns()
@@ -116,47 +101,6 @@ def test_nmea_serial_device_through_a_pty():
         src.close()
         os.close(master)
         os.close(slave)
-
-
-class FakeGpsd:
-    """A TCP server speaking gpsd's JSON protocol (the real gpsd is in test_gpsfake.py):
-    answers ?WATCH with VERSION/DEVICES/WATCH, then streams the TPVs it is given."""
-
-    def __init__(self, devices=("/dev/ttyFAKE",)) -> None:
-        self.devices = list(devices)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        self.watches = 0
-        self.conns: list[socket.socket] = []
-
-    def accept_and_send(self, reports: list[dict], then_close: bool = True) -> None:
-        conn, _ = self.sock.accept()
-        self.conns.append(conn)
-        conn.settimeout(5)
-        req = conn.recv(1024)
-        if b"?WATCH=" in req and b'"enable":true' in req:
-            self.watches += 1
-        lines = [{"class": "VERSION", "release": "3.22"},
-                 {"class": "DEVICES", "devices": [{"path": d} for d in self.devices]},
-                 {"class": "WATCH", "enable": True, "json": True}] + reports
-        conn.sendall(b"".join(json.dumps(x).encode() + b"\n" for x in lines) + b"not json\n")
-        if then_close:
-            time.sleep(0.05)
-            conn.close()
-
-    def close(self) -> None:
-        for c in self.conns:
-            c.close()
-        self.sock.close()
-
-
-def tpv(p, **extra) -> dict:
-    return {"class": "TPV", "device": "/dev/ttyFAKE", "mode": 3,
-            "time": p.t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{p.t.microsecond // 1000:03d}Z",
-            "lat": p.lat, "lon": p.lon, "altHAE": p.alt + 47.0, "altMSL": p.alt,
-            "speed": p.speed, "track": p.heading, "eph": 6.5, **extra}
 
 
 def test_tpv_parsing():
@@ -180,13 +124,13 @@ def test_gpsd_client_reads_tpvs_and_reconnects_with_backoff():
     src = GpsdSource(GpsConfig(kind="gpsd", port=server.port, reconnect_max_s=0.5))
     try:
         server.accept_and_send([tpv(p) for p in truth[:3]] + [{"class": "SKY"}])
-        assert wait_for(lambda: len(src.history) == 3)
+        assert wait_until(lambda: len(src.history) == 3)
         assert src.devices == ["/dev/ttyFAKE"]
         # gpsd restarts: the client comes back by itself
         t = threading.Thread(target=server.accept_and_send, args=([tpv(p) for p in truth[3:]],))
         t.start()
         t.join(10)
-        assert wait_for(lambda: len(src.history) == 6)
+        assert wait_until(lambda: len(src.history) == 6)
         assert server.watches == 2
         p = src.position_at(truth[4].t + timedelta(seconds=0.5))
         mid = truth[4].lat + (truth[5].lat - truth[4].lat) / 2
@@ -204,7 +148,7 @@ def test_gpsd_unreachable_is_reported_not_raised():
     s.close()  # nothing listens there now
     src = open_gps(GpsConfig(kind="gpsd", port=port))
     try:
-        assert wait_for(lambda: src.error is not None, 3.0)
+        assert wait_until(lambda: src.error is not None, 3.0)
         assert "unreachable" in src.error and "\n" not in src.error
         assert src.position_at(w.start_time()) is None
     finally:

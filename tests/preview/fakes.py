@@ -17,6 +17,8 @@ class ThresholdDetector:
     """Finds bright plate-shaped blobs: a real (if naive) detector behind the ports protocol."""
 
     name = "test-threshold"
+    input_side = 0  # it is given whole frames
+    fine_side = 0
 
     def predict(self, image: np.ndarray) -> list[PlateDetection]:
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
@@ -44,6 +46,8 @@ class GroundTruthDetector:
     well the trained models do. The reader below returns the text of the same plates."""
 
     name = "test-ground-truth"
+    input_side = 0  # it is given whole frames
+    fine_side = 0
 
     def __init__(self, truth: dict) -> None:
         self.frames = truth["frames"]

@@ -21,11 +21,11 @@ from pathlib import Path
 import cv2
 import pytest
 
-from edge.calibration import load_calibration
+from edge.calibration.file import load_calibration
 from edge.preview import PreviewConfig, PreviewServer
 from edge.preview.loop import PreviewLoop
 from edge.preview.setup import make_view
-from edge.settings import build_config
+from edge.configuration.settings import build_config
 from edge.sources import SourceConfig, open_source
 from tests.preview.cdp import CHROMIUM, Browser
 from tests.preview.fakes import GroundTruthDetector, GroundTruthReader

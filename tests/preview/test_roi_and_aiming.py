@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.calibration import Calibration, Intrinsics, Roi, load_calibration, save_calibration
+from edge.calibration.file import Calibration, Intrinsics, Roi, load_calibration, save_calibration
 from edge.calibration.points import raw_to_undistorted, undistorted_to_raw
 from edge.plate_sizes import expected_plates, plate_size
 from edge.preview import PreviewConfig, PreviewHub, PreviewServer

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.calibration import load_calibration
-from tests.conftest import REPO, free_port, wait_until
+from edge.calibration.file import load_calibration
+from tests.helpers import REPO, free_port, wait_until
 from tests.preview.cdp import CHROMIUM, Browser
 
 FIXTURE = REPO / "tests" / "fixtures" / "video" / "passes.mp4"

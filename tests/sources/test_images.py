@@ -33,7 +33,7 @@ def test_empty_or_missing_folder_is_an_error(tmp_path):
 
 
 def test_a_photo_over_24_mp_comes_reduced_with_its_scale(tmp_path):
-    from edge.stills import MAX_STILL_PIXELS
+    from edge.recognition.stills import MAX_STILL_PIXELS
 
     photo = np.zeros((4000, 6400, 3), np.uint8)
     photo[1000:1200, 2000:2800] = 255  # something at a known place

@@ -1,12 +1,12 @@
 """Pre/post-processing shared by training-time evaluation (the runtime has its own copy in
-edge/inference/detector.py, which must not import training code) and metric helpers."""
+edge/recognition/models/detector.py, which must not import training code) and metric helpers."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from edge.imaging import fast_resize
+from edge.recognition.imaging import fast_resize
 
 INPUT_SIDE = 416
 MULTIPLE = 32

@@ -4,8 +4,9 @@
 
 A detection scored at or above `score_threshold` is kept as it is; one between
 `candidate_threshold` and it is kept only when the reader reads it with confidence >=
-edge.reading.CONFIRM_MIN_CONFIDENCE and at least CONFIRM_MIN_CHARS characters. This runs the real
-product path (OnnxPlateDetector with a low threshold, then edge.reading.read_detections with the
+edge.recognition.reading.DEFAULT_POLICY.confirm_min_confidence and at least `confirm_min_chars` characters
+(the rule --write records in the sidecar, which the product then applies). This runs the real
+product path (OnnxPlateDetector with a low threshold, then edge.recognition.reading.read_detections with the
 shipped reader and format rules) on the detection *val* splits at full resolution (D1:
 val_noleak.txt), then picks the pair with the highest pooled recall (IoU >= 0.5) whose pooled
 precision is >= --min-precision (0.96 by default: a point of margin over the 0.95 target,
@@ -26,9 +27,9 @@ from training.detector import common, data
 
 
 def collect(models_dir: Path, root: Path) -> tuple[list[tuple[str, float, float, int, int]], dict[str, int]]:
-    from edge.app import load_readers
-    from edge.reading import read_detections
-    from edge.settings import build_config
+    from edge.recognition.models.loading import load_readers
+    from edge.recognition.reading import read_detections
+    from edge.configuration.settings import build_config
 
     # the product's own wiring, with one low plain threshold so that every candidate is seen
     models = load_readers(build_config({
@@ -51,10 +52,11 @@ def collect(models_dir: Path, root: Path) -> tuple[list[tuple[str, float, float,
 
 
 def choose(rows, n_gt: dict[str, int], min_precision: float) -> dict:
-    from edge.reading import CONFIRM_MIN_CHARS, CONFIRM_MIN_CONFIDENCE
+    from edge.recognition.reading import DEFAULT_POLICY
 
+    min_confidence, min_chars = DEFAULT_POLICY.confirm_min_confidence, DEFAULT_POLICY.confirm_min_chars
     score = np.array([r[1] for r in rows])
-    confirmed = np.array([r[2] >= CONFIRM_MIN_CONFIDENCE and r[3] >= CONFIRM_MIN_CHARS for r in rows])
+    confirmed = np.array([r[2] >= min_confidence and r[3] >= min_chars for r in rows])
     tp = np.array([r[4] for r in rows])
     total = sum(n_gt.values())
     best = None
@@ -84,7 +86,7 @@ def choose(rows, n_gt: dict[str, int], min_precision: float) -> dict:
             best["per_source"][name] = {"recall": round(hits / n, 4),
                                         "precision": round(hits / max(int(kept.sum()), 1), 4)}
     return {"with_confirmation": best, "score_only": plain,
-            "confirm_rule": {"min_confidence": CONFIRM_MIN_CONFIDENCE, "min_chars": CONFIRM_MIN_CHARS}}
+            "confirm_rule": {"min_confidence": min_confidence, "min_chars": min_chars}}
 
 
 def main(argv=None) -> int:
@@ -105,7 +107,7 @@ def main(argv=None) -> int:
         meta["postprocess"]["candidate_threshold"] = chosen["candidate_threshold"]
         meta["postprocess"]["candidates"] = (
             "peaks between candidate_threshold and score_threshold are returned marked `confirm`; "
-            "edge.reading keeps them only when the reader reads >= min_chars characters with "
+            "edge.recognition.reading keeps them only when the reader reads >= min_chars characters with "
             "confidence >= min_confidence")
         meta["threshold_choice"] = (f"pooled over the detection val splits, with the shipped reader: highest recall "
                                     f"with precision >= {args.min_precision} (training/detector/confirm.py)")

@@ -1,4 +1,4 @@
-"""Score an ONNX plate detector on real data, through the runtime class (edge.inference.detector).
+"""Score an ONNX plate detector on real data, through the runtime class (edge.recognition.models.detector).
 
     python -m training.detector.evaluate [--model models/plate_detector.onnx] [--json out.json]
 
@@ -25,7 +25,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from edge.inference.detector import OnnxPlateDetector, default_model_path  # noqa: E402
+from edge.recognition.models.detector import OnnxPlateDetector, default_model_path  # noqa: E402
 from training.detector import common, data  # noqa: E402
 
 VAL_SETS = data.TRAIN_SETS

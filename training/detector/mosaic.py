@@ -4,7 +4,7 @@
 
 Pastes each detection set's *val* photos (D1: val_noleak.txt) N x N into one picture (in name
 order, cells as large as the set's largest photo, the layout of `eval_e2e --mosaic`), runs the
-product's stills path (`edge.app.load_readers(stills=True)`, `edge.reading.read_detections`) and
+product's stills path (`edge.recognition.models.loading.load_readers(stills=True)`, `edge.recognition.reading.read_detections`) and
 reports per set, at IoU >= 0.5 against every labelled box:
   raw   recall / precision of the detector's boxes, candidates for confirmation included
   kept  recall / precision of the reads `edge read` would print (candidates the reader confirmed)
@@ -47,7 +47,7 @@ def pictures(root: Path, set_name: str, n: int):
 
 
 def score(models, root: Path, set_name: str, n: int, unmatched: Path | None = None) -> dict:
-    from edge.reading import read_detections
+    from edge.recognition.reading import read_detections
 
     gt = 0
     found = {"raw": [0, 0], "kept": [0, 0]}  # boxes returned, true ones among them
@@ -79,7 +79,7 @@ def score(models, root: Path, set_name: str, n: int, unmatched: Path | None = No
 def _write_unmatched(path: Path, picture: np.ndarray, read) -> None:
     import cv2
 
-    from edge.reading import CropMargin, crop_plate
+    from edge.recognition.reading import CropMargin, crop_plate
 
     view = cv2.resize(crop_plate(picture, read.box, CropMargin(1.0, 1.5)), (240, 120))
     cv2.putText(view, f"{read.text} {read.confidence:.2f} {read.box.w:.0f}px", (2, 12), 0, 0.45, (0, 0, 255), 1)
@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unmatched", type=Path, default=None, metavar="DIR",
                     help="write the kept reads that match no labelled box here, as PNGs")
     args = ap.parse_args(argv)
-    from edge.app import load_readers
-    from edge.settings import load_config
+    from edge.recognition.models.loading import load_readers
+    from edge.configuration.settings import load_config
 
     models = load_readers(load_config(args.config), stills=True)
     for short in args.sets.split(","):

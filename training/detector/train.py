@@ -241,7 +241,7 @@ def export_onnx(model: PlateNet, path: Path) -> None:
                       opset_version=17, dynamo=False)
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=data.default_data_root())
     ap.add_argument("--cache", type=Path, default=Path("/work/scratch/detector"))
@@ -273,8 +273,11 @@ def main(argv=None) -> int:
     ap.add_argument("--freeze-bn", action="store_true",
                     help="keep BatchNorm statistics fixed (eval mode) (needed after from_onnx, whose "
                          "BatchNorms are identities carrying the folded biases; also steadier in small batches)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     t0 = time.time()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -282,6 +285,16 @@ def main(argv=None) -> int:
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     args.out.mkdir(parents=True, exist_ok=True)
+    train, val = load_data(args)
+    model, ema, opt, start = build_model(args, dev)
+    frozen_bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)] if args.freeze_bn else []
+    batches = batch_stream(args, train, start, dev)
+    return train_loop(args, model, ema, opt, start, batches, frozen_bns, val, dev, t0)
+
+
+def load_data(args: argparse.Namespace) -> tuple[list[data.Sample], list[data.Sample]]:
+    """(train, val) samples: the pack (no val), or the cached sets plus, when batches are made
+    in this process, the synthetic scenes."""
     if args.pack is not None:
         from training.detector import pack
 
@@ -299,7 +312,11 @@ def main(argv=None) -> int:
         c[0] += 1
         c[1] += len(s.boxes)
     print("train images/boxes per source:", json.dumps(counts), flush=True)
+    return train, val
 
+
+def build_model(args: argparse.Namespace, dev: torch.device):
+    """(model, its EMA, the optimiser, the first step), from --init or --resume when given."""
     model = PlateNet(args.width).to(dev)
     ema = copy.deepcopy(model)
     for p in ema.parameters():
@@ -320,104 +337,153 @@ def main(argv=None) -> int:
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
         start = ck["step"]
-    frozen_bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)] if args.freeze_bn else []
+    return model, ema, opt, start
+
+
+def batch_stream(args: argparse.Namespace, train: list[data.Sample], start: int, dev: torch.device):
+    """An endless iterator of training batches, from --workers processes or this one."""
     zoom = (0.5, args.zoom_max)
     if args.workers > 0:
         stream = BatchStream(train, args.crop, args.batch, args.seed + start, zoom, args.synth_share)
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=args.workers,
                                              pin_memory=dev.type == "cuda", prefetch_factor=4,
                                              persistent_workers=True)
-        batches = iter(loader)
-    else:
-        batcher = Batcher(train, args.crop, args.seed + start, zoom=zoom)
-        batches = iter(lambda: batcher(args.batch), None)
-    warm = 200
+        return iter(loader)
+    batcher = Batcher(train, args.crop, args.seed + start, zoom=zoom)
+    return iter(lambda: batcher(args.batch), None)
+
+
+WARMUP_STEPS = 200
+
+
+def lr_schedule(args: argparse.Namespace, t0: float):
+    """lr_at(step): a linear warm-up, then a cosine to 2 % over --steps or over --minutes of
+    wall-clock time."""
     budget = args.minutes * 60.0 if args.minutes else None
 
     def lr_at(step: int) -> float:
-        if step < warm:
-            return args.lr * (step + 1) / warm
+        if step < WARMUP_STEPS:
+            return args.lr * (step + 1) / WARMUP_STEPS
         if budget is not None:
             t = (time.time() - t0) / budget
         else:
-            t = (step - warm) / max(args.steps - warm, 1)
+            t = (step - WARMUP_STEPS) / max(args.steps - WARMUP_STEPS, 1)
         return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
-    def save_last(step: int) -> None:
-        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                    "step": step, "width": args.width}, args.out / "last.pt")
-        export_onnx(ema, args.out / "last.onnx")
+    return lr_at
 
-    best = -1.0
-    log = (args.out / "log.jsonl").open("a")
+
+def train_step(args: argparse.Namespace, model, ema, opt, frozen_bns, batches, lr: float, step: int,
+               dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on the next batch, then the EMA update; returns the (heatmap, GIoU)
+    losses."""
+    model.train()
+    for bn in frozen_bns:
+        bn.eval()
+    x, heat, hw, rb, rw = (t.to(dev, non_blocking=True) for t in next(batches))
+    for g in opt.param_groups:
+        g["lr"] = lr
+    logits, reg = model(x)
+    lh = focal_loss(logits, heat, hw)
+    lr_ = giou_loss(reg, rb, rw)
+    loss = lh + 2.0 * lr_
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+    opt.step()
+    d = 0.999 if args.init else min(0.999, (1 + step) / (10 + step))
+    with torch.no_grad():
+        msd = model.state_dict()
+        for k, v in ema.state_dict().items():
+            if v.dtype.is_floating_point:
+                v.mul_(d).add_(msd[k].detach(), alpha=1 - d)
+            else:
+                v.copy_(msd[k])
+    return lh, lr_
+
+
+def train_loop(args: argparse.Namespace, model, ema, opt, start: int, batches, frozen_bns,
+               val: list[data.Sample], dev: torch.device, t0: float) -> int:
+    """Train until --steps (scoring on `val` every --eval-every) or --minutes (a snapshot every
+    --snapshot-minutes); the checkpoints and log go to --out."""
+    budget = args.minutes * 60.0 if args.minutes else None
+    lr_at = lr_schedule(args, t0)
+    saved = _Checkpoints(args, model, ema, opt, t0)
     steps = itertools.count(start) if budget is not None else range(start, args.steps)
     bar = tqdm(steps, initial=start, total=None if budget else args.steps, desc="train", mininterval=5)
-    next_snapshot = t0 + args.snapshot_minutes * 60.0
     step = start
     for step in bar:
         if budget is not None and time.time() - t0 >= budget:
             break
-        model.train()
-        for bn in frozen_bns:
-            bn.eval()
-        x, heat, hw, rb, rw = (t.to(dev, non_blocking=True) for t in next(batches))
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        logits, reg = model(x)
-        lh = focal_loss(logits, heat, hw)
-        lr_ = giou_loss(reg, rb, rw)
-        loss = lh + 2.0 * lr_
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        opt.step()
-        d = 0.999 if args.init else min(0.999, (1 + step) / (10 + step))
-        with torch.no_grad():
-            msd = model.state_dict()
-            for k, v in ema.state_dict().items():
-                if v.dtype.is_floating_point:
-                    v.mul_(d).add_(msd[k].detach(), alpha=1 - d)
-                else:
-                    v.copy_(msd[k])
+        lh, lr_ = train_step(args, model, ema, opt, frozen_bns, batches, lr_at(step), step, dev)
         if step % 50 == 0:
             bar.set_postfix(heat=f"{lh.item():.3f}", giou=f"{lr_.item():.3f}", lr=f"{lr_at(step):.1e}")
         if budget is not None:
-            if time.time() >= next_snapshot:
-                next_snapshot += args.snapshot_minutes * 60.0
-                save_last(step + 1)
-                rec = {"step": step + 1, "minutes": round((time.time() - t0) / 60, 2), "heat": round(lh.item(), 4),
-                       "giou": round(lr_.item(), 4), "lr": lr_at(step)}
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
-                tqdm.write(json.dumps(rec))
+            if time.time() >= saved.next_snapshot:
+                saved.snapshot(step, lh, lr_, lr_at)
             continue
         last = step + 1 == args.steps
         if val and ((step + 1) % args.eval_every == 0 or last):
-            res = evaluate(ema, val)
-            score = res["mean_recall_at_p95"]
-            rec = {"step": step + 1, "minutes": round((time.time() - t0) / 60, 1), "score": score,
-                   "mean_ap50": res["mean_ap50"],
-                   "per_source": {k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()}
-                                  for k, v in res.items() if isinstance(v, dict)}}
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            tqdm.write(json.dumps({"step": step + 1, "score": round(score, 4), "ap50": round(res["mean_ap50"], 4),
-                                   **{k[:2]: round(v["recall_at_p"], 3) for k, v in res.items() if isinstance(v, dict)}}))
-            save_last(step + 1)
-            if score >= best:
-                best = score
-                torch.save({"ema": ema.state_dict(), "step": step + 1, "width": args.width, "val": rec},
-                           args.out / "best.pt")
-                export_onnx(ema, args.out / "best.onnx")
+            saved.evaluate(step, val)
     bar.close()
     if budget is not None or not val:
-        save_last(step)
-        log.write(json.dumps({"step": step, "minutes": round((time.time() - t0) / 60, 2), "final": True}) + "\n")
-        log.close()
-        print(f"done: {step} steps in {(time.time() - t0) / 60:.1f} min", flush=True)
+        saved.finish(step)
         return 0
-    print(f"done in {(time.time() - t0) / 60:.1f} min, best mean recall@P95 {best:.4f}")
+    print(f"done in {(time.time() - t0) / 60:.1f} min, best mean recall@P95 {saved.best:.4f}")
     return 0
+
+
+class _Checkpoints:
+    """last.pt/last.onnx, best.pt/best.onnx and log.jsonl of a run in --out."""
+
+    def __init__(self, args: argparse.Namespace, model, ema, opt, t0: float) -> None:
+        self.args, self.model, self.ema, self.opt, self.t0 = args, model, ema, opt, t0
+        self.best = -1.0
+        self.log = (args.out / "log.jsonl").open("a")
+        self.next_snapshot = t0 + args.snapshot_minutes * 60.0
+
+    def save_last(self, step: int) -> None:
+        torch.save({"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+                    "step": step, "width": self.args.width}, self.args.out / "last.pt")
+        export_onnx(self.ema, self.args.out / "last.onnx")
+
+    def _write(self, rec: dict) -> None:
+        self.log.write(json.dumps(rec) + "\n")
+        self.log.flush()
+
+    def snapshot(self, step: int, lh: torch.Tensor, lr_: torch.Tensor, lr_at) -> None:
+        """A --minutes run's periodic last.pt, logged."""
+        self.next_snapshot += self.args.snapshot_minutes * 60.0
+        self.save_last(step + 1)
+        rec = {"step": step + 1, "minutes": round((time.time() - self.t0) / 60, 2), "heat": round(lh.item(), 4),
+               "giou": round(lr_.item(), 4), "lr": lr_at(step)}
+        self._write(rec)
+        tqdm.write(json.dumps(rec))
+
+    def evaluate(self, step: int, val: list[data.Sample]) -> None:
+        """Score the EMA weights on `val`, log it, save last.pt, and best.pt when it is the best."""
+        res = evaluate(self.ema, val)
+        score = res["mean_recall_at_p95"]
+        rec = {"step": step + 1, "minutes": round((time.time() - self.t0) / 60, 1), "score": score,
+               "mean_ap50": res["mean_ap50"],
+               "per_source": {k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()}
+                              for k, v in res.items() if isinstance(v, dict)}}
+        self._write(rec)
+        tqdm.write(json.dumps({"step": step + 1, "score": round(score, 4), "ap50": round(res["mean_ap50"], 4),
+                               **{k[:2]: round(v["recall_at_p"], 3) for k, v in res.items() if isinstance(v, dict)}}))
+        self.save_last(step + 1)
+        if score >= self.best:
+            self.best = score
+            torch.save({"ema": self.ema.state_dict(), "step": step + 1, "width": self.args.width, "val": rec},
+                       self.args.out / "best.pt")
+            export_onnx(self.ema, self.args.out / "best.onnx")
+
+    def finish(self, step: int) -> None:
+        """The last checkpoint of a --minutes run (or one with no val), logged."""
+        self.save_last(step)
+        self._write({"step": step, "minutes": round((time.time() - self.t0) / 60, 2), "final": True})
+        self.log.close()
+        print(f"done: {step} steps in {(time.time() - self.t0) / 60:.1f} min", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 * detect val splits (d1: val_noleak only) crops vs confident teacher labels, and CCPD val
   (d7) / d4 held-out fifth vs exact labels (from $OCR_SCRATCH, written by prepare).
 * --e2e: ../shared/datasets/e2e_val labelled boxes, readable plates only (text != '?'),
-  exact match per source; cut as `edge.reading.crop_plate` cuts detector boxes. Final
+  exact match per source; cut as `edge.recognition.reading.crop_plate` cuts detector boxes. Final
   reporting only: never used for training or model selection.
 * --teacher: the same crops read by the teacher, for comparison.
 * latency: median ms per plate, batch 1 and batch 8, 1 thread.
@@ -21,8 +21,8 @@ import time
 import cv2
 import numpy as np
 
-from edge.inference.reader import OnnxPlateReader
-from edge.reading import crop_plate
+from edge.recognition.models.reader import OnnxPlateReader
+from edge.recognition.reading import crop_plate
 from edge.records import BoundingBox
 from training.ocr.common import DATASETS, SCRATCH, TEACHER, clean_text
 

@@ -17,7 +17,7 @@ from training.ocr import evaluate, quantize
 from training.ocr.common import IMG_H, IMG_W, PAD_INDEX, SLOTS, VOCAB
 from training.ocr.model import PlateNetCTC
 
-VERSION = "3.0.0"
+VERSION = "3.1.0"
 # int8 calibrations tried, best first on ties: percentile over 256 or 512 real crops (MinMax lost
 # about a point on 2.0.0), and percentile with the CTC head's two convolutions left in float.
 CALIBRATIONS = (
@@ -40,7 +40,7 @@ def sidecar(precision: str, head: str = "ctc") -> dict:
         "input": {"name": "input", "layout": "NHWC", "height": IMG_H, "width": IMG_W, "color": "RGB",
                   "dtype": "uint8", "resize": "stretch", "interpolation": "linear",
                   "crop": "detector box plus a small margin (about 6% of the width and 12% of the "
-                          "height on each side, as edge.reading.crop_plate cuts)"},
+                          "height on each side, as edge.recognition.reading.crop_plate cuts)"},
         "output": output,
         "alphabet": VOCAB,
         "pad": "_",
@@ -63,16 +63,35 @@ def val_score(model: Path, precision: str, head: str) -> tuple[float, dict]:
     return res["all"]["acc"], {"val": res, "latency": lat}
 
 
+def export_checkpoint(ckpt: Path, onnx_path: Path, head: str) -> Path:
+    """The float32 ONNX of a state dict, as train exports its best EMA weights."""
+    import torch
+
+    from training.ocr.model import PlateNet, PlateNetCTC
+    from training.ocr.train import DEFAULT_WIDTH, export
+
+    net = (PlateNetCTC if head == "ctc" else PlateNet)(width=DEFAULT_WIDTH)
+    net.load_state_dict(torch.load(ckpt, map_location="cpu"))
+    export(net.eval(), onnx_path)
+    return onnx_path
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--onnx", required=True, help="float32 model exported by train")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--onnx", help="float32 model exported by train")
+    src.add_argument("--ckpt", help="a committed *_ema.pt state dict (training/checkpoints/), exported first")
     ap.add_argument("--out", default="models")
     ap.add_argument("--head", choices=("slots", "ctc"), default="ctc")
     ap.add_argument("--tolerance", type=float, default=0.005, help="accuracy int8 may lose")
+    ap.add_argument("--precision", choices=("auto", "int8", "float32"), default="auto",
+                    help="auto: int8 when within --tolerance of float32 on val and faster")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp())
+    if args.ckpt:
+        args.onnx = str(export_checkpoint(Path(args.ckpt), work / "float32.onnx", args.head))
     acc32, rep32 = val_score(Path(args.onnx), "float32", args.head)
     tried = []
     for k, options in enumerate(CALIBRATIONS):  # the int8 that keeps the most of float32's accuracy
@@ -85,6 +104,8 @@ def main(argv=None):
     print(json.dumps({"float32": rep32, "int8": rep8}, indent=1))
     use_int8 = acc8 >= acc32 - args.tolerance and \
         rep8["latency"]["batch1_ms_per_plate"] < rep32["latency"]["batch1_ms_per_plate"]
+    if args.precision != "auto":
+        use_int8 = args.precision == "int8"
     chosen, precision = (int8, "int8") if use_int8 else (Path(args.onnx), "float32")
     shutil.copy(chosen, out / "plate_reader.onnx")
     (out / "plate_reader.json").write_text(json.dumps(sidecar(precision, args.head), indent=2) + "\n")

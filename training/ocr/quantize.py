@@ -32,7 +32,7 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
                                       QuantType, quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from edge.reading import crop_plate
+from edge.recognition.reading import crop_plate
 from edge.records import BoundingBox
 from training.ocr.common import SCRATCH, to_input
 

@@ -248,8 +248,7 @@ def log_line(msg: str):
     sys.stdout.flush()
 
 
-def main(argv=None):
-    t0 = _T0 if __name__ == "__main__" else time.time()  # budget includes imports, loading, worker start-up
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default=str(SCRATCH / "run"))
     ap.add_argument("--minutes", type=float, default=65.0)
@@ -280,11 +279,14 @@ def main(argv=None):
                     help="also train on real train boxes whose teacher read failed the agreement "
                          "filter but has every slot >= this probability and 4..8 characters "
                          "(0: off)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    t0 = _T0 if __name__ == "__main__" else time.time()  # budget includes imports, loading, worker start-up
+    args = parse_args(argv)
     width = tuple(int(v) for v in args.width.split(","))
     assert len(width) == 5, "--width takes five comma-separated channel counts"
-    budget = args.minutes * 60.0
-    deadline = t0 + budget
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
@@ -293,6 +295,27 @@ def main(argv=None):
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
 
+    sets = training_sets(args)
+    # start the batch workers before any CUDA / torch compute in this process (fork-safe)
+    next_batch, synth_kind = batch_source(args, sets, dev)
+    log_line(f"real hard {len(sets.hard)}, real soft {len(sets.soft)}, cn {len(sets.cn)}, val {len(sets.val[0])}, "
+             f"synth {synth_kind}, mix {sets.mix}, device {dev}, workers {args.workers}, width {width}, "
+             f"loaded in {time.time() - t0:.1f}s")
+    trainer = Trainer(args, width, dev, work, t0, sets)
+    trainer.run(next_batch, synth_kind)
+    trainer.finish()
+    if args.workers > 0:
+        del next_batch  # shuts the workers down
+
+
+class TrainingSets:
+    """The train items by kind, the batch mix and the two val sets (inputs, texts, sources)."""
+
+    def __init__(self, hard, soft, cn, val, val_tta, mix):
+        self.hard, self.soft, self.cn, self.val, self.val_tta, self.mix = hard, soft, cn, val, val_tta, mix
+
+
+def training_sets(args: argparse.Namespace) -> TrainingSets:
     sets = load_sets(args.pack)
     real = sets["real_train"]
     hard = [label_weight(r) for r in real if r.get("text")]
@@ -302,100 +325,144 @@ def main(argv=None):
                  and 4 <= len(r.get("teacher_text", "")) <= 8]
     soft = [r for r in real if not r.get("text") and r.get("teacher_p", 0) >= 0.3
             and 3 <= len(r.get("teacher_text", "")) <= 9 and "teacher_probs" in r]
-    cn = sets["cn_train"]
-    xv, yv, sv = val_inputs(sets["real_val"] + sets["cn_val"])
-    xw, yw, sw = val_inputs(tta_val(sets["real_val"]))
+    val = val_inputs(sets["real_val"] + sets["cn_val"])
+    val_tta = val_inputs(tta_val(sets["real_val"]))
+    return TrainingSets(hard, soft, sets["cn_train"], val, val_tta, batch_mix(args.batch, args.head, bool(soft)))
+
+
+def batch_mix(batch: int, head: str, has_soft: bool) -> dict[str, int]:
+    """How many items of each kind a batch holds: the proportions of a 64 batch."""
     mix = {"hard": 26, "soft": 8, "cn": 6}
-    mix["synth"] = args.batch - sum(mix.values())
-    if args.head == "ctc" or not soft:  # soft (slot) targets do not apply / absent: more real-hard
+    mix["synth"] = batch - sum(mix.values())
+    if head == "ctc" or not has_soft:  # soft (slot) targets do not apply / absent: more real-hard
         mix["hard"] += mix.pop("soft")
         mix["soft"] = 0
-    if args.batch != 64:  # keep the proportions of the 64 batch
+    if batch != 64:  # keep the proportions of the 64 batch
         base = dict(mix)
         for k in ("hard", "soft", "cn"):
-            mix[k] = int(round(base[k] * args.batch / 64))
-        mix["synth"] = args.batch - mix["hard"] - mix["soft"] - mix["cn"]
+            mix[k] = int(round(base[k] * batch / 64))
+        mix["synth"] = batch - mix["hard"] - mix["soft"] - mix["cn"]
+    return mix
 
-    # start the batch workers before any CUDA / torch compute in this process (fork-safe)
+
+def batch_source(args: argparse.Namespace, sets: TrainingSets, dev: torch.device):
+    """(next_batch, the synthetic renderer's kind): batches from --workers processes, or built
+    here."""
     if args.workers > 0:
-        loader = DataLoader(BatchStream(hard, soft, cn, mix, args.seed, args.edge_cut, args.context), batch_size=None,
-                            num_workers=args.workers, pin_memory=dev.type == "cuda",
+        stream = BatchStream(sets.hard, sets.soft, sets.cn, sets.mix, args.seed, args.edge_cut, args.context)
+        loader = DataLoader(stream, batch_size=None, num_workers=args.workers, pin_memory=dev.type == "cuda",
                             persistent_workers=True, prefetch_factor=4, timeout=300)
         batches = iter(loader)
-        synth_kind = SynthSource(args.seed + 1).kind  # what the workers will use (same import)
-        next_batch = lambda: next(batches)  # noqa: E731
-    else:
-        maker = BatchMaker(hard, soft, cn, mix, seed=args.seed, synth_seed=args.seed + 1, log=log_line,
-                           edge_cut=args.edge_cut, context=args.context)
-        synth_kind = maker.synth.kind
-        next_batch = maker.make
-    log_line(f"real hard {len(hard)}, real soft {len(soft)}, cn {len(cn)}, val {len(xv)}, synth {synth_kind}, "
-             f"mix {mix}, device {dev}, workers {args.workers}, width {width}, "
-             f"loaded in {time.time() - t0:.1f}s")
+        return batches.__next__, SynthSource(args.seed + 1).kind  # what the workers use (same import)
+    maker = BatchMaker(sets.hard, sets.soft, sets.cn, sets.mix, seed=args.seed, synth_seed=args.seed + 1,
+                       log=log_line, edge_cut=args.edge_cut, context=args.context)
+    return maker.make, maker.synth.kind
 
-    Net = PlateNetCTC if args.head == "ctc" else PlateNet
-    net = Net(width=width)
-    ema = Net(width=width)
-    if args.init:
-        ck = torch.load(args.init, map_location="cpu")
-        net.load_state_dict(ck.get("ema", ck) if isinstance(ck, dict) and "ema" in ck else ck)
-        log_line(f"initialised from {args.init}")
-    ema.load_state_dict(net.state_dict())
-    resumed = torch.load(args.resume, map_location="cpu") if args.resume else None
-    if resumed is not None:
-        net.load_state_dict(resumed["net"])
-        ema.load_state_dict(resumed["ema"])
-        log_line(f"resuming {args.resume} at step {resumed['step']}, "
-                 f"{resumed.get('trained_s', 0) / 60:.1f} min trained")
-    for p in ema.parameters():
-        p.requires_grad_(False)
-    net.to(dev)
-    ema.to(dev)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    ema_f, net_f, ema_i, net_i = [], [], [], []
-    for pe, pn in zip(ema.state_dict().values(), net.state_dict().values()):
-        (ema_f if pe.dtype.is_floating_point else ema_i).append(pe)
-        (net_f if pn.dtype.is_floating_point else net_i).append(pn)
-    xv_t = torch.from_numpy(np.stack(xv)).permute(0, 3, 1, 2).contiguous().to(dev)
-    xw_t = torch.from_numpy(np.stack(xw)).permute(0, 3, 1, 2).contiguous().to(dev) if xw else None
-    eval_chunk = 1024 if dev.type == "cuda" else 128
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    step, best, log = 0, -1.0, []
-    trained_before = 0.0
-    if resumed is not None:
-        opt.load_state_dict(resumed["opt"])
-        step, best, trained_before = resumed["step"], resumed.get("best", -1.0), resumed.get("trained_s", 0.0)
-        log = json.loads((work / "log.json").read_text()) if (work / "log.json").exists() else []
-        deadline -= trained_before  # the budget already spent
-    bar = None if args.no_bar else tqdm(
-        total=int(budget), unit="s", desc="train", bar_format="{l_bar}{bar}| {n:.0f}/{total}s {postfix}",
-        mininterval=2.0)
-    t_start = None
-    t_last, step_last = time.time(), 0
-    ce = kl = loss = torch.zeros(())
-    lr = 0.0
-    while True:
-        now = time.time()
-        if now >= deadline:
-            break
-        x, y, wts, soft_t, soft_mask = next_batch()
-        if t_start is None:
-            t_start = time.time()
-            log_line(f"first batch after {t_start - t0:.1f}s")
-        now = time.time()
-        if now >= deadline:
-            break
-        frac = (now - t_start + trained_before) / max(deadline - t_start + trained_before, 1e-6)
-        lr = args.lr * (min(1.0, step / args.warmup) if step < args.warmup else 0.5 * (1 + np.cos(np.pi * frac)))
-        for g in opt.param_groups:
+
+class Trainer:
+    """The net, its EMA and optimiser, the wall-clock schedule and the run's checkpoints in --work."""
+
+    def __init__(self, args: argparse.Namespace, width: tuple[int, ...], dev: torch.device, work: Path,
+                 t0: float, sets: TrainingSets) -> None:
+        self.args, self.width, self.dev, self.work, self.t0 = args, width, dev, work, t0
+        self.budget = args.minutes * 60.0
+        self.deadline = t0 + self.budget
+        self.Net = PlateNetCTC if args.head == "ctc" else PlateNet
+        self.net, self.ema, resumed = self._nets()
+        self.ema_f, self.net_f, self.ema_i, self.net_i = [], [], [], []
+        for pe, pn in zip(self.ema.state_dict().values(), self.net.state_dict().values()):
+            (self.ema_f if pe.dtype.is_floating_point else self.ema_i).append(pe)
+            (self.net_f if pn.dtype.is_floating_point else self.net_i).append(pn)
+        (xv, self.yv, self.sv), (xw, self.yw, self.sw) = sets.val, sets.val_tta
+        self.xv_t = torch.from_numpy(np.stack(xv)).permute(0, 3, 1, 2).contiguous().to(dev)
+        self.xw_t = torch.from_numpy(np.stack(xw)).permute(0, 3, 1, 2).contiguous().to(dev) if xw else None
+        self.eval_chunk = 1024 if dev.type == "cuda" else 128
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=args.lr, weight_decay=1e-4)
+        self.step, self.best, self.log = 0, -1.0, []
+        self.trained_before = 0.0
+        if resumed is not None:
+            self.opt.load_state_dict(resumed["opt"])
+            self.step, self.best = resumed["step"], resumed.get("best", -1.0)
+            self.trained_before = resumed.get("trained_s", 0.0)
+            self.log = json.loads((work / "log.json").read_text()) if (work / "log.json").exists() else []
+            self.deadline -= self.trained_before  # the budget already spent
+        self.t_start: float | None = None
+
+    def _nets(self):
+        """(net, EMA, the --resume checkpoint or None), on the device."""
+        args, width, dev = self.args, self.width, self.dev
+        net = self.Net(width=width)
+        ema = self.Net(width=width)
+        if args.init:
+            ck = torch.load(args.init, map_location="cpu")
+            net.load_state_dict(ck.get("ema", ck) if isinstance(ck, dict) and "ema" in ck else ck)
+            log_line(f"initialised from {args.init}")
+        ema.load_state_dict(net.state_dict())
+        resumed = torch.load(args.resume, map_location="cpu") if args.resume else None
+        if resumed is not None:
+            net.load_state_dict(resumed["net"])
+            ema.load_state_dict(resumed["ema"])
+            log_line(f"resuming {args.resume} at step {resumed['step']}, "
+                     f"{resumed.get('trained_s', 0) / 60:.1f} min trained")
+        for p in ema.parameters():
+            p.requires_grad_(False)
+        net.to(dev)
+        ema.to(dev)
+        if dev.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        return net, ema, resumed
+
+    def run(self, next_batch, synth_kind: str) -> None:
+        """Train until the deadline, scoring and saving every --eval-every steps."""
+        args = self.args
+        bar = None if args.no_bar else tqdm(
+            total=int(self.budget), unit="s", desc="train", bar_format="{l_bar}{bar}| {n:.0f}/{total}s {postfix}",
+            mininterval=2.0)
+        t_last, step_last = time.time(), 0
+        while True:
+            now = time.time()
+            if now >= self.deadline:
+                break
+            batch = next_batch()
+            if self.t_start is None:
+                self.t_start = time.time()
+                log_line(f"first batch after {self.t_start - self.t0:.1f}s")
+            now = time.time()
+            if now >= self.deadline:
+                break
+            lr = self.lr_at(now)
+            ce, kl, loss = self.train_step(batch, lr)
+            self.step += 1
+            if bar is not None and self.step % 20 == 0:
+                bar.n = min(int(time.time() - self.t0), int(self.budget))
+                bar.set_postfix_str(f"step {self.step} ce {ce.item():.3f} kl {kl.item():.3f} lr {lr:.1e} "
+                                    f"best {self.best:.3f}")
+            if self.step % args.eval_every == 0:
+                seconds_per_step = (time.time() - t_last) / max(self.step - step_last, 1)
+                self.evaluate_and_save(loss, ce, lr, synth_kind, seconds_per_step)
+                t_last, step_last = time.time(), self.step
+        if bar is not None:
+            bar.close()
+
+    def lr_at(self, now: float) -> float:
+        """A linear warm-up over --warmup steps, then a cosine over the wall-clock budget."""
+        args, step = self.args, self.step
+        trained = now - self.t_start + self.trained_before
+        frac = trained / max(self.deadline - self.t_start + self.trained_before, 1e-6)
+        return args.lr * (min(1.0, step / args.warmup) if step < args.warmup else 0.5 * (1 + np.cos(np.pi * frac)))
+
+    def train_step(self, batch, lr: float):
+        """One optimiser step on `batch` at `lr`, then the EMA update; returns (ce, kl, loss)."""
+        x, y, wts, soft_t, soft_mask = batch
+        dev, net = self.dev, self.net
+        for g in self.opt.param_groups:
             g["lr"] = lr
         x = x.to(dev, non_blocking=True).float().div_(255.0)
         y = y.to(dev, non_blocking=True)
         logits = net(x)
-        if args.head == "ctc":
+        if self.args.head == "ctc":
             lengths = (y != PAD_INDEX).sum(1)
             targets = y[y != PAD_INDEX]
             lp = F.log_softmax(logits, -1).transpose(0, 1)  # T,N,C
@@ -415,57 +482,56 @@ def main(argv=None):
         else:
             kl = torch.zeros((), device=dev)
             loss = ce
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        opt.step()
-        d = min(0.999, (1 + step) / (10 + step))
+        self.opt.step()
+        d = min(0.999, (1 + self.step) / (10 + self.step))
         with torch.no_grad():
-            torch._foreach_lerp_(ema_f, net_f, 1 - d)  # ema = d * ema + (1 - d) * net
-            for pe, pn in zip(ema_i, net_i):
+            torch._foreach_lerp_(self.ema_f, self.net_f, 1 - d)  # ema = d * ema + (1 - d) * net
+            for pe, pn in zip(self.ema_i, self.net_i):
                 pe.copy_(pn)
-        step += 1
-        if bar is not None and step % 20 == 0:
-            bar.n = min(int(time.time() - t0), int(budget))
-            bar.set_postfix_str(f"step {step} ce {ce.item():.3f} kl {kl.item():.3f} lr {lr:.1e} best {best:.3f}")
-        if step % args.eval_every == 0:
-            te = time.time()
-            acc, per = evaluate(ema, xv_t, yv, sv, eval_chunk)
-            acc_w, per_w = evaluate(ema, xw_t, yw, sw, eval_chunk) if xw_t is not None else (0.0, {})
-            sps = (te - t_last) / max(step - step_last, 1)
-            rec = {"step": step, "min": round((time.time() - t0) / 60, 2), "loss": round(loss.item(), 4),
-                   "ce": round(ce.item(), 4), "lr": float(f"{lr:.3g}"), "val_acc": round(acc, 4),
-                   "per_source": per, "val_tta": round(acc_w, 4), "per_source_tta": per_w, "synth": synth_kind, "steps_per_s": round(1 / max(sps, 1e-9), 2),
-                   "width": list(width)}
-            log.append(rec)
-            log_line(json.dumps(rec))
-            torch.save({"net": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
-                        "width": list(width), "best": max(best, acc),
-                        "trained_s": trained_before + time.time() - t_start}, work / "last.pt")
-            if acc > best:
-                best = acc
-                torch.save(ema.state_dict(), work / "best_ema.pt")
-                export(cpu_copy(Net, width, ema), work / "best.onnx")
-            (work / "log.json").write_text(json.dumps(log, indent=1))
-            t_last, step_last = time.time(), step
-    if bar is not None:
-        bar.close()
-    t_end = time.time()
-    acc, per = evaluate(ema, xv_t, yv, sv, eval_chunk)
-    log.append({"step": step, "final": True, "val_acc": round(acc, 4), "per_source": per,
-                "train_s": round(t_end - (t_start or t_end), 1), "width": list(width)})
-    torch.save(ema.state_dict(), work / "final_ema.pt")
-    export(cpu_copy(Net, width, ema), work / "final.onnx")
-    if best < 0 or not (work / "best.onnx").exists():  # no evaluation ran: final is the best so far
-        best = acc
-        torch.save(ema.state_dict(), work / "best_ema.pt")
-        export(cpu_copy(Net, width, ema), work / "best.onnx")
-    (work / "log.json").write_text(json.dumps(log, indent=1))
-    rate = step / max(t_end - (t_start or t_end), 1e-9)
-    log_line(f"final val acc {acc:.4f} {per}; best {best:.4f}; steps {step} ({rate:.2f}/s); "
-             f"total {time.time() - t0:.1f}s")
-    if args.workers > 0:
-        del batches  # shuts the workers down
+        return ce, kl, loss
+
+    def evaluate_and_save(self, loss, ce, lr: float, synth_kind: str, seconds_per_step: float) -> None:
+        """Score the EMA weights on both val sets, log it, save last.pt, and best_ema.pt and
+        best.onnx when it is the best so far."""
+        step, width, work = self.step, self.width, self.work
+        acc, per = evaluate(self.ema, self.xv_t, self.yv, self.sv, self.eval_chunk)
+        acc_w, per_w = evaluate(self.ema, self.xw_t, self.yw, self.sw, self.eval_chunk) \
+            if self.xw_t is not None else (0.0, {})
+        rec = {"step": step, "min": round((time.time() - self.t0) / 60, 2), "loss": round(loss.item(), 4),
+               "ce": round(ce.item(), 4), "lr": float(f"{lr:.3g}"), "val_acc": round(acc, 4),
+               "per_source": per, "val_tta": round(acc_w, 4), "per_source_tta": per_w, "synth": synth_kind,
+               "steps_per_s": round(1 / max(seconds_per_step, 1e-9), 2), "width": list(width)}
+        self.log.append(rec)
+        log_line(json.dumps(rec))
+        torch.save({"net": self.net.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+                    "step": step, "width": list(width), "best": max(self.best, acc),
+                    "trained_s": self.trained_before + time.time() - self.t_start}, work / "last.pt")
+        if acc > self.best:
+            self.best = acc
+            torch.save(self.ema.state_dict(), work / "best_ema.pt")
+            export(cpu_copy(self.Net, width, self.ema), work / "best.onnx")
+        (work / "log.json").write_text(json.dumps(self.log, indent=1))
+
+    def finish(self) -> None:
+        """The final score and final_ema.pt / final.onnx (and best_* when no evaluation ran)."""
+        step, width, work, ema = self.step, self.width, self.work, self.ema
+        t_end = time.time()
+        acc, per = evaluate(ema, self.xv_t, self.yv, self.sv, self.eval_chunk)
+        self.log.append({"step": step, "final": True, "val_acc": round(acc, 4), "per_source": per,
+                         "train_s": round(t_end - (self.t_start or t_end), 1), "width": list(width)})
+        torch.save(ema.state_dict(), work / "final_ema.pt")
+        export(cpu_copy(self.Net, width, ema), work / "final.onnx")
+        if self.best < 0 or not (work / "best.onnx").exists():  # no evaluation ran: final is the best so far
+            self.best = acc
+            torch.save(ema.state_dict(), work / "best_ema.pt")
+            export(cpu_copy(self.Net, width, ema), work / "best.onnx")
+        (work / "log.json").write_text(json.dumps(self.log, indent=1))
+        rate = step / max(t_end - (self.t_start or t_end), 1e-9)
+        log_line(f"final val acc {acc:.4f} {per}; best {self.best:.4f}; steps {step} ({rate:.2f}/s); "
+                 f"total {time.time() - self.t0:.1f}s")
 
 
 if __name__ == "__main__":
