@@ -122,8 +122,8 @@ def _context():
 def in_workers(paths: list[Path], config: Any, workers: int, is_video) \
         -> Iterator[tuple[Path, Future | None]]:
     """Each input in order with the future of its photo's (line, warnings); None for a video."""
-    import edge.app  # noqa: F401 - imported once here, shared by forked workers
-    import edge.recognition.models.detector  # noqa: F401
+    import edge.recognition.models.detector  # noqa: F401 - imported once here, shared by forked workers
+    import edge.recognition.models.loading  # noqa: F401
     import edge.recognition.models.reader  # noqa: F401
     import edge.recognition.reading  # noqa: F401
 
