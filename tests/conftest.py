@@ -16,7 +16,6 @@ share are in tests/helpers.py.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 
 from edge.delivery.mqtt import MqttConfig
-from tests.helpers import Collector, Mosquitto, Rig, TlsFiles, find_binary, make_clip
+from tests.helpers import Collector, Mosquitto, Rig, TlsFiles, find_binary, make_clip, small_tmpfs
 
 
 @pytest.fixture(scope="session")
@@ -90,17 +89,8 @@ def tls_certs(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 @pytest.fixture
 def tiny_fs(tmp_path) -> Iterator[Path]:
     """A real 320 kB tmpfs (needs root + mount); disk-full and read-only checks use it."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(mnt)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs here: {r.stderr.decode().strip()}")
-    try:
+    with small_tmpfs(tmp_path / "mnt", "320k") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from edge.app import Application
 from edge.delivery.event_json import EventEncoder
 from edge.delivery.outbox import Outbox, OutboxConfig
 from edge.configuration.settings import load_config
-from tests.helpers import REPO, Collector, make_clip, make_event, start_edge, wait_until, write_config
+from tests.helpers import REPO, Collector, make_clip, make_event, start_edge, wait_until, write_config, small_tmpfs
 
 # Imported where used, so that this file also runs against the code before issue 17 (each test
 # then fails on its own assertion or on the missing piece, not the whole file at import).
@@ -43,17 +43,8 @@ def fast_video_config(tmp_path: Path, extra: str = "", loop: bool = False) -> Pa
 @pytest.fixture
 def small_fs(tmp_path) -> Iterator[Path]:
     """A real 1 MB tmpfs (root and mount needed; skipped with the reason otherwise)."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs (the max_page_count tests cover the logic)")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs here: {r.stderr.decode().strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "1m", " (the max_page_count tests cover the logic)") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def fill_outbox(outbox: Outbox) -> int:
