@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if finer:
         print("finer stages (per frame where they ran; decode, reader batch and event per call):")
         for stage, v in finer.items():
-            print(f"  {stage:<12} {v['n']:>6} {v['p50']:>8.2f} {v['p95']:>8.2f} {v['mean']:>8.2f}")
+            print(f"  {stage:<15} {v['n']:>5} {v['p50']:>8.2f} {v['p95']:>8.2f} {v['mean']:>8.2f}")
     for what, v in per_frame.items():
-        print(f"  {what:<12} per analysed frame: p50 {v['p50']:g}, p95 {v['p95']:g}, mean {v['mean']:.2f}")
+        print(f"  {what + ' per analysed frame':<34} p50 {v['p50']:g}, p95 {v['p95']:g}, mean {v['mean']:.2f}")
     return 0
