@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,9 @@ class ExpiringStore(Protocol):
     def expire_sent(self) -> int: ...
 
     def checkpoint(self) -> None: ...
+
+
+SHORT_RETENTION_S = 1.0  # at most this long is waited for at shutdown
 
 
 def sweep_interval_s(keep_sent_s: float) -> float:
@@ -66,9 +70,13 @@ class RetentionSweeper:
             self.sweep()
 
     def stop(self) -> None:
-        """Stop the thread and sweep a last time (events delivered during shutdown)."""
+        """Stop the thread and sweep a last time (events delivered during shutdown). A retention
+        under a second is waited out first, so that the rows delivered at the stop leave with it
+        rather than at the next start."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(2.0)
+        if 0.0 < self.keep_sent_s <= SHORT_RETENTION_S:
+            time.sleep(self.keep_sent_s)
         self.sweep()
         self.store.checkpoint()

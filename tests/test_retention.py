@@ -137,3 +137,15 @@ def test_rows_deleted_on_delivery_leave_the_wal_at_the_next_sweep(tmp_path):
             assert wait_until(lambda: not any(t.encode() in file_bytes(db) for t in TEXTS), 5)
         finally:
             sweeper.stop()
+
+
+def test_a_retention_under_a_second_is_honoured_at_the_stop(tmp_path):
+    """Rows acknowledged just before the stop, with keep_sent_s 0.2: gone when stop() returns."""
+    with Outbox(OutboxConfig(), path=tmp_path / "o.db", keep_sent_s=0.2) as ob:
+        sweeper = RetentionSweeper(ob, 0.2).start()
+        for text in TEXTS:
+            ob.append(make_event(text), ENC)
+        ob.mark_sent([1, 2, 3])
+        assert len(ob.rows()) == 3  # not yet old enough
+        sweeper.stop()
+        assert ob.rows() == []
