@@ -41,6 +41,8 @@ from tqdm import tqdm  # noqa: E402
 
 from training.ocr.augment import photometric, warp_crop  # noqa: E402
 from training.ocr.common import PAD_INDEX, SCRATCH, VOCAB, encode, to_input  # noqa: E402
+from training.ocr.distil import TOP_K, TeacherReader  # noqa: E402
+from training.ocr.distil import targets as distil_targets  # noqa: E402
 from training.ocr.model import ExportWrapper, PlateNet, PlateNetCTC  # noqa: E402
 from training.ocr.synthetic import SynthSource  # noqa: E402
 
@@ -145,6 +147,21 @@ def evaluate(net, xs, ys, src, chunk: int = 128):
     return tot[0] / max(tot[1], 1), {k: f"{a}/{n}" for k, (a, n) in sorted(per.items())}
 
 
+def ctc_over_alternatives(lp: torch.Tensor, y_alt: torch.Tensor, p_alt: torch.Tensor) -> torch.Tensor:
+    """Per item: the probability-weighted mean over its alternative texts of the CTC loss per
+    character. lp [T, N, C] log-probabilities, y_alt [N, K, SLOTS], p_alt [N, K] (0 = unused)."""
+    n, k = p_alt.shape
+    item, alt = torch.nonzero(p_alt > 0, as_tuple=True)
+    ys = y_alt[item, alt]
+    lengths = (ys != PAD_INDEX).sum(1)
+    per = F.ctc_loss(lp[:, item], ys[ys != PAD_INDEX],
+                     torch.full((len(item),), lp.shape[0], dtype=torch.long, device=lp.device),
+                     lengths, blank=PAD_INDEX, zero_infinity=True, reduction="none") / lengths.clamp_min(1)
+    p = p_alt[item, alt]
+    total = torch.zeros(n, device=lp.device).index_add_(0, item, per * p)
+    return total / p_alt.sum(1).clamp_min(1e-9)
+
+
 def export(net, path: Path):
     wrapper = ExportWrapper(net).eval()
     torch.onnx.export(wrapper, torch.zeros(1, 64, 128, 3, dtype=torch.uint8), str(path),
@@ -168,9 +185,11 @@ class BatchMaker:
     POOL = 4000
 
     def __init__(self, hard, soft, cn, mix, seed, synth_seed, log=None, edge_cut: float = 0.0,
-                 context: float = 0.0):
+                 context: float = 0.0, real_all=()):
         self.hard, self.soft, self.cn, self.mix = hard, soft, cn, mix
         self.edge_cut, self.context = edge_cut, context
+        self.real_all = list(real_all)  # every real train box, labelled or not (--distil)
+        self.teacher = None
         self.rng = np.random.default_rng(seed)
         self.synth = SynthSource(synth_seed)
         self.pool: list = []
@@ -184,11 +203,26 @@ class BatchMaker:
         self.n += 1
         use_soft = mix["soft"] > 0
         xs, ys, soft_t, soft_mask, wts = [], [], [], [], []
+        alt: list[tuple[np.ndarray, np.ndarray]] = []  # (texts, probabilities) per item, --distil
         zero = np.zeros((9, 37), np.float32)
         for r in (self.hard[i] for i in rng.integers(0, len(self.hard), mix["hard"])):
             xs.append(photometric(warp_crop(r["cut"], r["box"], rng, edge_cut=self.edge_cut), rng))
             ys.append(encode(r["text"]))
             soft_mask.append(0.0); soft_t.append(zero); wts.append(r.get("weight", 1.0))
+        n_distil = mix.get("distil", 0)
+        if n_distil:
+            views = [photometric(warp_crop(r["cut"], r["box"], rng, edge_cut=self.edge_cut), rng)
+                     for r in (self.real_all[i] for i in rng.integers(0, len(self.real_all), n_distil))]
+            if self.teacher is None:
+                self.teacher = TeacherReader()
+            reads = self.teacher.read(np.stack([cv2.cvtColor(v, cv2.COLOR_BGR2RGB) for v in views]))
+            for v, rd in zip(views, reads):
+                if not rd:  # nothing the teacher would read: no target
+                    continue
+                xs.append(v)
+                ys.append(encode(rd[0][0]))
+                soft_mask.append(0.0); soft_t.append(zero); wts.append(min(1.0, sum(p for _, p in rd)))
+                alt.append(distil_targets(rd, encode))
         for r in (self.soft[i] for i in rng.integers(0, len(self.soft), mix["soft"]) if use_soft):
             xs.append(photometric(warp_crop(r["cut"], r["box"], rng, strength=0.5), rng))
             ys.append(np.full(9, -100, np.int64)); wts.append(1.0)
@@ -216,19 +250,29 @@ class BatchMaker:
         x = torch.from_numpy(np.stack([cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in xs])).permute(0, 3, 1, 2)
         y = torch.from_numpy(np.stack(ys))
         w = torch.tensor(wts, dtype=torch.float32)
+        if n_distil:  # every other item has its one label as its only alternative
+            n_hard = mix["hard"]  # the hard items come first, then the distilled ones
+            plain = [(np.stack([yy] + [np.full(9, PAD_INDEX, np.int64)] * (TOP_K - 1)),
+                      np.array([1.0] + [0.0] * (TOP_K - 1), np.float32)) for yy in ys]
+            alts = plain[:n_hard] + alt + plain[n_hard + len(alt):]
+            y_alt = torch.from_numpy(np.stack([a for a, _ in alts]))
+            p_alt = torch.from_numpy(np.stack([p for _, p in alts]))
+        else:
+            y_alt = p_alt = torch.zeros(0)
         if use_soft:
-            return x.contiguous(), y, w, torch.from_numpy(np.stack(soft_t)), torch.tensor(soft_mask)
-        return x.contiguous(), y, w, torch.zeros(0), torch.zeros(0)
+            return x.contiguous(), y, w, torch.from_numpy(np.stack(soft_t)), torch.tensor(soft_mask), y_alt, p_alt
+        return x.contiguous(), y, w, torch.zeros(0), torch.zeros(0), y_alt, p_alt
 
 
 class BatchStream(IterableDataset):
     """Endless stream of ready batches; each DataLoader worker has its own BatchMaker seeded
     with (seed, worker id)."""
 
-    def __init__(self, hard, soft, cn, mix, seed, edge_cut: float = 0.0, context: float = 0.0):
+    def __init__(self, hard, soft, cn, mix, seed, edge_cut: float = 0.0, context: float = 0.0,
+                 real_all=()):
         super().__init__()
         self.hard, self.soft, self.cn, self.mix, self.seed = hard, soft, cn, mix, seed
-        self.edge_cut, self.context = edge_cut, context
+        self.edge_cut, self.context, self.real_all = edge_cut, context, real_all
 
     def __iter__(self):
         info = get_worker_info()
@@ -236,7 +280,7 @@ class BatchStream(IterableDataset):
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
         maker = BatchMaker(self.hard, self.soft, self.cn, self.mix, seed=[self.seed, wid], edge_cut=self.edge_cut,
-                           context=self.context,
+                           context=self.context, real_all=self.real_all,
                            synth_seed=[self.seed, wid, 1],
                            log=(lambda m: print(f"[worker {wid}] {m}", flush=True)) if wid == 0 else None)
         while True:
@@ -279,6 +323,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="also train on real train boxes whose teacher read failed the agreement "
                          "filter but has every slot >= this probability and 4..8 characters "
                          "(0: off)")
+    ap.add_argument("--distil", type=int, default=0,
+                    help="add this many crops per batch from every real train box (labelled or "
+                         "not), each augmented view read online by the teacher; the student learns "
+                         "the teacher's likeliest texts by CTC, weighted by their probabilities")
     return ap.parse_args(argv)
 
 
@@ -311,8 +359,9 @@ def main(argv=None):
 class TrainingSets:
     """The train items by kind, the batch mix and the two val sets (inputs, texts, sources)."""
 
-    def __init__(self, hard, soft, cn, val, val_tta, mix):
+    def __init__(self, hard, soft, cn, val, val_tta, mix, real_all=()):
         self.hard, self.soft, self.cn, self.val, self.val_tta, self.mix = hard, soft, cn, val, val_tta, mix
+        self.real_all = real_all
 
 
 def training_sets(args: argparse.Namespace) -> TrainingSets:
@@ -327,7 +376,11 @@ def training_sets(args: argparse.Namespace) -> TrainingSets:
             and 3 <= len(r.get("teacher_text", "")) <= 9 and "teacher_probs" in r]
     val = val_inputs(sets["real_val"] + sets["cn_val"])
     val_tta = val_inputs(tta_val(sets["real_val"]))
-    return TrainingSets(hard, soft, sets["cn_train"], val, val_tta, batch_mix(args.batch, args.head, bool(soft)))
+    mix = batch_mix(args.batch, args.head, bool(soft))
+    if args.distil:
+        assert args.head == "ctc", "--distil trains the CTC head"
+        mix["distil"] = args.distil
+    return TrainingSets(hard, soft, sets["cn_train"], val, val_tta, mix, real if args.distil else ())
 
 
 def batch_mix(batch: int, head: str, has_soft: bool) -> dict[str, int]:
@@ -349,13 +402,15 @@ def batch_source(args: argparse.Namespace, sets: TrainingSets, dev: torch.device
     """(next_batch, the synthetic renderer's kind): batches from --workers processes, or built
     here."""
     if args.workers > 0:
-        stream = BatchStream(sets.hard, sets.soft, sets.cn, sets.mix, args.seed, args.edge_cut, args.context)
+        stream = BatchStream(sets.hard, sets.soft, sets.cn, sets.mix, args.seed, args.edge_cut, args.context,
+                             sets.real_all)
         loader = DataLoader(stream, batch_size=None, num_workers=args.workers, pin_memory=dev.type == "cuda",
                             persistent_workers=True, prefetch_factor=4, timeout=300)
         batches = iter(loader)
         return batches.__next__, SynthSource(args.seed + 1).kind  # what the workers use (same import)
     maker = BatchMaker(sets.hard, sets.soft, sets.cn, sets.mix, seed=args.seed, synth_seed=args.seed + 1,
-                       log=log_line, edge_cut=args.edge_cut, context=args.context)
+                       log=log_line, edge_cut=args.edge_cut, context=args.context,
+                       real_all=sets.real_all)
     return maker.make, maker.synth.kind
 
 
@@ -455,7 +510,7 @@ class Trainer:
 
     def train_step(self, batch, lr: float):
         """One optimiser step on `batch` at `lr`, then the EMA update; returns (ce, kl, loss)."""
-        x, y, wts, soft_t, soft_mask = batch
+        x, y, wts, soft_t, soft_mask, y_alt, p_alt = batch
         dev, net = self.dev, self.net
         for g in self.opt.param_groups:
             g["lr"] = lr
@@ -463,13 +518,17 @@ class Trainer:
         y = y.to(dev, non_blocking=True)
         logits = net(x)
         if self.args.head == "ctc":
-            lengths = (y != PAD_INDEX).sum(1)
-            targets = y[y != PAD_INDEX]
             lp = F.log_softmax(logits, -1).transpose(0, 1)  # T,N,C
-            per = F.ctc_loss(lp, targets, torch.full((len(y),), lp.shape[0], dtype=torch.long, device=dev),
-                             lengths, blank=PAD_INDEX, zero_infinity=True, reduction="none")
+            if y_alt.numel():
+                per = ctc_over_alternatives(lp, y_alt.to(dev), p_alt.to(dev))
+            else:
+                lengths = (y != PAD_INDEX).sum(1)
+                per = F.ctc_loss(lp, y[y != PAD_INDEX], torch.full((len(y),), lp.shape[0], dtype=torch.long,
+                                                                   device=dev),
+                                 lengths, blank=PAD_INDEX, zero_infinity=True, reduction="none")
+                per = per / lengths.clamp_min(1)
             wts = wts.to(dev, non_blocking=True)
-            ce = (per / lengths.clamp_min(1) * wts).sum() / wts.sum()  # the "mean" reduction, weighted
+            ce = (per * wts).sum() / wts.sum()  # the "mean" reduction, weighted
         else:
             ce = F.cross_entropy(logits.reshape(-1, 37), y.reshape(-1), ignore_index=-100,
                                  label_smoothing=0.05)
