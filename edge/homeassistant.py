@@ -15,13 +15,13 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from typing import TYPE_CHECKING, Any
 
 from edge import __version__
-from edge.delivery.mqtt import MqttConfig, read_password, ssl_context
+from edge.delivery.mqtt_config import MqttConfig, read_password, ssl_context
+
+if TYPE_CHECKING:  # paho is imported when discovery starts, not by every command loading the config
+    import paho.mqtt.client as mqtt
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,9 @@ class DiscoveryPublisher:
         self._client: mqtt.Client | None = None
 
     def start(self) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
         cfg = self.mqtt_cfg
         password = read_password(cfg)
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,

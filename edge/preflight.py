@@ -48,7 +48,7 @@ def _source(config: AppConfig) -> None:
 def _mqtt(config: AppConfig) -> None:
     if not config.mqtt_enabled:
         return
-    from edge.delivery.mqtt import read_password, ssl_context
+    from edge.delivery.mqtt_config import read_password, ssl_context
 
     cfg = config.mqtt
     for key in ("tls_ca", "tls_cert", "tls_key"):

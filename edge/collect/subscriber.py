@@ -24,7 +24,7 @@ from paho.mqtt.properties import Properties
 
 from edge.collect.records import BadRead, CollectedRead, parse_read
 from edge.collect.store import SqlStore, StoreError
-from edge.delivery.mqtt import MqttConfig, read_password, ssl_context
+from edge.delivery.mqtt_config import MqttConfig, read_password, ssl_context
 
 log = logging.getLogger("edge.collect")
 

@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _mqtt_config(args: argparse.Namespace) -> Any:
     from edge.configuration.validation import replace_section
-    from edge.delivery.mqtt import MqttConfig
+    from edge.delivery.mqtt_config import MqttConfig
 
     cfg = MqttConfig()
     if args.config is not None:

@@ -28,7 +28,7 @@ from edge.gps import GpsConfig
 from edge.homeassistant import HomeAssistantConfig
 from edge.metrics import MetricsConfig
 from edge.motion import MotionConfig
-from edge.delivery.mqtt import MqttConfig
+from edge.delivery.mqtt_config import MqttConfig
 from edge.delivery.outbox import OutboxConfig
 from edge.preview import PreviewConfig
 from edge.privacy import PrivacyConfig

@@ -15,17 +15,32 @@ enabled = true`), or by the stand-alone `edge preview` on a box not yet configur
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from edge.preview.drawing import annotate, encode_jpeg, plate_json
-from edge.preview.hub import PreviewHub
-from edge.preview.server import PreviewError, PreviewServer
+if TYPE_CHECKING:
+    from edge.preview.hub import PreviewHub
+    from edge.preview.server import PreviewServer
 
 log = logging.getLogger(__name__)
+
+# loaded on first use, so that loading the settings (PreviewConfig) does not import the server
+_LAZY = {"annotate": "edge.preview.drawing", "encode_jpeg": "edge.preview.drawing",
+         "plate_json": "edge.preview.drawing", "PreviewHub": "edge.preview.hub",
+         "PreviewError": "edge.preview.server", "PreviewServer": "edge.preview.server"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
 
 __all__ = ["PreviewConfig", "PreviewError", "PreviewHub", "PreviewServer", "annotate", "encode_jpeg",
            "is_loopback", "parse_bind", "plate_json", "read_token", "start_preview"]
@@ -81,6 +96,8 @@ def is_loopback(host: str) -> bool:
 
 def read_token(config: PreviewConfig, token: str | None = None) -> str | None:
     """The access token: explicit, else token_file's first line, else $CREDENTIALS_DIRECTORY/preview-token."""
+    from edge.preview.server import PreviewError
+
     if token:
         return token.strip()
     path = config.token_file
@@ -101,6 +118,9 @@ def read_token(config: PreviewConfig, token: str | None = None) -> str | None:
 def start_preview(config: PreviewConfig, hub: PreviewHub | None = None, token: str | None = None,
                   **views) -> PreviewServer | None:
     """For `edge run`: the preview server when `[preview] enabled = true`, else None."""
+    from edge.preview.hub import PreviewHub
+    from edge.preview.server import PreviewServer
+
     if not config.enabled:
         return None
     hub = hub or PreviewHub(config.jpeg_quality, config.max_width)
