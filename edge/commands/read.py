@@ -31,12 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
     p.add_argument("--config", type=Path, help="TOML config (models, formats, tracking)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
-                   help="photos read by N processes at once, output in input order (default 0: one "
-                        "per core, fewer if memory is short; 1: all in this process)")
+                   help="photos read N at once by worker threads sharing the models, output in input "
+                        "order (default 0: one per core, fewer if memory is short; 1: one at a time)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.commands.read_workers import default_workers, in_workers
+    from edge.commands.read_workers import default_workers, in_workers, worker_threads
     from edge.configuration.settings import load_config
     from edge.configuration.validation import ConfigError
 
@@ -50,33 +50,25 @@ def run(args: argparse.Namespace) -> int:
         return 2
     paths = list(_expand(args.inputs))
     photos = sum(not _is_video(p) for p in paths)
-    workers = min(args.workers or default_workers(), photos)
-    models = None
-    if workers <= 1:  # in this process (also checks the models before a video is read)
-        try:
-            models = _load_models(config)
-        except (ConfigError, OSError, RuntimeError) as exc:
-            print(f"edge read: {exc}", file=sys.stderr)
-            return 2
+    workers = max(1, min(args.workers or default_workers(), photos))
+    try:  # here, before anything is read (also checks the models before a video is read)
+        models = _load_models(config, worker_threads(workers) if workers > 1 else None)
+    except (ConfigError, OSError, RuntimeError) as exc:
+        print(f"edge read: {exc}", file=sys.stderr)
+        return 2
 
     failures = 0
     out = sys.stdout
     if args.format == "table":
         print(f"{'input':<40} {'plate':<10} {'conf':>5}  {'box':<22} {'ms det+ocr':<11} region", file=out)
-    inputs = in_workers(paths, config, workers, _is_video) if workers > 1 else _decoded_ahead(iter(paths))
+    inputs = in_workers(paths, models, workers, _is_video) if workers > 1 else _decoded_ahead(iter(paths))
     for path, pending in inputs:
         try:
             if pending is None:
                 for event_json in _read_video(path, config):
                     _emit_video_event(out, args.format, path, event_json)
             elif workers > 1:
-                try:
-                    line, warnings = pending.result()
-                except InputError:
-                    raise
-                except (ConfigError, OSError, RuntimeError) as exc:  # the models, in a worker
-                    print(f"edge read: {exc}", file=sys.stderr)
-                    return 2
+                line, warnings = pending.result()
                 for warning in warnings:
                     print(f"edge read: {path}: {warning}", file=sys.stderr)
                 _emit_image(out, args.format, line)
@@ -94,9 +86,19 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _load_models(config):
+def _load_models(config, threads: int | None = None):
+    """The models for photos; `threads`: each session's and OpenCV's threads when several
+    workers share them (else the config's)."""
+    import dataclasses
+
     from edge.recognition.models.loading import load_readers
 
+    if threads is not None:
+        import cv2
+
+        cv2.setNumThreads(threads)
+        config = dataclasses.replace(config, detector=dataclasses.replace(config.detector,
+                                                                            stills_threads=threads))
     return load_readers(config, stills=True)
 
 

@@ -1,16 +1,17 @@
-"""`edge read` on many photos with a worker process per core, output in input order.
+"""`edge read` on many photos with a worker thread per core, output in input order.
 
 One photo is a chain of steps that mostly holds one core (decode, the detector's passes one
-after another, the reader's small batches, Python between them), so a second core helps one
-photo little; two photos at once use both. Each worker is a process (the GIL would serialise
-threads' Python work), loads the models once (one onnxruntime session each for the detector and
-the reader, reused for every photo it gets) and reads whole photos: decode, detect, read. The
-parent hands out the inputs a few ahead of the one it prints, prints each photo's line in input
-order, and reads videos itself, in their place, as `edge read` always has.
+after another, the reader's small batches), so a second core helps one photo little; two
+photos at once use both. The workers are threads of this process sharing one set of models:
+onnxruntime and OpenCV, where a photo's time goes, run without the GIL, and one session may be
+run from several threads at once. Side by side with a process per core this was as fast, with
+one copy of the models and libraries in memory instead of one per process (benchmarks/speed.md).
+The caller hands out the inputs a few ahead of the one it prints, prints each photo's line in
+input order, and reads videos itself, in their place, as `edge read` always has.
 
-Each worker's detector gets cores / workers onnxruntime threads (one on a 2-core machine with
-two workers), its OpenCV as many; the reads are the same as one process's (the models give the
-same outputs whatever their thread count; checked on real photos, benchmarks/speed.md).
+Each session gets cores / workers onnxruntime threads (one on a 2-core machine with two
+workers), OpenCV as many; the reads are the same as with one worker (the models give the same
+outputs whatever their thread count).
 
 Memory: each worker holds one photo at a time; a 24 MP photo peaks at about 235 MB in one
 process (edge.recognition.stills), so the default number of workers is also bounded by the memory the
@@ -20,15 +21,16 @@ system says is available (MEMORY_PER_WORKER_MB each).
 from __future__ import annotations
 
 import os
-import sys
-import threading
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-# inputs handed out ahead of the one being printed, per worker (bounded memory in the parent)
+if TYPE_CHECKING:
+    from edge.recognition.models.loading import Models
+
+# inputs handed out ahead of the one being printed, per worker (bounded memory)
 AHEAD_PER_WORKER = 2
 # what one worker may need at its peak (a 24 MP photo at full size: about 235 MB)
 MEMORY_PER_WORKER_MB = 300
@@ -61,84 +63,32 @@ def default_workers() -> int:
     return n
 
 
-# -- in the worker ------------------------------------------------------------------------
-
-_config: Any = None
-_threads = 1
-_models: Any = None
+def worker_threads(workers: int) -> int:
+    """The onnxruntime / OpenCV threads each worker's steps get."""
+    return max(1, cores() // workers)
 
 
-def _init(config: Any, threads: int) -> None:
-    global _config, _threads, _models
-    _config, _threads, _models = config, threads, None
-    import cv2
-
-    cv2.setNumThreads(threads)
-
-
-def _load() -> Any:
-    global _models
-    if _models is None:
-        import dataclasses
-
-        from edge.recognition.models.loading import load_readers
-
-        config = dataclasses.replace(_config, detector=dataclasses.replace(
-            _config.detector, stills_threads=_threads))
-        _models = load_readers(config, stills=True)
-    return _models
-
-
-def read_photo(path: Path) -> tuple[dict, list[str]]:
-    """One photo's JSON line and its warnings (InputError for a photo that cannot be read)."""
-    from edge.commands.read import _decode, _read_image
-
-    models = _load()  # errors loading the models reach the parent through the first photo
-    still = _decode(path)
-    warnings = ["warning: the JPEG ends early (a partial copy?); read what could be decoded"] \
-        if still.cut_short else []
-    return _read_image(path, still, models), warnings
-
-
-# -- in the parent ------------------------------------------------------------------------
-
-def _context():
-    import multiprocessing as mp
-
-    # fork shares the imported modules at no cost (spawn imports them again in each worker:
-    # 4.9 s against 3.2 s for 100 photos, benchmarks/speed.md), but a child can hang creating
-    # its sessions when this process ran onnxruntime with a thread pool before forking (seen
-    # in a test run that had read photos in-process): fork only a process that has not even
-    # imported onnxruntime (the `edge read` command: the workers import it), and that runs no
-    # other Python thread
-    how = os.environ.get("EDGE_READ_START", "")  # fork, spawn or forkserver: to measure them
-    if how in ("fork", "spawn", "forkserver"):
-        return mp.get_context(how)
-    if sys.platform.startswith("linux") and "onnxruntime" not in sys.modules and threading.active_count() == 1:
-        return mp.get_context("fork")
-    return mp.get_context("spawn")
-
-
-def in_workers(paths: list[Path], config: Any, workers: int, is_video) \
+def in_workers(paths: list[Path], models: Models, workers: int, is_video) \
         -> Iterator[tuple[Path, Future | None]]:
     """Each input in order with the future of its photo's (line, warnings); None for a video."""
-    import edge.recognition.models.detector  # noqa: F401 - imported once here, shared by forked workers
-    import edge.recognition.models.loading  # noqa: F401
-    import edge.recognition.models.reader  # noqa: F401
-    import edge.recognition.reading  # noqa: F401
-
-    threads = max(1, cores() // workers)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(),
-                               initializer=_init, initargs=(config, threads))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read")
     try:
-        # forked now, while this process has read no video yet (its sessions, its threads)
-        pool.submit(os.getpid).result()
         pending: deque[tuple[Path, Future | None]] = deque()
         for path in paths:
             while len(pending) >= workers * AHEAD_PER_WORKER:
                 yield pending.popleft()
-            pending.append((path, None if is_video(path) else pool.submit(read_photo, path)))
+            pending.append((path, None if is_video(path) else pool.submit(read_photo, path, models)))
         while pending:
             yield pending.popleft()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def read_photo(path: Path, models: Models) -> tuple[dict, list[str]]:
+    """One photo's JSON line and its warnings (InputError for a photo that cannot be read)."""
+    from edge.commands.read import _decode, _read_image
+
+    still = _decode(path)
+    warnings = ["warning: the JPEG ends early (a partial copy?); read what could be decoded"] \
+        if still.cut_short else []
+    return _read_image(path, still, models), warnings
