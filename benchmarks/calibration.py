@@ -36,6 +36,7 @@ from edge.calibration.transform import CalibratedTransform  # noqa: E402
 from edge.pipeline import Pipeline, PipelineOptions, downscale_for_detection  # noqa: E402
 from edge.recognition.reading import crop_plate  # noqa: E402
 from edge.records import BoundingBox, Frame  # noqa: E402
+from tests.helpers import NoFrames  # noqa: E402
 
 VIDEO = REPO / "tests" / "fixtures" / "video" / "passes_1080p.mp4"
 SIDE = 416
@@ -51,23 +52,6 @@ def calibrations(w: int, h: int) -> dict[str, Calibration]:
     return {"undistort": Calibration((w, h), intr),
             "undistort+roi+prewarp": Calibration((w, h), intr, roi=roi,
                                                  prewarp=prewarp_from_points(quad, (w, h)))}
-
-
-class NoFrames:
-    """The source of a Pipeline used only for `prepare` (edge.ports.FrameSource, no frames)."""
-
-    name = "no-frames"
-    live = False
-    stills = False
-
-    def frames(self):
-        return iter(())
-
-    def stats(self) -> dict:
-        return {}
-
-    def close(self) -> None:
-        pass
 
 
 def pipeline(transform) -> Pipeline:

@@ -29,9 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.soak_parts import (EdgeProcess, as_json, count, fill_disk, mount_small_fs,  # noqa: E402
-                                   table, unmount, wait_for)
-from tests.helpers import Collector, Mosquitto  # noqa: E402
+from benchmarks.soak_parts import EdgeProcess, as_json, count, mount_small_fs, table, unmount, wait_for  # noqa: E402
+from tests.helpers import Collector, Mosquitto, fill_disk  # noqa: E402
 
 USERS = {"collector": "collector-pw", "edge": "edge-pw"}
 COLLECTOR_ONLY = {"collector": "collector-pw"}

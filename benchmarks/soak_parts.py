@@ -57,19 +57,6 @@ class EdgeProcess:
         return end
 
 
-def fill_disk(folder: Path) -> Path:
-    """Take every free byte of the filesystem holding `folder`."""
-    filler = folder / "filler"
-    with open(filler, "wb", buffering=0) as fh:
-        for chunk in (1 << 20, 65536, 4096, 512):
-            try:
-                while True:
-                    fh.write(b"\0" * chunk)
-            except OSError:
-                pass
-    return filler
-
-
 def mount_small_fs(where: Path, size: str) -> bool:
     where.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:

@@ -794,6 +794,19 @@ def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
     return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
 
 
+def fill_disk(folder: Path) -> Path:
+    """Take every free byte of the filesystem holding `folder` (a small tmpfs): the filler file."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as fh:
+        for chunk in (1 << 20, 65536, 4096, 512):
+            try:
+                while True:
+                    fh.write(b"\0" * chunk)
+            except OSError:
+                pass
+    return filler
+
+
 @contextmanager
 def small_tmpfs(mnt: Path, size: str, why: str = "") -> Iterator[Path]:
     """A real tmpfs of `size` mounted on `mnt` for disk-full checks; skipped, with the reason, without root."""

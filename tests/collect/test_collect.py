@@ -17,7 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.collect import open_store
-from tests.helpers import REPO, wait_until
+from tests.helpers import REPO, fill_disk, wait_until
 
 
 def stored_ids(db: Path) -> list[str]:
@@ -232,13 +232,7 @@ def test_a_full_disk_holds_the_batch_unacknowledged_until_there_is_room(mosquitt
                                                                         caplog):
     db = tiny_fs / "reads.db"
     c = collectors(mosquitto, str(db), client_id="full-disk")
-    filler = tiny_fs / "filler"
-    with open(filler, "wb", buffering=0) as f:  # take every byte the 320 kB filesystem has left
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-        except OSError:
-            pass
+    filler = fill_disk(tiny_fs)  # every byte the 320 kB filesystem has left
     ids = devices(mosquitto, "gate-1").submit(5)
     assert wait_until(lambda: "cannot write to sqlite" in caplog.text, 15), caplog.text
     assert c.counts["stored"] == 0

@@ -24,7 +24,8 @@ from edge.app import Application
 from edge.delivery.event_json import EventEncoder
 from edge.delivery.outbox import Outbox, OutboxConfig
 from edge.configuration.settings import load_config
-from tests.helpers import REPO, Collector, make_clip, make_event, start_edge, wait_until, write_config, small_tmpfs
+from tests.helpers import (REPO, Collector, fill_disk, make_clip, make_event, small_tmpfs, start_edge, wait_until,
+                           write_config)
 
 # Imported where used, so that this file also runs against the code before issue 17 (each test
 # then fails on its own assertion or on the missing piece, not the whole file at import).
@@ -60,18 +61,6 @@ def fill_outbox(outbox: Outbox) -> int:
     except OutboxFullError:
         return n
     raise AssertionError("the capped outbox never filled up")
-
-
-def fill_disk(folder: Path) -> Path:
-    filler = folder / "filler"
-    with open(filler, "wb", buffering=0) as fh:
-        for chunk in (65536, 4096, 512):
-            try:
-                while True:
-                    fh.write(b"\0" * chunk)
-            except OSError:
-                pass
-    return filler
 
 
 # ------------------------------------------------------------------ defect 1: full disk, no loss
