@@ -258,8 +258,8 @@ class _Sighting:
 
 
 @dataclass(frozen=True, slots=True)
-class _ReadBox:
-    """A read's box (corners, width, area, centre) and text, as association compares them."""
+class _Extent:
+    """A box as association compares boxes: corners, width, area, centre."""
 
     x1: float
     y1: float
@@ -269,6 +269,12 @@ class _ReadBox:
     area: float
     cx: float
     cy: float
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadBox(_Extent):
+    """A read's box and text."""
+
     text: str
     confident: bool  # its mean character confidence is at least `conflict_min_confidence`
 
@@ -282,19 +288,11 @@ class _ReadBox:
 
 
 @dataclass(frozen=True, slots=True)
-class _ExpectedBox:
+class _ExpectedBox(_Extent):
     """Where a track's plate is expected now (its last box moved by its velocity), with the
     track's text and whether that text is established (read twice, confidently): such a text
     is not given up for a clearly different one."""
 
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    w: float
-    area: float
-    cx: float
-    cy: float
     key: str
     established: bool
 
