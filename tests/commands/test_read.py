@@ -216,8 +216,8 @@ def test_photos_of_a_plate_alone_are_read_whole(capsys):
     # only saw plates with surroundings, boxed some short by a character before it looked again
     # with the photo set in a grey frame (17 of these 20 were read, 2026-12-06); the two-row
     # PII4K81 was read PII4K811 until two margins clipped to the same crop stopped voting twice.
-    # One miss is allowed: reader 3.1.0 reads that plate PI4K81, its doubled I collapsed (a
-    # limit in models/plate_reader.md).
+    # One miss is allowed: reader 3.1.0 read that plate PI4K81 (a doubled I collapsed), 3.2.0
+    # reads the Polish SBI79RY as SB179RY (the I/1 limit in models/plate_reader.md).
     from tests.helpers import fixture_plates
 
     want = {name: text for name, _, text in fixture_plates()}

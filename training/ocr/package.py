@@ -17,7 +17,7 @@ from training.ocr import evaluate, quantize
 from training.ocr.common import IMG_H, IMG_W, PAD_INDEX, SLOTS, VOCAB
 from training.ocr.model import PlateNetCTC
 
-VERSION = "3.1.0"
+VERSION = "3.2.0"
 # int8 calibrations tried, best first on ties: percentile over 256 or 512 real crops (MinMax lost
 # about a point on 2.0.0), and percentile with the CTC head's two convolutions left in float.
 CALIBRATIONS = (
