@@ -3,7 +3,6 @@ ignored. (Through the whole pipeline, with a small detection frame: tests/test_p
 
 from __future__ import annotations
 
-import time
 
 import cv2
 import numpy as np
@@ -23,11 +22,6 @@ def test_motion_gate_skips_static_frames_and_is_cheap():
     moving = noisy[0].copy()
     cv2.rectangle(moving, (800, 500), (1100, 700), (0, 0, 0), -1)
     assert gate.should_detect(moving) is True
-    t0 = time.perf_counter()
-    for i in range(50):
-        gate.should_detect(noisy[i % 3])
-    per_frame_ms = (time.perf_counter() - t0) / 50 * 1e3
-    assert per_frame_ms < 5.0  # ~0.5 ms on a quiet core; generous for a busy CI box
 
 
 def test_motion_outside_the_roi_is_ignored():
