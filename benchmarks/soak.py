@@ -29,8 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.soak_parts import EdgeProcess, as_json, count, mount_small_fs, table, unmount, wait_for  # noqa: E402
-from tests.helpers import Collector, Mosquitto, fill_disk  # noqa: E402
+from benchmarks.soak_parts import EdgeProcess, as_json, count, mount_small_fs, table, unmount  # noqa: E402
+from tests.helpers import Collector, Mosquitto, fill_disk, wait_until  # noqa: E402
 
 USERS = {"collector": "collector-pw", "edge": "edge-pw"}
 COLLECTOR_ONLY = {"collector": "collector-pw"}
@@ -179,7 +179,7 @@ class Soak:
             with Outbox(OutboxConfig(), self.state / "outbox.db", maintain=False) as ob:
                 return ob.stats()["depth"] == 0
 
-        if not wait_for(delivered, 60):
+        if not wait_until(delivered, 60, interval=0.2):
             self.notes.append("the outbox was not empty 60 s after the schedule ended")
         self.edge.stop("sigterm")
         time.sleep(1.0)

@@ -67,17 +67,16 @@ def run(args: argparse.Namespace) -> int:
             if pending is None:
                 for event_json in _read_video(path, config):
                     _emit_video_event(out, args.format, path, event_json)
-            elif workers > 1:
-                line, warnings = pending.result()
-                for warning in warnings:
-                    print(f"edge read: {path}: {warning}", file=sys.stderr)
-                _emit_image(out, args.format, line)
             else:
-                still = pending.result()
-                if still.cut_short:
+                if workers > 1:
+                    line, cut_short = pending.result()
+                else:
+                    still = pending.result()
+                    line, cut_short = _read_image(path, still, models), still.cut_short
+                if cut_short:
                     print(f"edge read: {path}: warning: the JPEG ends early (a partial copy?); "
                           "read what could be decoded", file=sys.stderr)
-                _emit_image(out, args.format, _read_image(path, still, models))
+                _emit_image(out, args.format, line)
         except InputError as exc:
             failures += 1
             print(f"edge read: {path}: {exc}", file=sys.stderr)

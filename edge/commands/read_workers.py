@@ -70,7 +70,7 @@ def worker_threads(workers: int) -> int:
 
 def in_workers(paths: list[Path], models: Models, workers: int, is_video) \
         -> Iterator[tuple[Path, Future | None]]:
-    """Each input in order with the future of its photo's (line, warnings); None for a video."""
+    """Each input in order with the future of its photo's (line, cut short); None for a video."""
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read")
     try:
         pending: deque[tuple[Path, Future | None]] = deque()
@@ -84,11 +84,10 @@ def in_workers(paths: list[Path], models: Models, workers: int, is_video) \
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def read_photo(path: Path, models: Models) -> tuple[dict, list[str]]:
-    """One photo's JSON line and its warnings (InputError for a photo that cannot be read)."""
+def read_photo(path: Path, models: Models) -> tuple[dict, bool]:
+    """One photo's JSON line and whether its JPEG ended early (InputError for a photo that
+    cannot be read)."""
     from edge.commands.read import _decode, _read_image
 
     still = _decode(path)
-    warnings = ["warning: the JPEG ends early (a partial copy?); read what could be decoded"] \
-        if still.cut_short else []
-    return _read_image(path, still, models), warnings
+    return _read_image(path, still, models), still.cut_short

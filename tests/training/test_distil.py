@@ -37,6 +37,6 @@ def test_a_pad_inside_the_text_ends_it():
 
 
 def test_targets_are_padded_to_the_top_k():
-    ys, ps = targets([("AB12", 0.5)], encode)
+    ys, ps = targets([("AB12", 0.5)])
     assert ys.shape == (3, SLOTS) and list(ps) == [0.5, 0.0, 0.0]
     assert (ys[0] == encode("AB12")).all() and (ys[1:] == PAD_INDEX).all()

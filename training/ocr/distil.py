@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.ocr.common import PAD_INDEX, SLOTS, TEACHER, VOCAB
+from training.ocr.common import PAD_INDEX, SLOTS, TEACHER, VOCAB, encode
 
 TOP_K = 3
 PER_SLOT = 3
@@ -59,7 +59,7 @@ class TeacherReader:
         return [likeliest_texts(p) for p in probs]
 
 
-def targets(reads: list[tuple[str, float]], encode) -> tuple[np.ndarray, np.ndarray]:
+def targets(reads: list[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
     """(texts [TOP_K, SLOTS] encoded, probabilities [TOP_K]) of one view, zero-padded."""
     ys = np.full((TOP_K, SLOTS), PAD_INDEX, np.int64)
     ps = np.zeros(TOP_K, np.float32)

@@ -150,7 +150,7 @@ def evaluate(net, xs, ys, src, chunk: int = 128):
 def ctc_over_alternatives(lp: torch.Tensor, y_alt: torch.Tensor, p_alt: torch.Tensor) -> torch.Tensor:
     """Per item: the probability-weighted mean over its alternative texts of the CTC loss per
     character. lp [T, N, C] log-probabilities, y_alt [N, K, SLOTS], p_alt [N, K] (0 = unused)."""
-    n, k = p_alt.shape
+    n = p_alt.shape[0]
     item, alt = torch.nonzero(p_alt > 0, as_tuple=True)
     ys = y_alt[item, alt]
     lengths = (ys != PAD_INDEX).sum(1)
@@ -210,6 +210,7 @@ class BatchMaker:
             ys.append(encode(r["text"]))
             soft_mask.append(0.0); soft_t.append(zero); wts.append(r.get("weight", 1.0))
         n_distil = mix.get("distil", 0)
+        first_distilled = len(ys)
         if n_distil:
             views = [photometric(warp_crop(r["cut"], r["box"], rng, edge_cut=self.edge_cut), rng)
                      for r in (self.real_all[i] for i in rng.integers(0, len(self.real_all), n_distil))]
@@ -222,7 +223,7 @@ class BatchMaker:
                 xs.append(v)
                 ys.append(encode(rd[0][0]))
                 soft_mask.append(0.0); soft_t.append(zero); wts.append(min(1.0, sum(p for _, p in rd)))
-                alt.append(distil_targets(rd, encode))
+                alt.append(distil_targets(rd))
         for r in (self.soft[i] for i in rng.integers(0, len(self.soft), mix["soft"]) if use_soft):
             xs.append(photometric(warp_crop(r["cut"], r["box"], rng, strength=0.5), rng))
             ys.append(np.full(9, -100, np.int64)); wts.append(1.0)
@@ -251,10 +252,9 @@ class BatchMaker:
         y = torch.from_numpy(np.stack(ys))
         w = torch.tensor(wts, dtype=torch.float32)
         if n_distil:  # every other item has its one label as its only alternative
-            n_hard = mix["hard"]  # the hard items come first, then the distilled ones
             plain = [(np.stack([yy] + [np.full(9, PAD_INDEX, np.int64)] * (TOP_K - 1)),
                       np.array([1.0] + [0.0] * (TOP_K - 1), np.float32)) for yy in ys]
-            alts = plain[:n_hard] + alt + plain[n_hard + len(alt):]
+            alts = plain[:first_distilled] + alt + plain[first_distilled + len(alt):]
             y_alt = torch.from_numpy(np.stack([a for a, _ in alts]))
             p_alt = torch.from_numpy(np.stack([p for _, p in alts]))
         else:
